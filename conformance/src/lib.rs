@@ -1,0 +1,1 @@
+//! The rgi conformance suite (work in progress).

@@ -1,0 +1,1 @@
+//! The reference rgi server (work in progress).

@@ -1,0 +1,167 @@
+//! [`Conn`]: one call of an app, a scope paired with its typed handles.
+//!
+//! The pairing is what makes the protocol typed: an HTTP call carries a
+//! `Sender<HttpSend>`, so a WebSocket message cannot even be written in an
+//! HTTP scope.
+
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+
+use crate::channel::{Receiver, ReceiverExt, Recv, SendEvent, Sender, SenderExt};
+use crate::error::{AppResult, Error, ScopeKind};
+use crate::event::{
+    HttpReceive, HttpSend, LifespanReceive, LifespanSend, ResponseStart, WebSocketReceive,
+    WebSocketSend,
+};
+use crate::scope::{HttpScope, LifespanScope, WebSocketScope};
+
+/// One call of an app: one HTTP request, one WebSocket, or the lifespan.
+///
+/// Match on it to handle the kinds you care about and pass the rest on
+/// unchanged, including kinds a later spec adds (rule `CORE-003`).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Conn<'a> {
+    /// One HTTP request.
+    Http(HttpConn<'a>),
+    /// One WebSocket connection.
+    WebSocket(WebSocketConn<'a>),
+    /// The server's lifespan.
+    Lifespan(LifespanConn<'a>),
+}
+
+impl Conn<'_> {
+    /// Which kind of scope this is.
+    pub fn kind(&self) -> ScopeKind {
+        match self {
+            Self::Http(_) => ScopeKind::Http,
+            Self::WebSocket(_) => ScopeKind::WebSocket,
+            Self::Lifespan(_) => ScopeKind::Lifespan,
+        }
+    }
+
+    /// The answer of an app that does not handle this kind of scope:
+    /// `Err(Error::Unsupported(kind))`. For lifespan this tells the server
+    /// to go on without it (rule `LIFE-007`).
+    pub fn unsupported(self) -> AppResult {
+        Err(Error::Unsupported(self.kind()).into())
+    }
+}
+
+macro_rules! conn_type {
+    ($(#[$doc:meta])* $name:ident, $scope:ty, $recv:ty, $send:ty, $kind:ident) => {
+        $(#[$doc])*
+        pub struct $name<'a> {
+            /// What the server knows about this call.
+            pub scope: $scope,
+            /// Where the events from the server come from.
+            pub receiver: &'a mut dyn Receiver<$recv>,
+            /// Where the app's events go.
+            pub sender: &'a mut dyn Sender<$send>,
+        }
+
+        impl<'a> $name<'a> {
+            /// A call from its scope and handles.
+            pub fn new(
+                scope: $scope,
+                receiver: &'a mut dyn Receiver<$recv>,
+                sender: &'a mut dyn Sender<$send>,
+            ) -> Self {
+                Self { scope, receiver, sender }
+            }
+
+            /// The scope and handles, to wrap a handle and build a new call
+            /// with [`new`](Self::new).
+            pub fn into_parts(
+                self,
+            ) -> ($scope, &'a mut dyn Receiver<$recv>, &'a mut dyn Sender<$send>) {
+                (self.scope, self.receiver, self.sender)
+            }
+
+            /// The next event from the server.
+            pub fn recv(&mut self) -> Recv<'_, dyn Receiver<$recv> + 'a, $recv> {
+                self.receiver.recv()
+            }
+
+            /// Sends an event; completes when the transport has taken it.
+            pub fn send(&mut self, event: $send) -> SendEvent<'_, dyn Sender<$send> + 'a, $send> {
+                self.sender.send(event)
+            }
+        }
+
+        impl<'a> From<$name<'a>> for Conn<'a> {
+            fn from(conn: $name<'a>) -> Self {
+                Conn::$kind(conn)
+            }
+        }
+
+        impl std::fmt::Debug for $name<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).field("scope", &self.scope).finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+conn_type!(
+    /// One HTTP request: its scope, the request events, the response events.
+    HttpConn, HttpScope, HttpReceive, HttpSend, Http
+);
+conn_type!(
+    /// One WebSocket connection.
+    WebSocketConn, WebSocketScope, WebSocketReceive, WebSocketSend, WebSocket
+);
+conn_type!(
+    /// The lifespan: startup, then shutdown.
+    LifespanConn, LifespanScope, LifespanReceive, LifespanSend, Lifespan
+);
+
+impl HttpConn<'_> {
+    /// Sends a whole response in two events: a start with `status`,
+    /// `headers` and a `content-length`, then `body` as the final chunk. The
+    /// server can write it in one go. The short-circuiting middleware's tool.
+    pub async fn respond(
+        &mut self,
+        status: StatusCode,
+        mut headers: HeaderMap,
+        body: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        let body = body.into();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let mut start = ResponseStart::new(status);
+        start.headers = headers;
+        self.send(HttpSend::Start(start)).await?;
+        self.send(HttpSend::body(body)).await
+    }
+
+    /// Reads the whole request body, failing with
+    /// [`Error::BodyTooLarge`] past `limit` bytes and with
+    /// [`Error::Disconnected`] if the client goes away first. A body that
+    /// arrives in one chunk is returned without copying.
+    pub async fn read_body(&mut self, limit: usize) -> Result<Bytes, Error> {
+        let mut first: Option<Bytes> = None;
+        let mut buf = BytesMut::new();
+        loop {
+            match self.recv().await {
+                HttpReceive::Body { data, more } => {
+                    let len = first.as_ref().map_or(0, Bytes::len) + buf.len() + data.len();
+                    if len > limit {
+                        return Err(Error::BodyTooLarge { limit });
+                    }
+                    match first.take() {
+                        None if buf.is_empty() => first = Some(data),
+                        None => buf.extend_from_slice(&data),
+                        Some(f) => {
+                            buf.extend_from_slice(&f);
+                            buf.extend_from_slice(&data);
+                        }
+                    }
+                    if !more {
+                        return Ok(first.unwrap_or_else(|| buf.freeze()));
+                    }
+                }
+                HttpReceive::Disconnect => return Err(Error::Disconnected),
+            }
+        }
+    }
+}

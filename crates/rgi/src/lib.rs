@@ -1,0 +1,55 @@
+//! # rgi: the Rust Gateway Interface
+//!
+//! One small contract between HTTP servers and the apps and middleware they
+//! run, the way WSGI and ASGI are for Python. A middleware written once
+//! against this crate runs on every server that speaks rgi.
+//!
+//! The normative text is the specification in `spec/` (version
+//! [`SPEC_VERSION`]); this crate is its Rust form. It has no runtime
+//! dependency and does no I/O.
+//!
+//! * [`App`]: called once per connection-scope with a [`Conn`].
+//! * [`Conn`]: a scope ([`HttpScope`], [`WebSocketScope`], [`LifespanScope`])
+//!   paired with a typed [`Receiver`] and [`Sender`].
+//! * Events: [`HttpReceive`] / [`HttpSend`], [`WebSocketReceive`] /
+//!   [`WebSocketSend`], [`LifespanReceive`] / [`LifespanSend`].
+//! * [`Error`]: the protocol's typed errors.
+//! * [`Stack`] / [`BoxApp`]: stacks built at run time.
+//!
+//! The seed middleware patterns, as compiled examples, are in [`patterns`].
+#![forbid(unsafe_code)]
+
+mod app;
+mod channel;
+mod conn;
+mod error;
+mod event;
+pub mod patterns;
+mod scope;
+mod state;
+
+pub use app::{boxed, App, BoxApp, BoxFuture, Layer, Stack};
+pub use channel::{
+    Flush, InspectSend, MapReceive, MapSend, Prepend, Receiver, ReceiverExt, Recv, SendEvent,
+    Sender, SenderExt,
+};
+pub use conn::{Conn, HttpConn, LifespanConn, WebSocketConn};
+pub use error::{AppResult, BoxError, Error, ScopeKind};
+pub use event::{
+    Accept, CloseFrame, FileBody, HttpReceive, HttpSend, LifespanReceive, LifespanSend, Message,
+    ResponseStart, WebSocketReceive, WebSocketSend,
+};
+pub use scope::{decode_path, Capabilities, HttpScope, LifespanScope, TlsInfo, WebSocketScope};
+pub use state::{State, StateBuilder};
+
+/// The `async_trait` attribute, re-exported so that implementing [`App`]
+/// needs no extra dependency: `#[rgi::async_trait]`.
+pub use async_trait::async_trait;
+
+/// Re-exported vocabulary: the `http` and `bytes` crates at the versions
+/// rgi uses.
+pub use bytes;
+pub use http;
+
+/// The version of the specification this crate implements.
+pub const SPEC_VERSION: &str = "1.0";
