@@ -51,5 +51,10 @@ pub use async_trait::async_trait;
 pub use bytes;
 pub use http;
 
+/// Compiles the README's examples as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 /// The version of the specification this crate implements.
 pub const SPEC_VERSION: &str = "1.0";
