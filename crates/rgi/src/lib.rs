@@ -58,3 +58,21 @@ struct ReadmeDoctests;
 
 /// The version of the specification this crate implements.
 pub const SPEC_VERSION: &str = "1.0";
+
+// The Rust snippets of the specification compile and run as doc tests, so the
+// spec cannot drift from the crate. Only built by `cargo test --doc`.
+#[cfg(doctest)]
+mod spec {
+    #[doc = include_str!("../../../spec/README.md")]
+    mod readme {}
+    #[doc = include_str!("../../../spec/http.md")]
+    mod http {}
+    #[doc = include_str!("../../../spec/websocket.md")]
+    mod websocket {}
+    #[doc = include_str!("../../../spec/lifespan.md")]
+    mod lifespan {}
+    #[doc = include_str!("../../../spec/extensions.md")]
+    mod extensions {}
+    #[doc = include_str!("../../../spec/asgi.md")]
+    mod asgi {}
+}
