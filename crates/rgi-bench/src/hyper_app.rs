@@ -1,0 +1,130 @@
+//! The baseline: the load app's routes on hyper 1.x, set up the way the
+//! fast hyper entries of public benchmarks are: HTTP/1 only, `TCP_NODELAY`,
+//! one body type without boxing, no logging.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Request, Response, StatusCode};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::routes::{stream_chunk, Route, HELLO, TEXT_PLAIN};
+
+/// Every response body the peer sends, as one enum so that no body is boxed.
+#[derive(Debug)]
+pub enum PeerBody {
+    /// A complete body, sent with its length (`None` once taken).
+    Full(Option<Bytes>),
+    /// The request body, streamed back as it arrives.
+    Echo(Incoming),
+    /// `remaining` more copies of `chunk`, without a length.
+    Repeat {
+        /// The chunk.
+        chunk: Bytes,
+        /// How many are left to send.
+        remaining: usize,
+    },
+}
+
+impl Body for PeerBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Self::Full(body) => Poll::Ready(body.take().map(|b| Ok(Frame::data(b)))),
+            Self::Echo(incoming) => Pin::new(incoming).poll_frame(cx),
+            Self::Repeat { chunk, remaining } => {
+                if *remaining == 0 {
+                    return Poll::Ready(None);
+                }
+                *remaining -= 1;
+                Poll::Ready(Some(Ok(Frame::data(chunk.clone()))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Full(body) => body.is_none(),
+            Self::Echo(incoming) => incoming.is_end_stream(),
+            Self::Repeat { remaining, .. } => *remaining == 0,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Full(body) => SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64)),
+            Self::Echo(incoming) => incoming.size_hint(),
+            Self::Repeat { .. } => SizeHint::default(),
+        }
+    }
+}
+
+/// Answers one request.
+pub async fn handle(request: Request<Incoming>) -> Result<Response<PeerBody>, Infallible> {
+    let route = Route::of(
+        request.method(),
+        request.uri().path(),
+        request.uri().query().unwrap_or(""),
+    );
+    let response = match route {
+        Route::Hello => {
+            let mut response = Response::new(PeerBody::Full(Some(Bytes::from_static(HELLO))));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
+            response
+        }
+        Route::Echo => Response::new(PeerBody::Echo(request.into_body())),
+        Route::Stream(params) => Response::new(PeerBody::Repeat {
+            chunk: stream_chunk(params.size),
+            remaining: params.chunks,
+        }),
+        Route::NotFound => {
+            let mut response = Response::new(PeerBody::Full(None));
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            response
+        }
+    };
+    Ok(response)
+}
+
+/// Accepts connections on `listener` forever, serving each on its own task.
+/// Accept errors (such as running out of file descriptors under the idle
+/// connection test) are skipped after a short pause, as a server should.
+pub async fn serve(listener: TcpListener) {
+    let mut http = http1::Builder::new();
+    // Aggregate responses to pipelined requests into one write, as the
+    // TechEmpower hyper entry does; it only matters for pipelining.
+    http.pipeline_flush(true);
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        // A socket whose option cannot be set still works; serve it anyway.
+        let _ = stream.set_nodelay(true);
+        let http = http.clone();
+        tokio::spawn(async move {
+            // A connection error (reset, malformed request) ends that
+            // connection only.
+            let _ = http
+                .serve_connection(TokioIo::new(stream), service_fn(handle))
+                .await;
+        });
+    }
+}

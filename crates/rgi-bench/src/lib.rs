@@ -1,0 +1,27 @@
+//! Benchmarks for rgi (issue 5): the reference server against hyper, and the
+//! interface's own costs.
+//!
+//! * [`routes`]: the load app's routes and their parameters, shared by both
+//!   peers so they answer byte for byte the same bodies.
+//! * [`rgi_app`]: the load app as an rgi [`App`](rgi::App) (served by the
+//!   `rgi-peer` binary on `rgi_server`).
+//! * [`hyper_app`]: the same routes as a hyper 1.x service (the `hyper-peer`
+//!   binary), the baseline.
+//! * [`driver`]: an in-process, allocation-free driver that runs an app on
+//!   plain structs, for the criterion benches and the tests.
+//! * [`layers`]: the middleware whose cost the benches measure.
+//! * [`client`], [`stats`], [`proc_status`], [`cli`]: the small load clients'
+//!   tools (`conn-per-request`, `idle-conns`, `big-uploads`).
+//!
+//! `load/run.sh` runs the whole load comparison; `BENCHMARKS.md` at the repo
+//! root holds the figures.
+
+pub mod cli;
+pub mod client;
+pub mod driver;
+pub mod hyper_app;
+pub mod layers;
+pub mod proc_status;
+pub mod rgi_app;
+pub mod routes;
+pub mod stats;

@@ -1,0 +1,149 @@
+//! The load app as an rgi app, written the way an rgi user would write it:
+//! `respond` for the small response, one event per chunk for the others.
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use rgi::{App, AppResult, Conn, Error, HttpConn, HttpReceive, HttpSend, ResponseStart};
+
+use crate::routes::{stream_chunk, Route, StreamParams, HELLO, TEXT_PLAIN};
+
+/// The load app: see [`routes`](crate::routes) for what it answers. Other
+/// kinds of scope (lifespan, WebSocket) are unsupported, so a server runs
+/// it without lifespan.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LoadApp;
+
+#[rgi::async_trait]
+impl App for LoadApp {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return conn.unsupported();
+        };
+        let scope = &http.scope;
+        let query = scope.uri.query().unwrap_or("");
+        match Route::of(&scope.method, &scope.path, query) {
+            Route::Hello => {
+                let mut headers = HeaderMap::new();
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
+                http.respond(StatusCode::OK, headers, Bytes::from_static(HELLO))
+                    .await?;
+            }
+            Route::Echo => echo(&mut http).await?,
+            Route::Stream(params) => stream(&mut http, params).await?,
+            Route::NotFound => {
+                http.respond(StatusCode::NOT_FOUND, HeaderMap::new(), Bytes::new())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends each request chunk back as it arrives, announcing the request's
+/// length when it had one (as hyper does when it echoes a body).
+async fn echo(http: &mut HttpConn<'_>) -> Result<(), Error> {
+    let mut start = ResponseStart::new(StatusCode::OK);
+    if let Some(length) = http.scope.headers.get(CONTENT_LENGTH) {
+        start.headers.insert(CONTENT_LENGTH, length.clone());
+    }
+    http.send(HttpSend::Start(start)).await?;
+    loop {
+        match http.recv().await {
+            HttpReceive::Body { data, more } => {
+                http.send(HttpSend::Body { data, more }).await?;
+                if !more {
+                    return Ok(());
+                }
+            }
+            // `Disconnect`, and any event a later spec adds: the request
+            // body is over without its final chunk.
+            _ => return Err(Error::Disconnected),
+        }
+    }
+}
+
+/// `params.chunks` chunks of `params.size` bytes; no length, so the server
+/// frames it (chunked encoding in HTTP/1.1).
+async fn stream(http: &mut HttpConn<'_>, params: StreamParams) -> Result<(), Error> {
+    http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
+        .await?;
+    if params.chunks == 0 {
+        return http.send(HttpSend::body(Bytes::new())).await;
+    }
+    let chunk = stream_chunk(params.size);
+    for sent in 1..=params.chunks {
+        let more = sent < params.chunks;
+        http.send(HttpSend::Body {
+            data: chunk.clone(),
+            more,
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::{run_http, RecordingSender, ScriptedReceiver};
+    use http::{Method, Uri};
+    use rgi::HttpScope;
+
+    fn request(method: Method, uri: &'static str, body: &[Bytes]) -> (RecordingSender, AppResult) {
+        let mut scope = HttpScope::new(method, Uri::from_static(uri)).unwrap();
+        let length: usize = body.iter().map(Bytes::len).sum();
+        scope
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(length));
+        let mut receiver = ScriptedReceiver::new(body);
+        let mut sender = RecordingSender::default();
+        let result = run_http(&LoadApp, scope, &mut receiver, &mut sender)
+            .expect("every driver event is ready, so the app completes");
+        (sender, result)
+    }
+
+    #[test]
+    fn hello_is_plaintext_with_length() {
+        let (sent, result) = request(Method::GET, "/", &[]);
+        result.unwrap();
+        let start = sent.start.unwrap();
+        assert_eq!(start.status, StatusCode::OK);
+        assert_eq!(start.headers[CONTENT_TYPE], TEXT_PLAIN);
+        assert_eq!(start.headers[CONTENT_LENGTH], "13");
+        assert_eq!(sent.body, HELLO);
+        assert!(sent.complete);
+    }
+
+    #[test]
+    fn echo_returns_every_chunk_in_order() {
+        let body = [Bytes::from_static(b"abc"), Bytes::from_static(b"defg")];
+        let (sent, result) = request(Method::POST, "/echo", &body);
+        result.unwrap();
+        let start = sent.start.unwrap();
+        assert_eq!(start.headers[CONTENT_LENGTH], "7");
+        assert_eq!(sent.body, b"abcdefg");
+        assert_eq!(sent.body_events, 2);
+        assert!(sent.complete);
+    }
+
+    #[test]
+    fn stream_sends_n_chunks_without_length() {
+        let (sent, result) = request(Method::GET, "/stream?n=3&size=5", &[]);
+        result.unwrap();
+        let start = sent.start.unwrap();
+        assert!(start.headers.get(CONTENT_LENGTH).is_none());
+        assert_eq!(sent.body, b"xxxxxxxxxxxxxxx");
+        assert_eq!(sent.body_events, 3);
+        assert!(sent.complete);
+    }
+
+    #[test]
+    fn unknown_route_is_404() {
+        let (sent, result) = request(Method::GET, "/nope", &[]);
+        result.unwrap();
+        assert_eq!(sent.start.unwrap().status, StatusCode::NOT_FOUND);
+        assert!(sent.body.is_empty());
+        assert!(sent.complete);
+    }
+}
