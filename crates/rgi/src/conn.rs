@@ -5,7 +5,7 @@
 //! HTTP scope.
 
 use bytes::{Bytes, BytesMut};
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::channel::{Receiver, ReceiverExt, Recv, SendEvent, Sender, SenderExt};
 use crate::error::{AppResult, Error, ScopeKind};
@@ -42,7 +42,8 @@ impl Conn<'_> {
 
     /// The answer of an app that does not handle this kind of scope:
     /// `Err(Error::Unsupported(kind))`. For lifespan this tells the server
-    /// to go on without it (rule `LIFE-007`).
+    /// to go on without it (rule `LIFE-007`); for a WebSocket not yet
+    /// accepted, to refuse it with HTTP 403 (rule `WS-010`).
     pub fn unsupported(self) -> AppResult {
         Err(Error::Unsupported(self.kind()).into())
     }
@@ -120,14 +121,24 @@ impl HttpConn<'_> {
     /// Sends a whole response in two events: a start with `status`,
     /// `headers` and a `content-length`, then `body` as the final chunk. The
     /// server can write it in one go. The short-circuiting middleware's tool.
+    ///
+    /// It keeps the body rules (rule `HTTP-025`) whatever it is given: a
+    /// response to `HEAD` keeps the `content-length` of `body` but sends no
+    /// body bytes; a `204` or `304` gets neither `content-length` nor body.
     pub async fn respond(
         &mut self,
         status: StatusCode,
         mut headers: HeaderMap,
         body: impl Into<Bytes>,
     ) -> Result<(), Error> {
-        let body = body.into();
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let mut body = body.into();
+        let no_content = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+        if !no_content {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+        if no_content || self.scope.method == Method::HEAD {
+            body = Bytes::new();
+        }
         let mut start = ResponseStart::new(status);
         start.headers = headers;
         self.send(HttpSend::Start(start)).await?;
@@ -137,23 +148,29 @@ impl HttpConn<'_> {
     /// Reads the whole request body, failing with
     /// [`Error::BodyTooLarge`] past `limit` bytes and with
     /// [`Error::Disconnected`] if the client goes away first. A body that
-    /// arrives in one chunk is returned without copying.
+    /// arrives as one non-empty chunk (with any number of empty ones, as a
+    /// chunked request's terminator gives) is returned without copying.
     pub async fn read_body(&mut self, limit: usize) -> Result<Bytes, Error> {
+        // `first` holds the only non-empty chunk so far, uncopied; `buf`
+        // takes over once a second one arrives.
         let mut first: Option<Bytes> = None;
         let mut buf = BytesMut::new();
         loop {
             match self.recv().await {
                 HttpReceive::Body { data, more } => {
-                    let len = first.as_ref().map_or(0, Bytes::len) + buf.len() + data.len();
-                    if len > limit {
-                        return Err(Error::BodyTooLarge { limit });
-                    }
-                    match first.take() {
-                        None if buf.is_empty() => first = Some(data),
-                        None => buf.extend_from_slice(&data),
-                        Some(f) => {
-                            buf.extend_from_slice(&f);
-                            buf.extend_from_slice(&data);
+                    if !data.is_empty() {
+                        let len = first.as_ref().map_or(0, Bytes::len) + buf.len() + data.len();
+                        if len > limit {
+                            return Err(Error::BodyTooLarge { limit });
+                        }
+                        match first.take() {
+                            None if buf.is_empty() => first = Some(data),
+                            None => buf.extend_from_slice(&data),
+                            Some(f) => {
+                                buf.reserve(f.len() + data.len());
+                                buf.extend_from_slice(&f);
+                                buf.extend_from_slice(&data);
+                            }
                         }
                     }
                     if !more {

@@ -88,8 +88,9 @@ impl HttpSend {
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct ResponseStart {
-    /// The status code (100-199 only through `EarlyHints`; `Start` carries
-    /// the final response, 200-599, or 101 for upgrades a server supports).
+    /// The final status, 200-599 (rule `HTTP-021`). Informational responses
+    /// are not sent with `Start`: `103` goes through
+    /// [`HttpSend::EarlyHints`], `100 Continue` is the server's (`HTTP-013`).
     pub status: StatusCode,
     /// The response headers. The server adds `date`, `server` and framing
     /// (`content-length` or `transfer-encoding`); hop-by-hop headers the app
@@ -99,7 +100,7 @@ pub struct ResponseStart {
     pub trailers: bool,
     /// Per-request values passed back up to outer middleware (the
     /// counterpart of [`HttpScope::extensions`](crate::HttpScope::extensions)).
-    /// Servers ignore them.
+    /// Servers ignore values of types they do not define.
     pub extensions: Extensions,
 }
 
@@ -112,8 +113,10 @@ impl ResponseStart {
         }
     }
 
-    /// Appends a header (builder style). Panics on an invalid static value,
-    /// like [`HeaderValue::from_static`].
+    /// Appends a header (builder style). A value that does not convert to a
+    /// [`HeaderValue`] (one with a newline, say) is skipped, never sent
+    /// half-formed and never a panic; append to
+    /// [`headers`](Self::headers) yourself when you need to know.
     #[must_use]
     pub fn header(
         mut self,
@@ -138,7 +141,7 @@ impl ResponseStart {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FileBody {
-    /// The file to read, absolute.
+    /// The file to read, absolute (rule `EXT-022`).
     pub path: PathBuf,
     /// The byte range to send; `None` for the whole file. The range must
     /// lie inside the file or the server fails the response (rule `EXT-021`).

@@ -16,7 +16,9 @@ use crate::state::{State, StateBuilder};
 #[non_exhaustive]
 pub struct Capabilities {
     /// The server sends [`HttpSend::Trailers`](crate::HttpSend::Trailers)
-    /// to the client (the request carried `TE: trailers`).
+    /// to the client (HTTP/2, or HTTP/1.1 with `TE: trailers` in the
+    /// request). Apps that announced trailers send them either way
+    /// (rule `HTTP-031`).
     pub trailers: bool,
     /// The server forwards [`HttpSend::EarlyHints`](crate::HttpSend::EarlyHints)
     /// as `103 Early Hints`.
@@ -85,12 +87,14 @@ pub struct HttpScope {
     /// what it is by its kind).
     pub scheme: Scheme,
     /// The path, percent-decoded and UTF-8; it always starts with
-    /// [`root_path`](Self::root_path) (rule `HTTP-004`).
+    /// [`root_path`](Self::root_path), at a segment boundary (rules
+    /// `HTTP-004`, `HTTP-016`).
     pub path: String,
     /// The mount point of the app, `""` at the root. A router that mounts an
     /// app at `/api` sets `root_path = "/api"` and leaves `path` whole.
     pub root_path: String,
-    /// The request headers in the order received, duplicates kept.
+    /// The request headers in the order received, duplicates kept; always
+    /// with a `host` (rules `HTTP-005`, `HTTP-008`).
     pub headers: HeaderMap,
     /// The client's address, when the transport has one.
     pub client: Option<SocketAddr>,
