@@ -1,1 +1,13 @@
-//! The rgi conformance suite (work in progress).
+//! # rgi-conformance
+//!
+//! The conformance kit for rgi: an in-process [`TestClient`], a protocol
+//! [`Validator`] (the Rack::Lint of rgi), and the middleware suite.
+#![forbid(unsafe_code)]
+
+pub mod client;
+
+pub use client::{
+    AppExit, ClientError, DisconnectAt, Handshake, HttpExchange, Lifespan, LifespanTranscript,
+    Request, Response, ShutdownOutcome, StartupOutcome, TestClient, Trace, TraceEntry,
+    WebSocketSession, WebSocketTranscript,
+};
