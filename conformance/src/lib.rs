@@ -11,3 +11,6 @@ pub use client::{
     Request, Response, ShutdownOutcome, StartupOutcome, TestClient, Trace, TraceEntry,
     WebSocketSession, WebSocketTranscript,
 };
+pub mod validator;
+
+pub use validator::{Side, Validator, Violation, ViolationLog};
