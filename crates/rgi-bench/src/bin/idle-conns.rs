@@ -34,7 +34,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("build the tokio runtime");
-    let outcome = runtime.block_on(tokio::time::timeout(Duration::from_secs(120), async {
+    let opening = async {
         let mut open = Vec::with_capacity(conns);
         let mut failed = 0usize;
         let mut pending = JoinSet::new();
@@ -54,7 +54,10 @@ fn main() {
         tokio::time::sleep(Duration::from_millis(settle_ms)).await;
         let after = proc_status::read(pid);
         (open, failed, after)
-    }));
+    };
+    // The timer is created inside the runtime, hence the `async` wrapper.
+    let outcome =
+        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(120), opening).await });
     let Ok((open, failed, after)) = outcome else {
         eprintln!("idle-conns: timed out");
         std::process::exit(1);
