@@ -1,1 +1,126 @@
-//! The reference rgi server (work in progress).
+//! # rgi-server: the reference rgi server
+//!
+//! HTTP/1.1 over TCP on tokio (RFC 9112), parsing with httparse and framing
+//! responses itself; it runs any [`rgi::App`], with lifespan and graceful
+//! shutdown.
+//!
+//! ```no_run
+//! use rgi::{App, AppResult, Conn};
+//!
+//! struct Hello;
+//!
+//! #[rgi::async_trait]
+//! impl App for Hello {
+//!     async fn call(&self, conn: Conn<'_>) -> AppResult {
+//!         let Conn::Http(mut http) = conn else { return conn.unsupported() };
+//!         http.respond(http::StatusCode::OK, http::HeaderMap::new(), "Hello, world!").await?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), rgi_server::ServeError> {
+//! rgi_server::Server::bind("127.0.0.1:8000").await?.serve(Hello).await
+//! # }
+//! ```
+//!
+//! ## Protocol
+//!
+//! * Keep-alive, HTTP/1.0 (close unless `Connection: keep-alive`),
+//!   pipelining (responses in order; responses to requests already
+//!   buffered are written together).
+//! * Request bodies by `Content-Length` or chunked (extensions and trailers
+//!   accepted and dropped), streamed to the app in pieces of at most
+//!   [`Config::read_chunk_bytes`], read only when the app asks.
+//! * Responses framed by the server: the app's `content-length` (a body
+//!   that goes past it is refused with `HTTP-024`; one that ends short
+//!   aborts the connection); otherwise a body sent whole in its first
+//!   event gets a `content-length`, a streamed one is chunked on HTTP/1.1
+//!   and close-delimited on HTTP/1.0. HEAD, 204 and 304 get no body.
+//!   The head waits for the first body event (an empty `more: true` body
+//!   flushes it).
+//! * `Expect: 100-continue` is answered when the app first polls receive,
+//!   and never once the response started.
+//! * `date` (rendered at most once a second) and `server` are added unless
+//!   the app set them; connection-specific headers from the app are dropped
+//!   (`connection: close` from the app is honoured).
+//! * Response trailers are sent when the request had `TE: trailers`
+//!   (capability `trailers`); `103 Early Hints` on HTTP/1.1 (capability
+//!   `early_hints`). `HttpSend::File` is not offered. WebSocket upgrade
+//!   requests are served as plain HTTP.
+//!
+//! ## Bad input
+//!
+//! Answered with a status and `connection: close`, never passed to the app:
+//!
+//! | input | status |
+//! | --- | --- |
+//! | malformed request line, unsupported version | 400 |
+//! | HTTP/1.1 without `Host`, several `Host` | 400 |
+//! | both `Content-Length` and `Transfer-Encoding` | 400 |
+//! | malformed or differing `Content-Length` (`+5`, `5,5`, `-1`, overflow) | 400 |
+//! | `Transfer-Encoding` naming a coding other than `chunked` | **501** |
+//! | `Transfer-Encoding` where `chunked` is repeated or not last, or on HTTP/1.0 | 400 |
+//! | obs-fold, invalid header name, CR/LF/NUL in a value | 400 |
+//! | path not UTF-8 once percent-decoded | 400 |
+//! | head over [`Config::max_head_bytes`], more than [`Config::max_headers`] fields | 431 |
+//! | request target over [`Config::max_target_bytes`] | 414 |
+//! | bad chunk size or framing | 400 |
+//! | body over [`Config::max_body_bytes`] | 413 |
+//! | head not complete within [`Config::head_timeout`] | 408 (silent close if nothing arrived) |
+//!
+//! On unknown transfer codings: RFC 9112 §6.1 asks for 501 ("SHOULD") for a
+//! coding the server does not understand, and for 400 ("MUST") when
+//! `chunked` is not the final coding. We answer 501 whenever a coding other
+//! than `chunked` appears (`gzip`, `gzip, chunked`), because it names the
+//! actual problem, and 400 for lists that are malformed whatever the server
+//! supports (`chunked, gzip`, `chunked, chunked`). Either way the body is
+//! never read and the connection closes, so framing cannot be smuggled.
+//!
+//! A body error found while the app reads the body (bad chunk, over the
+//! limit) ends the app's body with `Disconnect`; the server answers the
+//! status if the response has not started and closes.
+//!
+//! ## App failures
+//!
+//! An app that fails or panics before `Start` gets a `500` (logged with
+//! `tracing::error!`); after `Start`, the connection is closed without
+//! completing the framing (no final chunk; a reset for close-delimited
+//! bodies) so the truncated body cannot pass as whole. An app that returns
+//! `Ok` without a response gets a `500`. Other connections are unaffected.
+//!
+//! ## Disconnects
+//!
+//! `Disconnect` is delivered once the body was read and the client closes
+//! its side (or a write fails), or the response is complete, or graceful
+//! shutdown begins; after it, `send` fails with `Error::Disconnected`.
+//!
+//! ## Logs
+//!
+//! `tracing` events: the startup line `rgi listening on http://ADDR`
+//! (target `rgi_server`), and one info line per request on target
+//! [`ACCESS_LOG_TARGET`] with fields `client`, `method`, `path`, `status`,
+//! `bytes` (body bytes) and `duration_ms`. When that target is disabled the
+//! access log costs nothing.
+//!
+//! ## Performance notes
+//!
+//! One task per connection; the app's future is polled inside it, and its
+//! receiver and sender read and write the connection's buffers directly
+//! (no channel, no task per request). Heads are parsed in place and never
+//! copied; small responses leave in one write with their head; large
+//! bodies are written with `writev` without copying.
+#![forbid(unsafe_code)]
+
+mod access_log;
+mod config;
+mod conn;
+mod date;
+mod error;
+mod lifespan;
+mod server;
+mod shutdown;
+
+pub use access_log::TARGET as ACCESS_LOG_TARGET;
+pub use config::{Config, LifespanMode};
+pub use error::ServeError;
+pub use server::Server;

@@ -1,0 +1,614 @@
+//! One request/response exchange: the app's [`Receiver`] and [`Sender`],
+//! and the per-connection state they share with the connection loop.
+//!
+//! Both handles and the loop reach the state through one `Mutex` that is
+//! never contended: they all run on the connection's task, one at a time.
+//! It is what lets the loop push buffered response bytes out while the app
+//! is busy, and the receiver queue a `100 Continue`, without channels or
+//! extra tasks. The socket is shared as `&TcpStream`, whose readiness API
+//! needs no exclusive access.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{StatusCode, Version};
+use rgi::{Capabilities, Error, HttpReceive, HttpSend, Receiver, ResponseStart, Sender};
+use tokio::net::TcpStream;
+
+use super::body::{BodyDecoder, BodyError, Decoded};
+use super::encode::{self, ConnectionHeader, LengthHeader};
+use super::io::{poll_read_buf, WriteBuf};
+use super::parse::tokens;
+use crate::server::ServerCtx;
+use crate::shutdown::ConnWatch;
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// What the receiver, the sender and the connection loop share.
+pub(crate) struct Shared<'c> {
+    pub(crate) stream: &'c TcpStream,
+    pub(crate) ctx: &'c ServerCtx,
+    pub(crate) watch: &'c ConnWatch,
+    pub(crate) core: Mutex<Core>,
+}
+
+impl Shared<'_> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
+        // Nothing holding the lock calls out to app code, so a poisoned lock
+        // can only come from a bug of ours mid-update; the state is still
+        // memory-safe and the connection is about to be dropped anyway.
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn core_mut(&mut self) -> &mut Core {
+        self.core.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Per-connection state; the request and response parts are reset for
+/// every request.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) read_buf: bytes::BytesMut,
+    pub(crate) out: WriteBuf,
+    pub(crate) req: RequestState,
+    pub(crate) resp: ResponseState,
+    /// The client is gone (a write failed, or the read side ended).
+    pub(crate) peer_gone: bool,
+    /// The read side reached end of stream.
+    pub(crate) read_eof: bool,
+    /// The receiver waits for the response to complete.
+    rx_waker: Option<Waker>,
+    /// The sender waits for the socket to take buffered bytes.
+    pub(crate) tx_waiting: bool,
+}
+
+impl Core {
+    pub(crate) fn new() -> Self {
+        Self {
+            read_buf: bytes::BytesMut::new(),
+            out: WriteBuf::default(),
+            req: RequestState::idle(),
+            resp: ResponseState::new(),
+            peer_gone: false,
+            read_eof: false,
+            rx_waker: None,
+            tx_waiting: false,
+        }
+    }
+
+    /// The client went away: wake a receiver waiting for it.
+    pub(crate) fn set_peer_gone(&mut self) {
+        self.peer_gone = true;
+        self.wake_receiver();
+    }
+
+    fn wake_receiver(&mut self) {
+        if let Some(waker) = self.rx_waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// The request side of the exchange.
+#[derive(Debug)]
+pub(crate) struct RequestState {
+    pub(crate) decoder: BodyDecoder,
+    pub(crate) method_is_head: bool,
+    pub(crate) version: Version,
+    /// The client allows keep-alive.
+    pub(crate) keep_alive: bool,
+    pub(crate) capabilities: Capabilities,
+    /// A `100 Continue` is owed when the app first asks for the body.
+    pub(crate) expect_continue: bool,
+    /// The last body event (`more: false`) was handed to the app.
+    pub(crate) final_delivered: bool,
+    /// `Disconnect` was handed to the app.
+    pub(crate) disconnect_reported: bool,
+    /// The body broke a rule: answer this status if the response has not
+    /// started, then close.
+    pub(crate) body_error: Option<StatusCode>,
+}
+
+impl RequestState {
+    pub(crate) fn idle() -> Self {
+        Self {
+            decoder: BodyDecoder::new(super::parse::BodyFraming::Empty, None),
+            method_is_head: false,
+            version: Version::HTTP_11,
+            keep_alive: false,
+            capabilities: Capabilities::NONE,
+            expect_continue: false,
+            final_delivered: false,
+            disconnect_reported: false,
+            body_error: None,
+        }
+    }
+}
+
+/// Where the response is.
+#[derive(Debug)]
+pub(crate) enum Phase {
+    /// Nothing sent yet (early hints aside).
+    Initial,
+    /// `Start` received; the head waits for the first body event so that
+    /// a complete body can get a `content-length` and go out in one write.
+    HeadPending(Box<ResponseStart>),
+    /// Head written; body in progress.
+    Body,
+    /// Final body sent; `Trailers` announced and awaited.
+    AwaitTrailers,
+    /// Done.
+    Complete,
+}
+
+/// How the response body is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body may be written (HEAD, 204, 304).
+    NoBody,
+    /// `content-length`; this many bytes still owed.
+    Length(u64),
+    /// Chunked; `trailers`: the trailer section goes out after the body.
+    Chunked { trailers: bool },
+    /// Until the connection closes (HTTP/1.0 without a length).
+    CloseDelimited,
+}
+
+/// The response side of the exchange.
+#[derive(Debug)]
+pub(crate) struct ResponseState {
+    pub(crate) phase: Phase,
+    pub(crate) framing: Framing,
+    pub(crate) status: StatusCode,
+    /// `Start.trailers` was set.
+    trailers_announced: bool,
+    /// The app's `content-length`, parsed at `Start`.
+    app_length: Option<u64>,
+    /// The connection closes after this response (announced in its head).
+    pub(crate) close: bool,
+    /// Body bytes the app handed over.
+    pub(crate) body_bytes: u64,
+    /// The app asked for an explicit flush (rule HTTP-027).
+    flush_requested: bool,
+    /// The body ended short of its `content-length`: abort the connection.
+    pub(crate) short_body: bool,
+}
+
+impl ResponseState {
+    pub(crate) fn new() -> Self {
+        Self {
+            phase: Phase::Initial,
+            framing: Framing::NoBody,
+            status: StatusCode::OK,
+            trailers_announced: false,
+            app_length: None,
+            close: false,
+            body_bytes: 0,
+            flush_requested: false,
+            short_body: false,
+        }
+    }
+
+    pub(crate) fn started(&self) -> bool {
+        !matches!(self.phase, Phase::Initial)
+    }
+
+    pub(crate) fn complete(&self) -> bool {
+        matches!(self.phase, Phase::Complete) && !self.short_body
+    }
+}
+
+/// The app's receiver for one request.
+pub(crate) struct Rx<'s, 'c> {
+    pub(crate) shared: &'s Shared<'c>,
+}
+
+/// The app's sender for one request.
+pub(crate) struct Tx<'s, 'c> {
+    pub(crate) shared: &'s Shared<'c>,
+}
+
+fn report_disconnect(core: &mut Core) -> Poll<HttpReceive> {
+    core.req.disconnect_reported = true;
+    Poll::Ready(HttpReceive::Disconnect)
+}
+
+impl Receiver<HttpReceive> for Rx<'_, '_> {
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<HttpReceive> {
+        let shared = self.shared;
+        let mut guard = shared.lock();
+        let core = &mut *guard;
+        if core.req.disconnect_reported || core.req.body_error.is_some() {
+            return report_disconnect(core);
+        }
+        if !core.req.final_delivered {
+            return poll_body(shared, core, cx);
+        }
+        // The body is over: wait until the response completes or the
+        // client leaves (rules HTTP-011, HTTP-012).
+        if core.resp.complete() || core.resp.short_body || core.peer_gone {
+            return report_disconnect(core);
+        }
+        if shared.ctx.shutdown.is_started() {
+            // The server is shutting this exchange down.
+            return report_disconnect(core);
+        }
+        shared.watch.register(cx.waker());
+        match &core.rx_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => core.rx_waker = Some(cx.waker().clone()),
+        }
+        // Watch the socket for the client closing. Bytes that arrive are
+        // the next (pipelined) request: keep them, within the head limit.
+        let limit = shared.ctx.config.max_head_bytes;
+        while core.read_buf.len() < limit {
+            match poll_read_buf(shared.stream, &mut core.read_buf, 4096, cx) {
+                Poll::Pending => break,
+                Poll::Ready(Ok(n)) if n > 0 => {}
+                Poll::Ready(_) => {
+                    core.read_eof = true;
+                    core.peer_gone = true;
+                    return report_disconnect(core);
+                }
+            }
+        }
+        Poll::Pending
+    }
+}
+
+fn poll_body(shared: &Shared<'_>, core: &mut Core, cx: &mut Context<'_>) -> Poll<HttpReceive> {
+    if core.req.expect_continue {
+        core.req.expect_continue = false;
+        // Only before the response starts (rule HTTP-013), and only when
+        // there is a body to ask for. The connection loop writes it out
+        // as soon as this poll returns pending.
+        if !core.resp.started() && !core.req.decoder.is_done() {
+            core.out.extend(CONTINUE);
+        }
+    }
+    let chunk = shared.ctx.config.read_chunk_bytes;
+    loop {
+        match core.req.decoder.decode(&mut core.read_buf, chunk) {
+            Ok(Decoded::Data(data)) => {
+                let more = !core.req.decoder.is_done();
+                core.req.final_delivered = !more;
+                return Poll::Ready(HttpReceive::Body { data, more });
+            }
+            Ok(Decoded::Done) => {
+                core.req.final_delivered = true;
+                return Poll::Ready(HttpReceive::Body {
+                    data: Bytes::new(),
+                    more: false,
+                });
+            }
+            Ok(Decoded::NeedMore) => {
+                if core.read_eof {
+                    core.peer_gone = true;
+                    return report_disconnect(core);
+                }
+                match poll_read_buf(shared.stream, &mut core.read_buf, chunk, cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(n)) if n > 0 => {}
+                    Poll::Ready(_) => {
+                        // The client left in the middle of the body.
+                        core.read_eof = true;
+                        core.peer_gone = true;
+                        return report_disconnect(core);
+                    }
+                }
+            }
+            Err(e) => {
+                // The rest of the body cannot be read: for the app the
+                // client is gone; the loop answers the status (or aborts).
+                core.req.body_error = Some(match e {
+                    BodyError::Malformed(_) => StatusCode::BAD_REQUEST,
+                    BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                });
+                tracing::debug!(error = ?e, "bad request body");
+                return report_disconnect(core);
+            }
+        }
+    }
+}
+
+impl Sender<HttpSend> for Tx<'_, '_> {
+    fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
+        let shared = self.shared;
+        let mut guard = shared.lock();
+        let core = &mut *guard;
+        if core.peer_gone || core.req.disconnect_reported {
+            return Err(Error::Disconnected);
+        }
+        core.tx_waiting = false;
+        match event {
+            HttpSend::Start(start) => on_start(core, start),
+            HttpSend::Body { data, more } => on_body(shared, core, data, more),
+            HttpSend::Trailers(trailers) => match core.resp.phase {
+                Phase::AwaitTrailers => {
+                    if core.resp.framing == (Framing::Chunked { trailers: true }) {
+                        let n = encode::encode_trailers(core.out.tail(), &trailers);
+                        core.out.grew(n);
+                    }
+                    complete(core);
+                    Ok(())
+                }
+                _ => Err(Error::protocol(
+                    "HTTP-030",
+                    "Trailers is only allowed once, after the final body, when Start.trailers was set",
+                )),
+            },
+            HttpSend::EarlyHints(hints) => {
+                if !core.req.capabilities.early_hints {
+                    return Err(Error::protocol(
+                        "EXT-001",
+                        "EarlyHints sent without the early_hints capability",
+                    ));
+                }
+                if core.resp.started() {
+                    return Err(Error::protocol("EXT-010", "EarlyHints sent after Start"));
+                }
+                let n = encode::encode_early_hints(core.out.tail(), &hints);
+                core.out.grew(n);
+                // Early hints are worth nothing late: push them out now.
+                core.resp.flush_requested = true;
+                Ok(())
+            }
+            HttpSend::File(_) => Err(Error::protocol(
+                "EXT-001",
+                "File sent without the send_file capability",
+            )),
+            _ => Err(Error::protocol("HTTP-020", "unknown HTTP event")),
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let shared = self.shared;
+        let mut guard = shared.lock();
+        let core = &mut *guard;
+        if core.peer_gone {
+            return Poll::Ready(Err(Error::Disconnected));
+        }
+        let limit = if core.resp.flush_requested {
+            0
+        } else {
+            shared.ctx.config.write_buffer_bytes
+        };
+        if core.out.len() > limit {
+            match core.out.poll_flush_to(shared.stream, limit, cx) {
+                Poll::Pending => {
+                    core.tx_waiting = true;
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(_)) => {
+                    core.set_peer_gone();
+                    return Poll::Ready(Err(Error::Disconnected));
+                }
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+        core.tx_waiting = false;
+        core.resp.flush_requested = false;
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn on_start(core: &mut Core, start: ResponseStart) -> Result<(), Error> {
+    if core.resp.started() {
+        return Err(Error::protocol("HTTP-020", "Start sent twice"));
+    }
+    let status = start.status.as_u16();
+    if !(200..=599).contains(&status) {
+        return Err(Error::protocol(
+            "HTTP-021",
+            format!("Start.status must be 200-599 (this server offers no upgrade), got {status}"),
+        ));
+    }
+    let mut app_length = None;
+    for value in start.headers.get_all(header::CONTENT_LENGTH) {
+        let n = std::str::from_utf8(value.as_bytes())
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|_| value.as_bytes().iter().all(u8::is_ascii_digit))
+            .ok_or_else(|| Error::protocol("HTTP-024", "invalid content-length in Start"))?;
+        if app_length.is_some_and(|m| m != n) {
+            return Err(Error::protocol(
+                "HTTP-024",
+                "conflicting content-length values in Start",
+            ));
+        }
+        app_length = Some(n);
+    }
+    core.resp.status = start.status;
+    core.resp.app_length = app_length;
+    core.resp.trailers_announced = start.trailers;
+    core.resp.phase = Phase::HeadPending(Box::new(start));
+    Ok(())
+}
+
+fn on_body(shared: &Shared<'_>, core: &mut Core, data: Bytes, more: bool) -> Result<(), Error> {
+    match core.resp.phase {
+        Phase::Initial => return Err(Error::protocol("HTTP-020", "Body sent before Start")),
+        Phase::AwaitTrailers | Phase::Complete => {
+            return Err(Error::protocol(
+                "HTTP-022",
+                "Body sent after the final body",
+            ))
+        }
+        Phase::HeadPending(_) | Phase::Body => {}
+    }
+    if let Phase::HeadPending(_) = core.resp.phase {
+        let framing = choose_framing(core, data.len(), more);
+        if let Framing::Length(n) = framing {
+            check_excess(n, data.len())?;
+        }
+        let Phase::HeadPending(start) = std::mem::replace(&mut core.resp.phase, Phase::Body) else {
+            unreachable!("checked above");
+        };
+        write_head(shared, core, &start, framing);
+    } else if let Framing::Length(n) = core.resp.framing {
+        check_excess(n, data.len())?;
+    }
+    core.resp.body_bytes += data.len() as u64;
+    let len = data.len();
+    match &mut core.resp.framing {
+        Framing::NoBody => {}
+        Framing::Length(remaining) => {
+            *remaining -= len as u64;
+            core.out.push(data);
+        }
+        Framing::Chunked { .. } if len == 0 => {}
+        Framing::Chunked { .. } => {
+            let n = encode::encode_chunk_size(core.out.tail(), len);
+            core.out.grew(n);
+            core.out.push(data);
+            core.out.extend(b"\r\n");
+        }
+        Framing::CloseDelimited => core.out.push(data),
+    }
+    if more {
+        core.resp.flush_requested |= len == 0;
+        return Ok(());
+    }
+    match core.resp.framing {
+        Framing::Length(remaining) if remaining > 0 => {
+            core.resp.short_body = true;
+            core.resp.phase = Phase::Complete;
+            core.wake_receiver();
+            return Err(Error::protocol(
+                "HTTP-024",
+                format!("the body ended {remaining} bytes short of its content-length"),
+            ));
+        }
+        Framing::Chunked { trailers: false } => core.out.extend(b"0\r\n\r\n"),
+        _ => {}
+    }
+    if core.resp.trailers_announced {
+        core.resp.phase = Phase::AwaitTrailers;
+    } else {
+        complete(core);
+    }
+    Ok(())
+}
+
+fn check_excess(remaining: u64, len: usize) -> Result<(), Error> {
+    if len as u64 > remaining {
+        return Err(Error::protocol(
+            "HTTP-024",
+            format!("{len} body bytes sent where {remaining} remain of the content-length"),
+        ));
+    }
+    Ok(())
+}
+
+fn complete(core: &mut Core) {
+    core.resp.phase = Phase::Complete;
+    core.wake_receiver();
+}
+
+/// Chooses the response framing, once, when the head is written
+/// (rules HTTP-026, HTTP-028).
+fn choose_framing(core: &Core, first_len: usize, more: bool) -> Framing {
+    let status = core.resp.status;
+    if core.req.method_is_head
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Framing::NoBody;
+    }
+    if let Some(n) = core.resp.app_length {
+        return Framing::Length(n);
+    }
+    if core.resp.trailers_announced && core.req.capabilities.trailers {
+        return Framing::Chunked { trailers: true };
+    }
+    if !more {
+        return Framing::Length(first_len as u64);
+    }
+    if core.req.version == Version::HTTP_11 {
+        Framing::Chunked { trailers: false }
+    } else {
+        Framing::CloseDelimited
+    }
+}
+
+fn write_head(shared: &Shared<'_>, core: &mut Core, start: &ResponseStart, framing: Framing) {
+    let status = start.status;
+    let length = match framing {
+        Framing::NoBody if status == StatusCode::NO_CONTENT => LengthHeader::None,
+        Framing::NoBody => core
+            .resp
+            .app_length
+            .map_or(LengthHeader::None, LengthHeader::Length),
+        Framing::Length(n) => LengthHeader::Length(n),
+        Framing::Chunked { .. } => LengthHeader::Chunked,
+        Framing::CloseDelimited => LengthHeader::None,
+    };
+    let app_close = start
+        .headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| tokens(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")));
+    let close = !core.req.keep_alive
+        || app_close
+        || framing == Framing::CloseDelimited
+        || core.read_eof
+        || shared.ctx.shutdown.is_started();
+    let connection = if close {
+        ConnectionHeader::Close
+    } else if core.req.version == Version::HTTP_10 {
+        ConnectionHeader::KeepAlive
+    } else {
+        ConnectionHeader::None
+    };
+    core.resp.framing = framing;
+    core.resp.close = close;
+    let n = encode::encode_head(
+        core.out.tail(),
+        status,
+        &start.headers,
+        length,
+        connection,
+        shared.ctx.config.server_header.as_ref(),
+    );
+    core.out.grew(n);
+}
+
+/// Writes a complete server-generated response (errors: 400, 408, 413,
+/// 500...) that closes the connection.
+pub(crate) fn write_error_response(
+    out: &mut WriteBuf,
+    status: StatusCode,
+    detail: &str,
+    server: Option<&HeaderValue>,
+) {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let body_len = reason.len()
+        + if detail.is_empty() {
+            1
+        } else {
+            detail.len() + 3
+        };
+    let mut headers = http::HeaderMap::with_capacity(1);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    let n = encode::encode_head(
+        out.tail(),
+        status,
+        &headers,
+        LengthHeader::Length(body_len as u64),
+        ConnectionHeader::Close,
+        server,
+    );
+    out.grew(n);
+    out.extend(reason.as_bytes());
+    if !detail.is_empty() {
+        out.extend(b": ");
+        out.extend(detail.as_bytes());
+    }
+    out.extend(b"\n");
+}

@@ -1,0 +1,168 @@
+//! Socket I/O on a shared `&TcpStream`: reads into the connection's read
+//! buffer, and a write queue flushed with vectored writes.
+//!
+//! Both directions use readiness polling and `try_*` calls, which tokio
+//! offers on `&TcpStream`: the receiver and the sender of one request can
+//! then use the same socket without splitting it or allocating.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::net::TcpStream;
+
+/// Bodies up to this size are copied next to the head and framing; larger
+/// ones are queued by reference and written with `writev`.
+const COPY_MAX: usize = 1024;
+/// Most buffers handed to one `writev`.
+const MAX_IOVECS: usize = 64;
+
+/// Reads once from `stream` into `buf`, reserving `reserve` bytes first.
+/// `Ok(0)` is end of stream.
+pub(crate) fn poll_read_buf(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    reserve: usize,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    loop {
+        ready!(stream.poll_read_ready(cx))?;
+        buf.reserve(reserve);
+        match stream.try_read_buf(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            result => return Poll::Ready(result),
+        }
+    }
+}
+
+/// Response bytes waiting for the socket, in order: the queued buffers,
+/// then `tail`. Small pieces (heads, chunk sizes, small bodies) are copied
+/// into `tail`; large bodies are queued as they are.
+#[derive(Debug, Default)]
+pub(crate) struct WriteBuf {
+    queue: VecDeque<Bytes>,
+    tail: BytesMut,
+    len: usize,
+}
+
+impl WriteBuf {
+    /// Bytes waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is waiting.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The buffer that small writes go to (for encoders that write in
+    /// place). Call [`grew`](Self::grew) afterwards.
+    pub(crate) fn tail(&mut self) -> &mut BytesMut {
+        &mut self.tail
+    }
+
+    /// Accounts for `n` bytes written straight into [`tail`](Self::tail).
+    pub(crate) fn grew(&mut self, n: usize) {
+        self.len += n;
+    }
+
+    /// Appends a copy of `bytes`.
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
+        self.tail.extend_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Appends `bytes`, copying only when small.
+    pub(crate) fn push(&mut self, bytes: Bytes) {
+        if bytes.len() <= COPY_MAX {
+            self.extend(&bytes);
+            return;
+        }
+        if !self.tail.is_empty() {
+            self.queue.push_back(self.tail.split().freeze());
+        }
+        self.len += bytes.len();
+        self.queue.push_back(bytes);
+    }
+
+    /// Writes until empty.
+    pub(crate) fn poll_flush(
+        &mut self,
+        stream: &TcpStream,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.poll_flush_to(stream, 0, cx)
+    }
+
+    /// Writes until at most `limit` bytes are waiting.
+    pub(crate) fn poll_flush_to(
+        &mut self,
+        stream: &TcpStream,
+        limit: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        while self.len > limit {
+            ready!(stream.poll_write_ready(cx))?;
+            match self.try_write(stream) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn try_write(&mut self, stream: &TcpStream) -> io::Result<usize> {
+        let written = if self.queue.is_empty() {
+            stream.try_write(&self.tail)?
+        } else {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut n = 0;
+            for (slot, bytes) in slices.iter_mut().zip(self.queue.iter()) {
+                *slot = IoSlice::new(bytes);
+                n += 1;
+            }
+            if n < MAX_IOVECS && !self.tail.is_empty() {
+                slices[n] = IoSlice::new(&self.tail);
+                n += 1;
+            }
+            stream.try_write_vectored(&slices[..n])?
+        };
+        self.consume(written);
+        Ok(written)
+    }
+
+    fn consume(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            match self.queue.front_mut() {
+                Some(front) if front.len() <= n => {
+                    n -= front.len();
+                    self.queue.pop_front();
+                }
+                Some(front) => {
+                    front.advance(n);
+                    return;
+                }
+                None => {
+                    self.tail.advance(n);
+                    break;
+                }
+            }
+        }
+        if self.len == 0 {
+            // Lets the next head reuse the allocation from its start.
+            self.tail.clear();
+        }
+    }
+
+    /// Drops everything waiting.
+    pub(crate) fn clear(&mut self) {
+        self.queue.clear();
+        self.tail.clear();
+        self.len = 0;
+    }
+}

@@ -1,0 +1,416 @@
+//! One connection: read a head, run the app for it with the receiver and
+//! sender polled inside this task, decide keep-alive, repeat; then close.
+
+mod body;
+mod encode;
+mod exchange;
+mod io;
+mod parse;
+
+use std::any::Any;
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::{pin, Pin};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use http::{Method, StatusCode, Version};
+use rgi::{BoxApp, Capabilities, Conn, Error, HttpConn};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+
+use self::body::{BodyDecoder, Decoded};
+use self::exchange::{
+    write_error_response, Core, Framing, RequestState, ResponseState, Rx, Shared, Tx,
+};
+use self::io::poll_read_buf;
+use self::parse::{parse_head, FieldRanges, HeadError, RequestHead};
+use crate::access_log::{self, AccessLog};
+use crate::server::ServerCtx;
+
+/// Bytes reserved per read while waiting for a head.
+const HEAD_READ_BYTES: usize = 8 * 1024;
+/// How long, and how much, a closing connection keeps reading (and
+/// discarding) so that the client gets our last response instead of a
+/// reset caused by its unread bytes.
+const LINGER_TIME: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// How the connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Close normally (after the last response went out).
+    Close,
+    /// Close without completing the response framing (rule CORE-041);
+    /// `reset` sends a TCP reset, for bodies that end at close anyway.
+    Abort { reset: bool },
+}
+
+/// What comes after an exchange.
+enum Next {
+    KeepAlive,
+    End(End),
+}
+
+/// Serves one accepted connection to its end.
+pub(crate) async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<ServerCtx>,
+    app: BoxApp,
+) {
+    let local = stream.local_addr().ok();
+    let watch = ctx.shutdown.watch();
+    let mut shared = Shared {
+        stream: &stream,
+        ctx: &ctx,
+        watch: &watch,
+        core: Mutex::new(Core::new()),
+    };
+    let end = run(&mut shared, peer, local, &app).await;
+    let read_eof = shared.core_mut().read_eof;
+    drop(shared);
+    match end {
+        End::Close => {
+            let _ = stream.shutdown().await;
+            if !read_eof {
+                linger(&mut stream).await;
+            }
+        }
+        End::Abort { reset: true } => {
+            let _ = stream.set_zero_linger();
+        }
+        End::Abort { reset: false } => {
+            let _ = stream.shutdown().await;
+        }
+    }
+}
+
+async fn run(
+    shared: &mut Shared<'_>,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    app: &BoxApp,
+) -> End {
+    let ctx = shared.ctx;
+    let mut fields = Vec::new();
+    let first_deadline = Instant::now() + ctx.config.head_timeout;
+    let mut sleep = pin!(tokio::time::sleep_until(first_deadline));
+    let mut first = Some(first_deadline);
+    loop {
+        let head = match read_head(shared, &mut fields, sleep.as_mut(), first.take()).await {
+            HeadRead::Request(head) => head,
+            HeadRead::Closed => return End::Close,
+            HeadRead::Rejected(err) => {
+                access_log::rejected(peer, err.status.as_u16(), err.reason);
+                let core = shared.core_mut();
+                write_error_response(
+                    &mut core.out,
+                    err.status,
+                    err.reason,
+                    ctx.config.server_header.as_ref(),
+                );
+                flush_before_close(shared).await;
+                return End::Close;
+            }
+        };
+        match exchange(shared, app, head, peer, local).await {
+            Next::KeepAlive => {
+                let core = shared.core_mut();
+                if core.out.len() >= ctx.config.write_buffer_bytes {
+                    // Held back for pipelining, but enough is enough.
+                    if !flush(shared).await {
+                        return End::Close;
+                    }
+                }
+            }
+            Next::End(end) => {
+                flush_before_close(shared).await;
+                return end;
+            }
+        }
+    }
+}
+
+enum HeadRead {
+    Request(RequestHead),
+    Closed,
+    Rejected(HeadError),
+}
+
+enum Wait {
+    Data,
+    Eof,
+    Shutdown,
+    Timeout,
+}
+
+/// Reads until a whole head is buffered. Responses held back for
+/// pipelining are written first whenever the socket must be waited on.
+async fn read_head(
+    shared: &mut Shared<'_>,
+    fields: &mut Vec<FieldRanges>,
+    mut sleep: Pin<&mut Sleep>,
+    first_deadline: Option<Instant>,
+) -> HeadRead {
+    let ctx = shared.ctx;
+    let (stream, watch) = (shared.stream, shared.watch);
+    let mut idle_deadline = first_deadline;
+    let mut head_deadline = first_deadline;
+    loop {
+        let core = shared.core_mut();
+        if !core.read_buf.is_empty() {
+            match parse_head(&mut core.read_buf, &ctx.config, fields) {
+                Ok(Some(head)) => return HeadRead::Request(head),
+                Ok(None) => {}
+                Err(err) => return HeadRead::Rejected(err),
+            }
+        }
+        if core.read_eof || core.peer_gone {
+            return HeadRead::Closed;
+        }
+        if !core.out.is_empty() && !flush(shared).await {
+            return HeadRead::Closed;
+        }
+        let core = shared.core_mut();
+        let idle = core.read_buf.is_empty();
+        let deadline = if idle {
+            *idle_deadline.get_or_insert_with(|| Instant::now() + ctx.config.keep_alive_timeout)
+        } else {
+            *head_deadline.get_or_insert_with(|| Instant::now() + ctx.config.head_timeout)
+        };
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
+        let wait = poll_fn(|cx| {
+            if idle {
+                watch.register(cx.waker());
+                if ctx.shutdown.is_started() {
+                    return Poll::Ready(Wait::Shutdown);
+                }
+            }
+            match poll_read_buf(stream, &mut core.read_buf, HEAD_READ_BYTES, cx) {
+                Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(Wait::Eof),
+                Poll::Ready(Ok(_)) => return Poll::Ready(Wait::Data),
+                Poll::Pending => {}
+            }
+            sleep.as_mut().poll(cx).map(|()| Wait::Timeout)
+        })
+        .await;
+        match wait {
+            Wait::Data => {}
+            Wait::Eof => {
+                core.read_eof = true;
+                return HeadRead::Closed;
+            }
+            Wait::Shutdown => return HeadRead::Closed,
+            Wait::Timeout if core.read_buf.is_empty() => return HeadRead::Closed,
+            Wait::Timeout => {
+                return HeadRead::Rejected(HeadError {
+                    status: StatusCode::REQUEST_TIMEOUT,
+                    reason: "request head not received in time",
+                })
+            }
+        }
+    }
+}
+
+/// Writes everything buffered; `false` if the client is gone or too slow.
+async fn flush(shared: &mut Shared<'_>) -> bool {
+    let stream = shared.stream;
+    let timeout = shared.ctx.config.head_timeout;
+    let core = shared.core_mut();
+    let result = tokio::time::timeout(timeout, poll_fn(|cx| core.out.poll_flush(stream, cx))).await;
+    let ok = matches!(result, Ok(Ok(())));
+    if !ok {
+        core.peer_gone = true;
+        core.out.clear();
+    }
+    ok
+}
+
+async fn flush_before_close(shared: &mut Shared<'_>) {
+    if !shared.core_mut().peer_gone {
+        flush(shared).await;
+    }
+}
+
+/// Runs the app for one request and settles the outcome.
+async fn exchange(
+    shared: &mut Shared<'_>,
+    app: &BoxApp,
+    head: RequestHead,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+) -> Next {
+    let ctx = shared.ctx;
+    let RequestHead {
+        mut scope,
+        body,
+        keep_alive,
+        expect_continue,
+        te_trailers,
+    } = head;
+    let http11 = scope.version == Version::HTTP_11;
+    let mut capabilities = Capabilities::NONE;
+    capabilities.trailers = te_trailers && http11;
+    capabilities.early_hints = http11;
+    scope.client = Some(peer);
+    scope.server = local;
+    scope.state = ctx.state.clone();
+    scope.capabilities = capabilities;
+    let log = AccessLog::start(&scope.method, &scope.uri);
+    {
+        let core = shared.core_mut();
+        core.req = RequestState {
+            decoder: BodyDecoder::new(body, ctx.config.max_body_bytes),
+            method_is_head: scope.method == Method::HEAD,
+            version: scope.version,
+            keep_alive,
+            capabilities,
+            expect_continue,
+            final_delivered: false,
+            disconnect_reported: false,
+            body_error: None,
+        };
+        core.resp = ResponseState::new();
+        core.tx_waiting = false;
+    }
+
+    let outcome = {
+        let shared: &Shared<'_> = shared;
+        let mut rx = Rx { shared };
+        let mut tx = Tx { shared };
+        let call = app.call(Conn::Http(HttpConn::new(scope, &mut rx, &mut tx)));
+        drive(shared, AssertUnwindSafe(call).catch_unwind()).await
+    };
+
+    let core = shared.core_mut();
+    let failure = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e))
+            if Error::is_disconnect(&*e) && (core.peer_gone || core.req.disconnect_reported) =>
+        {
+            tracing::debug!(client = %peer, "app stopped: client disconnected");
+            None
+        }
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(panic) => Some(format!("panic: {}", panic_message(&*panic))),
+    };
+    if let Some(error) = &failure {
+        tracing::error!(client = %peer, %error, "app failed");
+    }
+    let resp_status = core.resp.status.as_u16();
+    let finish_log = |status: u16, bytes: u64| {
+        if let Some(log) = log {
+            log.finish(peer, status, bytes);
+        }
+    };
+
+    if !core.resp.started() {
+        if core.peer_gone {
+            finish_log(499, 0);
+            return Next::End(End::Close);
+        }
+        let status = match core.req.body_error {
+            Some(status) => status,
+            None if core.req.disconnect_reported && ctx.shutdown.is_started() => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            None => {
+                if failure.is_none() {
+                    tracing::error!(client = %peer, "app returned without starting a response (CORE-042)");
+                }
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        write_error_response(&mut core.out, status, "", ctx.config.server_header.as_ref());
+        finish_log(status.as_u16(), 0);
+        return Next::End(End::Close);
+    }
+    let bytes = core.resp.body_bytes;
+    if !core.resp.complete() {
+        if failure.is_none() && !core.peer_gone {
+            tracing::error!(client = %peer, "app ended before completing its response (CORE-042)");
+        }
+        finish_log(resp_status, bytes);
+        // The head may still be waiting for a body: nothing of it has
+        // reached the client, and nothing will.
+        if matches!(core.resp.phase, exchange::Phase::HeadPending(_)) {
+            core.out.clear();
+        }
+        return Next::End(End::Abort {
+            reset: core.resp.framing == Framing::CloseDelimited,
+        });
+    }
+    finish_log(resp_status, bytes);
+    if core.peer_gone
+        || core.resp.close
+        || core.read_eof
+        || core.req.body_error.is_some()
+        || ctx.shutdown.is_started()
+        || !body_consumed(core, ctx.config.read_chunk_bytes)
+    {
+        return Next::End(End::Close);
+    }
+    Next::KeepAlive
+}
+
+/// Whether the request body has been read to its end, discarding what the
+/// app left unread if it is already buffered.
+fn body_consumed(core: &mut Core, chunk: usize) -> bool {
+    loop {
+        match core.req.decoder.decode(&mut core.read_buf, chunk) {
+            Ok(Decoded::Done) => return true,
+            Ok(Decoded::Data(_)) => {}
+            Ok(Decoded::NeedMore) | Err(_) => return false,
+        }
+    }
+}
+
+/// Polls the app's future. Whenever it waits, response bytes it buffered
+/// are pushed to the socket, so nothing the app sent lingers in memory
+/// while it works (unless its sender already waits on the socket).
+async fn drive<F: Future>(shared: &Shared<'_>, fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = fut.as_mut().poll(cx) {
+            return Poll::Ready(output);
+        }
+        let mut core = shared.lock();
+        if !core.tx_waiting && !core.peer_gone && !core.out.is_empty() {
+            if let Poll::Ready(Err(_)) = core.out.poll_flush(shared.stream, cx) {
+                core.set_peer_gone();
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Reads and discards until the client closes, bounded in time and bytes.
+async fn linger(stream: &mut TcpStream) {
+    let mut sink = [0u8; 4096];
+    let mut total = 0;
+    let _ = tokio::time::timeout(LINGER_TIME, async {
+        while total < LINGER_BYTES {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string panic payload)")
+}

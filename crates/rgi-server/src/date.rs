@@ -1,0 +1,56 @@
+//! The `date` header value, rendered at most once a second per thread.
+//!
+//! Formatting an IMF-fixdate per response is measurable at high request
+//! rates; like hyper, each worker thread keeps the last rendering and
+//! re-renders only when the second changes.
+
+use std::cell::RefCell;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub(crate) const DATE_LEN: usize = 29;
+
+struct CachedDate {
+    bytes: [u8; DATE_LEN],
+    /// Whole seconds since the epoch of the rendered value.
+    second: u64,
+}
+
+thread_local! {
+    static CACHED: RefCell<CachedDate> = const {
+        RefCell::new(CachedDate { bytes: [0; DATE_LEN], second: u64::MAX })
+    };
+}
+
+/// Appends the current date (IMF-fixdate) to `out`.
+pub(crate) fn extend_with_date(out: &mut bytes::BytesMut) {
+    CACHED.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        let now = SystemTime::now();
+        let second = now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs();
+        if second != cached.second {
+            let rendered = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(second));
+            cached.bytes.copy_from_slice(rendered.as_bytes());
+            cached.second = second;
+        }
+        out.extend_from_slice(&cached.bytes);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_a_parseable_current_date() {
+        let mut out = bytes::BytesMut::new();
+        extend_with_date(&mut out);
+        assert_eq!(out.len(), DATE_LEN);
+        let parsed = httpdate::parse_http_date(std::str::from_utf8(&out).unwrap()).unwrap();
+        let age = SystemTime::now().duration_since(parsed).unwrap();
+        assert!(age < Duration::from_secs(5), "date is {age:?} old");
+    }
+}
