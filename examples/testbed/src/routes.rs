@@ -114,24 +114,6 @@ pub(crate) async fn handle(mut http: HttpConn<'_>) -> AppResult {
     }
 }
 
-/// Sends a whole response with a `content-length`; on HEAD, the same
-/// headers and no body bytes (rule `HTTP-025`).
-async fn respond(
-    http: &mut HttpConn<'_>,
-    status: StatusCode,
-    mut headers: HeaderMap,
-    body: Bytes,
-) -> Result<(), Error> {
-    if http.scope.method != Method::HEAD {
-        return http.respond(status, headers, body).await;
-    }
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-    let mut start = ResponseStart::new(status);
-    start.headers = headers;
-    http.send(HttpSend::Start(start)).await?;
-    http.send(HttpSend::body(Bytes::new())).await
-}
-
 async fn text(
     http: &mut HttpConn<'_>,
     status: StatusCode,
@@ -139,14 +121,14 @@ async fn text(
 ) -> Result<(), Error> {
     let mut headers = HeaderMap::with_capacity(2);
     headers.insert(CONTENT_TYPE, TEXT);
-    respond(http, status, headers, body.into()).await
+    http.respond(status, headers, body).await
 }
 
 /// Sends `body`, already serialised, as `application/json`.
 async fn json(http: &mut HttpConn<'_>, body: Vec<u8>) -> Result<(), Error> {
     let mut headers = HeaderMap::with_capacity(2);
     headers.insert(CONTENT_TYPE, JSON);
-    respond(http, StatusCode::OK, headers, body.into()).await
+    http.respond(StatusCode::OK, headers, body).await
 }
 
 /// The request's `content-length`, when it has exactly one valid one and is
@@ -221,7 +203,7 @@ async fn echo_buffered(http: &mut HttpConn<'_>) -> AppResult {
     let mut headers = HeaderMap::with_capacity(3);
     headers.insert(CONTENT_TYPE, OCTETS);
     headers.insert(X_BODY_LENGTH, HeaderValue::from(body.len()));
-    Ok(respond(http, StatusCode::OK, headers, body).await?)
+    Ok(http.respond(StatusCode::OK, headers, body).await?)
 }
 
 async fn stream(http: &mut HttpConn<'_>, chunks: u64, size: usize, delay: Duration) -> AppResult {

@@ -1,0 +1,49 @@
+//! # The rgi middleware catalogue
+//!
+//! The middleware of the Python seeds (`shared/seeds/`), ported to rgi: one
+//! module per middleware, each short enough to read in one sitting and
+//! correct for streaming. They are examples to copy, not a framework: each
+//! takes its inner app by value (`Layer<A>(A)`) or as a [`BoxApp`](rgi::BoxApp)
+//! and passes every scope kind it does not handle through unchanged.
+//!
+//! | module | what it shows | seed |
+//! | --- | --- | --- |
+//! | [`access_log`] | wrap `send`, read the status and count bytes | 002 timing, 000 request/response capture |
+//! | [`request_id`] | change the scope, add a response header, pass a value down | 002 request id, 003 correlation id |
+//! | [`bearer_auth`] | short-circuit with 401 and a JSON body | 002 bearer auth, 000 JWT auth |
+//! | [`rate_limit`] | per-client token bucket, 429 with `retry-after` | 000 rate limiting |
+//! | [`security_headers`] | add response headers the app did not set | 003 security headers |
+//! | [`error_boundary`] | turn an inner failure into a 500, or abort | 003 error boundary |
+//! | [`except`] | apply a middleware except on some paths | 003 conditional middleware |
+//! | [`gzip`] | rewrite a streamed body chunk by chunk | 002 GZip |
+//! | [`session`] | cookie session over a bounded in-memory store | 000 session |
+//! | [`database`] | open a resource at startup, share it through lifespan state | 002 database lifespan |
+//! | [`router`] | mount apps under prefixes; lifespan fans out to all of them | 000 MVC controller, spec `lifespan.md` |
+#![forbid(unsafe_code)]
+
+pub mod access_log;
+pub mod bearer_auth;
+pub mod database;
+pub mod error_boundary;
+pub mod except;
+pub mod gzip;
+pub mod rate_limit;
+pub mod request_id;
+pub mod router;
+pub mod security_headers;
+pub mod session;
+
+pub use access_log::AccessLog;
+pub use bearer_auth::BearerAuth;
+pub use database::{Database, Pool};
+pub use error_boundary::ErrorBoundary;
+pub use except::{except, Except};
+pub use gzip::Gzip;
+pub use rate_limit::RateLimit;
+pub use request_id::{RequestId, SetRequestId};
+pub use router::Router;
+pub use security_headers::SecurityHeaders;
+pub use session::{Session, SessionLayer};
+
+#[cfg(test)]
+mod testing;

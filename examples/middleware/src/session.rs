@@ -1,0 +1,344 @@
+//! Session cookie: a `session_id` cookie names a [`Session`] kept in a
+//! bounded in-memory store; the inner app finds it in `scope.extensions`,
+//! reads and changes it, and the middleware sets the cookie on the response.
+//!
+//! Ports seed 000's WSGI `SessionMiddleware` (cookie `session_id`,
+//! `HttpOnly; Path=/; Max-Age`, one hour, load before the app, save and set
+//! the cookie when the response starts). Changes, each for a reason:
+//!
+//! * **Ids are 128 random bits** from the OS, not a UUID string, and an id
+//!   the store does not know is never adopted: the seed would store data
+//!   under any id a client (or an attacker fixing a victim's cookie)
+//!   presents.
+//! * **The store is bounded** (10 000 sessions by default): when full,
+//!   expired sessions go first, then the one closest to expiry.
+//! * **No cookie for nothing**: a visitor whose session stays empty gets no
+//!   cookie and no store entry; a session that holds data is refreshed
+//!   (sliding expiry) on every response, as in the seed.
+//! * The cookie also says `SameSite=Lax`, and `Secure` over HTTPS.
+//!
+//! A session changed after the response started is still stored (the
+//! handle and the store share one map), but a brand-new session's cookie
+//! can only go out with `Start`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use rgi::http::header::{COOKIE, SET_COOKIE};
+use rgi::http::uri::Scheme;
+use rgi::http::{HeaderMap, HeaderValue};
+use rgi::{App, AppResult, Conn, HttpConn, HttpSend, MapSend};
+
+const COOKIE_NAME: &str = "session_id";
+
+type Data = HashMap<String, String>;
+
+/// One visitor's session: string keys and values. Clones share the data.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    data: Arc<Mutex<Data>>,
+}
+
+impl Session {
+    /// The value stored under `key`.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.lock().get(key).cloned()
+    }
+
+    /// Stores `value` under `key`.
+    pub fn insert(&self, key: impl Into<String>, value: impl Into<String>) {
+        self.lock().insert(key.into(), value.into());
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&self, key: &str) -> Option<String> {
+        self.lock().remove(key)
+    }
+
+    /// Whether the session holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Data> {
+        self.data.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    session: Session,
+    expires: Instant,
+}
+
+/// Gives every HTTP request a [`Session`] from a cookie-keyed store.
+#[derive(Debug)]
+pub struct SessionLayer<A> {
+    inner: A,
+    ttl: Duration,
+    max_sessions: usize,
+    store: Mutex<HashMap<String, Entry>>,
+}
+
+impl<A> SessionLayer<A> {
+    /// Sessions for `inner`: one hour each, at most 10 000 at a time.
+    pub fn new(inner: A) -> Self {
+        Self {
+            inner,
+            ttl: Duration::from_secs(3600),
+            max_sessions: 10_000,
+            store: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How long a session lives after its last response.
+    #[must_use]
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// How many sessions the store keeps at most (at least 1).
+    #[must_use]
+    pub fn max_sessions(mut self, max: usize) -> Self {
+        self.max_sessions = max.max(1);
+        self
+    }
+
+    /// How many sessions the store holds now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether the store holds no session.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+        // Every update is one map operation: a poisoned lock is consistent.
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The live session named by the request's cookie, if there is one.
+    fn load(&self, headers: &HeaderMap, now: Instant) -> Option<(String, Session)> {
+        let id = cookie(headers, COOKIE_NAME)?;
+        let store = self.lock();
+        let entry = store.get(id).filter(|entry| entry.expires > now)?;
+        Some((id.to_owned(), entry.session.clone()))
+    }
+
+    /// Stores (or refreshes) `session` under `id`, making room if needed.
+    fn save(&self, id: &str, session: &Session, now: Instant) {
+        let mut store = self.lock();
+        if !store.contains_key(id) && store.len() >= self.max_sessions {
+            store.retain(|_, entry| entry.expires > now);
+            if store.len() >= self.max_sessions {
+                let soonest = store
+                    .iter()
+                    .min_by_key(|(_, entry)| entry.expires)
+                    .map(|(id, _)| id.clone());
+                if let Some(soonest) = soonest {
+                    store.remove(&soonest);
+                }
+            }
+        }
+        let entry = Entry {
+            session: session.clone(),
+            expires: now + self.ttl,
+        };
+        store.insert(id.to_owned(), entry);
+    }
+}
+
+#[rgi::async_trait]
+impl<A: App> App for SessionLayer<A> {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(http) = conn else {
+            return self.inner.call(conn).await;
+        };
+        let (mut scope, receiver, sender) = http.into_parts();
+        let loaded = self.load(&scope.headers, Instant::now());
+        let known = loaded.is_some();
+        let (mut id, session) = loaded.unwrap_or_default();
+        let secure = scope.scheme == Scheme::HTTPS;
+        scope.extensions.insert(session.clone());
+        let mut failure = None;
+        let mut sender = MapSend::new(sender, |mut event: HttpSend| {
+            let HttpSend::Start(start) = &mut event else {
+                return event;
+            };
+            // A new session is created only once it holds something.
+            if !known && session.is_empty() {
+                return event;
+            }
+            if !known {
+                match new_id() {
+                    Ok(new) => id = new,
+                    Err(err) => {
+                        failure = Some(err);
+                        return event;
+                    }
+                }
+            }
+            self.save(&id, &session, Instant::now());
+            let mut cookie = format!(
+                "{COOKIE_NAME}={id}; HttpOnly; Path=/; Max-Age={}; SameSite=Lax",
+                self.ttl.as_secs()
+            );
+            if secure {
+                cookie.push_str("; Secure");
+            }
+            if let Ok(cookie) = HeaderValue::try_from(cookie) {
+                start.headers.append(SET_COOKIE, cookie);
+            }
+            event
+        });
+        let result = self
+            .inner
+            .call(HttpConn::new(scope, receiver, &mut sender).into())
+            .await;
+        if let Some(err) = failure {
+            // Without OS randomness there is no safe id: the session was
+            // neither stored nor sent, and the response went out without it.
+            tracing::error!(error = %err, "no session id: the OS random source failed");
+        }
+        result
+    }
+}
+
+/// The value of cookie `name` in the request's `cookie` headers.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(key, value)| (key == name).then_some(value))
+}
+
+/// 128 bits from the OS, as 32 hex digits.
+fn new_id() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use rgi::http::{HeaderMap, StatusCode};
+    use rgi_conformance::{Request, Response, TestClient};
+
+    use super::*;
+
+    /// Counts visits in the session; `/peek` only reads; `/logout` clears.
+    struct Visits;
+
+    #[rgi::async_trait]
+    impl App for Visits {
+        async fn call(&self, conn: Conn<'_>) -> AppResult {
+            let Conn::Http(mut http) = conn else {
+                return conn.unsupported();
+            };
+            let session = http
+                .scope
+                .extensions
+                .get::<Session>()
+                .expect("session")
+                .clone();
+            let visits: u32 = session.get("visits").map_or(0, |v| v.parse().unwrap());
+            match http.scope.path.as_str() {
+                "/peek" => {}
+                "/logout" => {
+                    session.remove("visits");
+                }
+                _ => session.insert("visits", (visits + 1).to_string()),
+            }
+            let body = format!("visits before: {visits}");
+            Ok(http.respond(StatusCode::OK, HeaderMap::new(), body).await?)
+        }
+    }
+
+    fn session_cookie(response: &Response) -> Option<String> {
+        let set = response.header("set-cookie")?;
+        let pair = set.split(';').next()?;
+        Some(pair.to_owned())
+    }
+
+    #[tokio::test]
+    async fn remembers_a_visitor_by_cookie() {
+        let client = TestClient::new(SessionLayer::new(Visits));
+        let first = client.get("/").await.unwrap();
+        assert_eq!(first.body(), "visits before: 0");
+        let set = first.header("set-cookie").unwrap();
+        assert!(
+            set.contains("HttpOnly; Path=/; Max-Age=3600; SameSite=Lax"),
+            "{set}"
+        );
+        assert!(!set.contains("Secure"));
+        let cookie = session_cookie(&first).unwrap();
+        let id = cookie.strip_prefix("session_id=").unwrap();
+        assert_eq!(id.len(), 32);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+
+        let second = client
+            .send(Request::get("/").header("cookie", &format!("theme=dark; {cookie}")))
+            .await
+            .unwrap();
+        assert_eq!(second.body(), "visits before: 1");
+        assert_eq!(session_cookie(&second), Some(cookie.clone()));
+
+        // Another visitor starts from nothing.
+        assert_eq!(client.get("/").await.unwrap().body(), "visits before: 0");
+    }
+
+    #[tokio::test]
+    async fn sets_no_cookie_for_an_empty_session() {
+        let client = TestClient::new(SessionLayer::new(Visits));
+        let response = client.get("/peek").await.unwrap();
+        assert_eq!(response.header("set-cookie"), None);
+    }
+
+    #[tokio::test]
+    async fn never_adopts_an_unknown_id() {
+        let app = SessionLayer::new(Visits);
+        let client = TestClient::new(app);
+        let forged = "session_id=00000000000000000000000000000000";
+        let response = client
+            .send(Request::get("/").header("cookie", forged))
+            .await
+            .unwrap();
+        assert_eq!(response.body(), "visits before: 0");
+        let cookie = session_cookie(&response).unwrap();
+        assert_ne!(cookie, forged);
+    }
+
+    #[tokio::test]
+    async fn secure_over_https() {
+        let client = TestClient::new(SessionLayer::new(Visits));
+        let request = Request::get("/").with_scope(|s| s.scheme = Scheme::HTTPS);
+        let response = client.send(request).await.unwrap();
+        assert!(response.header("set-cookie").unwrap().ends_with("; Secure"));
+    }
+
+    #[test]
+    fn the_store_is_bounded_and_expires() {
+        let layer = SessionLayer::new(()).max_sessions(2);
+        let now = Instant::now();
+        for id in ["a", "b", "c"] {
+            layer.save(id, &Session::default(), now);
+        }
+        assert_eq!(layer.len(), 2);
+
+        let layer = SessionLayer::new(()).ttl(Duration::from_secs(10));
+        layer.save("a", &Session::default(), now);
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, HeaderValue::from_static("session_id=a"));
+        assert!(layer.load(&headers, now + Duration::from_secs(9)).is_some());
+        assert!(layer
+            .load(&headers, now + Duration::from_secs(10))
+            .is_none());
+    }
+}
