@@ -14,3 +14,10 @@ pub use client::{
 pub mod validator;
 
 pub use validator::{Side, Validator, Violation, ViolationLog};
+pub mod declare;
+pub mod report;
+pub mod suite;
+
+pub use declare::{Declare, ScopeField};
+pub use report::{Outcome, Report, Row};
+pub use suite::{check, Check};

@@ -1,0 +1,319 @@
+//! What every scenario uses: the harness (client → validator → middleware
+//! → validator → scripted inner app), rows, and comparisons.
+
+use std::time::Duration;
+
+use http::{HeaderMap, Method};
+use rgi::{BoxApp, Capabilities, State, StateBuilder};
+
+use super::inner::{HttpPlan, Inner, LifePlan, OuterExtension, OuterState, Recorder};
+use super::Config;
+use crate::declare::{Declarations, ScopeField};
+use crate::report::{Outcome, Row};
+use crate::validator::{Side, Validator, ViolationLog};
+use crate::{Request, TestClient};
+
+/// The rows one scenario produces.
+pub(crate) struct Ctx<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) rows: Vec<Row>,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(config: &'a Config) -> Self {
+        Self {
+            config,
+            rows: Vec::new(),
+        }
+    }
+
+    pub(crate) fn declared(&self) -> &Declarations {
+        &self.config.declared
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        self.config.timeout
+    }
+
+    pub(crate) fn pass(&mut self, scenario: &'static str, rule: &'static str) {
+        self.rows.push(Row {
+            rule,
+            scenario,
+            outcome: Outcome::Pass,
+        });
+    }
+
+    pub(crate) fn fail(
+        &mut self,
+        scenario: &'static str,
+        rule: &'static str,
+        why: impl Into<String>,
+    ) {
+        self.rows.push(Row {
+            rule,
+            scenario,
+            outcome: Outcome::Fail(why.into()),
+        });
+    }
+
+    pub(crate) fn skip(&mut self, scenario: &'static str, rule: &'static str, why: &str) {
+        self.rows.push(Row {
+            rule,
+            scenario,
+            outcome: Outcome::Skip(why.to_owned()),
+        });
+    }
+
+    /// A pass row, or a fail row with `why` when there is one.
+    pub(crate) fn expect(
+        &mut self,
+        scenario: &'static str,
+        rule: &'static str,
+        why: Option<String>,
+    ) {
+        match why {
+            None => self.pass(scenario, rule),
+            Some(why) => self.fail(scenario, rule, why),
+        }
+    }
+
+    /// Rows for what the two validators found: one per rule in `rules`
+    /// (pass unless violated), plus a fail row for any other violation.
+    pub(crate) fn validated(
+        &mut self,
+        scenario: &'static str,
+        harness: &Harness,
+        rules: &[&'static str],
+    ) {
+        let mut found: Vec<(&'static str, String)> = Vec::new();
+        for v in harness.outer.take() {
+            let who = match v.side {
+                Side::App => "the middleware sent to the client",
+                Side::Server => "the test client delivered (a suite bug)",
+            };
+            found.push((
+                v.rule,
+                format!("{who}: {}; expected {}", v.happened, v.expected),
+            ));
+        }
+        for v in harness.inner.take() {
+            let who = match v.side {
+                Side::Server => "the middleware delivered to its inner app",
+                Side::App => "the scripted inner app, in the scope the middleware gave it,",
+            };
+            found.push((
+                v.rule,
+                format!("{who}: {}; expected {}", v.happened, v.expected),
+            ));
+        }
+        for rule in rules {
+            match found.iter().position(|(r, _)| r == rule) {
+                Some(i) => {
+                    let (rule, why) = found.remove(i);
+                    self.fail(scenario, rule, why);
+                }
+                None => self.pass(scenario, rule),
+            }
+        }
+        for (rule, why) in found {
+            self.fail(scenario, rule, why);
+        }
+    }
+
+    /// The request the forwarding scenarios send: every scope field set to
+    /// something recognisable, duplicate headers, an outer extension and
+    /// lifespan state, then the author's `with_request` adjustments.
+    pub(crate) fn rich_request(&self, method: Method) -> Request {
+        let builder = StateBuilder::new();
+        builder.insert(OuterState(3));
+        let request = Request::new(method, "/conformance/some%20path?a=1&b=two")
+            .header("x-conformance", "1")
+            .header("x-dup", "first")
+            .header("accept", "*/*")
+            .header("x-dup", "second")
+            .capabilities(Capabilities::ALL)
+            .state(builder.freeze())
+            .extension(OuterExtension(7))
+            .addresses(([10, 0, 0, 1], 40000).into(), ([10, 0, 0, 2], 8080).into());
+        self.prepare(request)
+    }
+
+    /// Applies the author's `with_request` adjustments.
+    pub(crate) fn prepare(&self, request: Request) -> Request {
+        match &self.config.prepare {
+            Some(prepare) => prepare(request),
+            None => request,
+        }
+    }
+
+    /// The middleware under test around a scripted inner app, both sides
+    /// validated.
+    pub(crate) fn harness(&self, http: HttpPlan, life: LifePlan) -> Harness {
+        let layer = self.config.layer.clone();
+        self.harness_with(http, life, move |inner| layer(inner))
+    }
+
+    /// As [`harness`](Self::harness) with another way to wrap the inner app
+    /// (a stack, or a differently configured middleware).
+    pub(crate) fn harness_with(
+        &self,
+        http: HttpPlan,
+        life: LifePlan,
+        wrap: impl Fn(BoxApp) -> BoxApp,
+    ) -> Harness {
+        let record = Recorder::default();
+        let inner = Validator::new(Inner::new(http, life, record.clone(), self.timeout()));
+        let inner_log = inner.log();
+        let outer = Validator::new(wrap(rgi::boxed(inner)));
+        let outer_log = outer.log();
+        Harness {
+            client: TestClient::new(outer).timeout(self.timeout()),
+            outer: outer_log,
+            inner: inner_log,
+            record,
+        }
+    }
+}
+
+/// One middleware instance under test, with its scripted inner app.
+pub(crate) struct Harness {
+    pub(crate) client: TestClient,
+    pub(crate) outer: ViolationLog,
+    pub(crate) inner: ViolationLog,
+    pub(crate) record: Recorder,
+}
+
+/// The first difference between the header fields sent and those that
+/// arrived, ignoring the names `may_differ`. Compares the values of each
+/// name in order, duplicates included (the order *between* names is not
+/// kept by `HeaderMap` itself, so it is not compared).
+pub(crate) fn header_difference(
+    sent: &HeaderMap,
+    got: &HeaderMap,
+    may_differ: impl Fn(&str) -> bool,
+) -> Option<String> {
+    for name in sent.keys() {
+        if may_differ(name.as_str()) {
+            continue;
+        }
+        let want: Vec<_> = sent.get_all(name).iter().collect();
+        let have: Vec<_> = got.get_all(name).iter().collect();
+        if want != have {
+            return Some(if have.is_empty() {
+                format!("header {:?} ({want:?}) was dropped", name.as_str())
+            } else {
+                format!(
+                    "header {:?} was {want:?} but arrived as {have:?}",
+                    name.as_str()
+                )
+            });
+        }
+    }
+    for name in got.keys() {
+        if !may_differ(name.as_str()) && !sent.contains_key(name) {
+            return Some(format!(
+                "header {:?} ({:?}) was added",
+                name.as_str(),
+                got.get_all(name).iter().collect::<Vec<_>>()
+            ));
+        }
+    }
+    None
+}
+
+/// The first scope field the middleware changed without declaring it.
+pub(crate) fn scope_field_difference(
+    sent: &super::inner::ScopeSnapshot,
+    got: &super::inner::ScopeSnapshot,
+    declared: &Declarations,
+) -> Option<String> {
+    let check = |field: ScopeField, same: bool, name: &str, a: String, b: String| {
+        (!declared.scope_field(field) && !same)
+            .then(|| format!("scope.{name} was {a} but the inner app saw {b}"))
+    };
+    check(
+        ScopeField::Method,
+        sent.method == got.method,
+        "method",
+        sent.method.to_string(),
+        got.method.to_string(),
+    )
+    .or_else(|| {
+        check(
+            ScopeField::Uri,
+            sent.uri == got.uri,
+            "uri",
+            sent.uri.to_string(),
+            got.uri.to_string(),
+        )
+    })
+    .or_else(|| {
+        check(
+            ScopeField::Path,
+            sent.path == got.path && sent.root_path == got.root_path,
+            "path/root_path",
+            format!("{:?}/{:?}", sent.path, sent.root_path),
+            format!("{:?}/{:?}", got.path, got.root_path),
+        )
+    })
+    .or_else(|| {
+        check(
+            ScopeField::Version,
+            sent.version == got.version,
+            "version",
+            format!("{:?}", sent.version),
+            format!("{:?}", got.version),
+        )
+    })
+    .or_else(|| {
+        check(
+            ScopeField::Scheme,
+            sent.scheme == got.scheme,
+            "scheme",
+            sent.scheme.to_string(),
+            got.scheme.to_string(),
+        )
+    })
+    .or_else(|| {
+        check(
+            ScopeField::Addresses,
+            sent.client == got.client && sent.server == got.server,
+            "client/server",
+            format!("{:?}/{:?}", sent.client, sent.server),
+            format!("{:?}/{:?}", got.client, got.server),
+        )
+    })
+    .or_else(|| {
+        check(
+            ScopeField::Tls,
+            sent.tls == got.tls,
+            "tls",
+            sent.tls.to_string(),
+            got.tls.to_string(),
+        )
+    })
+}
+
+/// The state of a snapshot, checked against the state the client sent.
+pub(crate) fn state_difference(
+    sent: &State,
+    got: &super::inner::ScopeSnapshot,
+    declared: &Declarations,
+) -> Option<String> {
+    if declared.scope_field(ScopeField::State) {
+        return None;
+    }
+    if got.outer_state != sent.get::<OuterState>().copied() || got.state_len != sent.len() {
+        return Some(format!(
+            "the scope's state held {} value(s) including the outer layer's, the inner app saw {} value(s){}",
+            sent.len(),
+            got.state_len,
+            if got.outer_state.is_none() {
+                " without the outer layer's"
+            } else {
+                ""
+            }
+        ));
+    }
+    None
+}

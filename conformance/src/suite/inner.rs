@@ -1,0 +1,461 @@
+//! The scripted inner app the suite puts under the middleware: it records
+//! everything it sees and does what the scenario's plan says.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::uri::Scheme;
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use rgi::{
+    Accept, App, AppResult, Capabilities, Conn, Error, HttpConn, HttpReceive, HttpScope, HttpSend,
+    LifespanConn, LifespanReceive, LifespanSend, Message, ResponseStart, ScopeKind, WebSocketConn,
+    WebSocketReceive, WebSocketSend,
+};
+use tokio::sync::mpsc;
+
+/// The per-request extension an "outer layer" (the suite) sets; the inner
+/// app must find it (rule `EXT-040`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OuterExtension(pub(crate) u64);
+
+/// The response extension the inner app sets; the client must find it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InnerResponseExtension(pub(crate) u64);
+
+/// A lifespan state value an "outer layer" (the suite) stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OuterState(pub(crate) u64);
+
+/// The lifespan state value the inner app stores at startup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InnerState(pub(crate) u64);
+
+/// What the inner app saw of an HTTP scope, as plain values.
+#[derive(Debug, Clone)]
+pub(crate) struct ScopeSnapshot {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) version: Version,
+    pub(crate) scheme: Scheme,
+    pub(crate) path: String,
+    pub(crate) root_path: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) client: Option<SocketAddr>,
+    pub(crate) server: Option<SocketAddr>,
+    pub(crate) state_len: usize,
+    pub(crate) outer_state: Option<OuterState>,
+    pub(crate) inner_state: Option<InnerState>,
+    pub(crate) extension: Option<OuterExtension>,
+    pub(crate) capabilities: Capabilities,
+    pub(crate) tls: bool,
+}
+
+impl ScopeSnapshot {
+    pub(crate) fn of(scope: &HttpScope) -> Self {
+        Self {
+            method: scope.method.clone(),
+            uri: scope.uri.clone(),
+            version: scope.version,
+            scheme: scope.scheme.clone(),
+            path: scope.path.clone(),
+            root_path: scope.root_path.clone(),
+            headers: scope.headers.clone(),
+            client: scope.client,
+            server: scope.server,
+            state_len: scope.state.len(),
+            outer_state: scope.state.get::<OuterState>().copied(),
+            inner_state: scope.state.get::<InnerState>().copied(),
+            extension: scope.extensions.get::<OuterExtension>().copied(),
+            capabilities: scope.capabilities,
+            tls: scope.tls.is_some(),
+        }
+    }
+}
+
+/// A response event, as a value the suite can clone and compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ev {
+    Start {
+        status: u16,
+        headers: Vec<(&'static str, &'static str)>,
+        trailers: bool,
+    },
+    Body(Bytes, bool),
+    Trailers(Vec<(&'static str, &'static str)>),
+}
+
+pub(crate) fn header_map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    map
+}
+
+impl Ev {
+    pub(crate) fn to_send(&self) -> HttpSend {
+        match self {
+            Self::Start {
+                status,
+                headers,
+                trailers,
+            } => {
+                let mut start =
+                    ResponseStart::new(StatusCode::from_u16(*status).unwrap_or(StatusCode::OK));
+                start.headers = header_map(headers);
+                start.trailers = *trailers;
+                start.extensions.insert(InnerResponseExtension(11));
+                HttpSend::Start(start)
+            }
+            Self::Body(data, more) => HttpSend::Body {
+                data: data.clone(),
+                more: *more,
+            },
+            Self::Trailers(pairs) => HttpSend::Trailers(header_map(pairs)),
+        }
+    }
+}
+
+/// The response the inner app sends when nothing special is asked: a
+/// status the middleware has no reason to pick, duplicate headers, a
+/// content-length, a flush, trailers.
+pub(crate) fn standard_response() -> Vec<Ev> {
+    vec![
+        Ev::Start {
+            status: 201,
+            headers: vec![
+                ("content-type", "text/plain"),
+                ("set-cookie", "a=1"),
+                ("set-cookie", "b=2"),
+                ("x-inner", "yes"),
+                ("content-length", "12"),
+            ],
+            trailers: true,
+        },
+        Ev::Body(Bytes::from_static(b"hello"), true),
+        Ev::Body(Bytes::new(), true),
+        Ev::Body(Bytes::from_static(b" world"), true),
+        Ev::Body(Bytes::from_static(b"!"), false),
+        Ev::Trailers(vec![("x-checksum", "abc")]),
+    ]
+}
+
+/// What the inner app does with an HTTP call.
+pub(crate) enum HttpPlan {
+    /// Reads the whole body, then sends these events.
+    Respond(Vec<Ev>),
+    /// Reports each body chunk on `got` as it arrives, then responds.
+    SignalChunks(mpsc::UnboundedSender<usize>),
+    /// Sends `Start`, then `chunks` chunks; after each but the last waits
+    /// (bounded) for the test to report it received it.
+    LockStep {
+        chunks: usize,
+        gate: tokio::sync::Mutex<mpsc::UnboundedReceiver<usize>>,
+    },
+    /// Receives until `Disconnect`.
+    UntilDisconnect,
+    /// Sends `Start` and a chunk, waits (bounded) for the gate, then keeps
+    /// sending chunks and a final body, recording each result.
+    SendAfterGate(tokio::sync::Mutex<mpsc::UnboundedReceiver<()>>),
+    /// Reads the body and fails before `Start`.
+    FailBeforeStart,
+    /// Sends `Start` and a chunk, then fails.
+    FailAfterStart,
+    /// The first call panics; later calls respond normally.
+    PanicOnce,
+    /// The first call sends `Start` and a chunk, then waits forever holding
+    /// `token`; later calls respond normally.
+    HangOnce(Arc<()>),
+    /// Responds with a marked response (the short-circuit scenarios look
+    /// for it at the client).
+    Marked,
+    /// Logs `app:call` and `app:start` to the trace, then responds.
+    Trace(Arc<Mutex<Vec<String>>>),
+}
+
+/// What the inner app does with the lifespan call.
+#[derive(Debug, Clone)]
+pub(crate) enum LifePlan {
+    /// Startup stores `InnerState`, completes; shutdown completes.
+    Normal,
+    /// Startup fails with this message.
+    FailStartup(&'static str),
+    /// Returns `Error::Unsupported` at once.
+    Unsupported,
+}
+
+/// Everything the inner app saw and did.
+#[derive(Debug, Default)]
+pub(crate) struct Record {
+    pub(crate) calls: Vec<ScopeKind>,
+    pub(crate) scope: Option<ScopeSnapshot>,
+    pub(crate) http_received: Vec<HttpReceive>,
+    /// Results of the sends of the `SendAfterGate` plan.
+    pub(crate) send_results: Vec<Result<(), String>>,
+    pub(crate) ws_received: Vec<WebSocketReceive>,
+    pub(crate) ws_subprotocols: Vec<String>,
+    pub(crate) life_received: Vec<LifespanReceive>,
+    pub(crate) notes: Vec<String>,
+}
+
+/// A shared handle on the inner app's record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Recorder(Arc<Mutex<Record>>);
+
+impl Recorder {
+    pub(crate) fn get(&self) -> MutexGuard<'_, Record> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn calls(&self, kind: ScopeKind) -> usize {
+        self.get().calls.iter().filter(|k| **k == kind).count()
+    }
+}
+
+/// The inner app.
+pub(crate) struct Inner {
+    pub(crate) http: HttpPlan,
+    pub(crate) life: LifePlan,
+    pub(crate) record: Recorder,
+    pub(crate) timeout: Duration,
+    http_calls: AtomicUsize,
+}
+
+impl Inner {
+    pub(crate) fn new(http: HttpPlan, life: LifePlan, record: Recorder, timeout: Duration) -> Self {
+        Self {
+            http,
+            life,
+            record,
+            timeout,
+            http_calls: AtomicUsize::new(0),
+        }
+    }
+
+    async fn send_all(&self, http: &mut HttpConn<'_>, events: &[Ev]) -> AppResult {
+        for ev in events {
+            http.send(ev.to_send()).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the request to its final body, recording every event.
+    async fn read_all(&self, http: &mut HttpConn<'_>) -> Result<(), Error> {
+        loop {
+            let event = http.recv().await;
+            self.record.get().http_received.push(event.clone());
+            match event {
+                HttpReceive::Body { more: false, .. } => return Ok(()),
+                HttpReceive::Body { .. } => {}
+                _ => return Err(Error::Disconnected),
+            }
+        }
+    }
+
+    async fn http(&self, mut http: HttpConn<'_>) -> AppResult {
+        let call = self.http_calls.fetch_add(1, Ordering::SeqCst);
+        self.record.get().scope = Some(ScopeSnapshot::of(&http.scope));
+        match &self.http {
+            HttpPlan::Respond(events) => {
+                self.read_all(&mut http).await?;
+                self.send_all(&mut http, events).await
+            }
+            HttpPlan::SignalChunks(got) => {
+                let mut n = 0;
+                loop {
+                    let event = http.recv().await;
+                    self.record.get().http_received.push(event.clone());
+                    match event {
+                        HttpReceive::Body { more, .. } => {
+                            let _ = got.send(n);
+                            n += 1;
+                            if !more {
+                                break;
+                            }
+                        }
+                        _ => return Err(Error::Disconnected.into()),
+                    }
+                }
+                self.send_all(&mut http, &standard_response()).await
+            }
+            HttpPlan::LockStep { chunks, gate } => {
+                self.read_all(&mut http).await?;
+                http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
+                    .await?;
+                let mut gate = gate.lock().await;
+                for k in 0..*chunks {
+                    let last = k + 1 == *chunks;
+                    http.send(HttpSend::Body {
+                        data: Bytes::from(format!("chunk {k};")),
+                        more: !last,
+                    })
+                    .await?;
+                    if !last {
+                        // Bounded: a middleware that buffers never lets the
+                        // client see chunk k, so the gate stays shut.
+                        if tokio::time::timeout(self.timeout, gate.recv())
+                            .await
+                            .is_err()
+                        {
+                            self.record.get().notes.push(format!("gate {k} timed out"));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            HttpPlan::UntilDisconnect => loop {
+                let event = http.recv().await;
+                self.record.get().http_received.push(event.clone());
+                if event == HttpReceive::Disconnect {
+                    return Ok(());
+                }
+            },
+            HttpPlan::SendAfterGate(gate) => {
+                self.read_all(&mut http).await?;
+                // Every send's result is recorded: which one first fails
+                // depends on when the middleware notices the disconnect.
+                let sent = |result: Result<(), Error>| -> Result<(), Error> {
+                    self.record
+                        .get()
+                        .send_results
+                        .push(result.as_ref().map_err(ToString::to_string).copied());
+                    result
+                };
+                sent(
+                    http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
+                        .await,
+                )?;
+                sent(http.send(HttpSend::chunk("before")).await)?;
+                let _ = tokio::time::timeout(self.timeout, gate.lock().await.recv()).await;
+                for k in 0..8 {
+                    let event = if k == 7 {
+                        HttpSend::body("end")
+                    } else {
+                        HttpSend::chunk("after")
+                    };
+                    sent(http.send(event).await)?;
+                }
+                Ok(())
+            }
+            HttpPlan::FailBeforeStart => {
+                self.read_all(&mut http).await?;
+                Err("the scripted inner app failed before starting its response".into())
+            }
+            HttpPlan::FailAfterStart => {
+                self.read_all(&mut http).await?;
+                http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
+                    .await?;
+                http.send(HttpSend::chunk("partial")).await?;
+                Err("the scripted inner app failed in the middle of its response".into())
+            }
+            HttpPlan::PanicOnce if call == 0 => {
+                self.read_all(&mut http).await?;
+                panic!("the scripted inner app panics (on purpose, for errors/panic)");
+            }
+            HttpPlan::HangOnce(token) if call == 0 => {
+                let _held = token.clone();
+                self.read_all(&mut http).await?;
+                http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
+                    .await?;
+                http.send(HttpSend::chunk("partial")).await?;
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+            HttpPlan::PanicOnce | HttpPlan::HangOnce(_) => {
+                self.read_all(&mut http).await?;
+                self.send_all(&mut http, &standard_response()).await
+            }
+            HttpPlan::Marked => {
+                self.read_all(&mut http).await.ok();
+                let start = ResponseStart::new(StatusCode::OK).header(
+                    HeaderName::from_static("x-inner-marker"),
+                    HeaderValue::from_static("inner-output"),
+                );
+                http.send(HttpSend::Start(start)).await?;
+                Ok(http.send(HttpSend::body("inner-output")).await?)
+            }
+            HttpPlan::Trace(log) => {
+                log.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push("app:call".to_owned());
+                self.read_all(&mut http).await?;
+                log.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push("app:start".to_owned());
+                self.send_all(&mut http, &standard_response()).await
+            }
+        }
+    }
+
+    async fn websocket(&self, mut ws: WebSocketConn<'_>) -> AppResult {
+        self.record.get().ws_subprotocols = ws.scope.subprotocols.clone();
+        let first = ws.recv().await;
+        self.record.get().ws_received.push(first.clone());
+        if first != WebSocketReceive::Connect {
+            return Ok(());
+        }
+        let mut accept = Accept::new();
+        accept.subprotocol = ws.scope.subprotocols.first().cloned();
+        ws.send(WebSocketSend::Accept(accept)).await?;
+        ws.send(WebSocketSend::Message(Message::Text("from-inner".into())))
+            .await?;
+        ws.send(WebSocketSend::Message(Message::Binary(Bytes::from_static(
+            b"\x00\x01\x02",
+        ))))
+        .await?;
+        loop {
+            let event = ws.recv().await;
+            self.record.get().ws_received.push(event.clone());
+            if matches!(event, WebSocketReceive::Disconnect(_)) {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn lifespan(&self, mut life: LifespanConn<'_>) -> AppResult {
+        if let LifePlan::Unsupported = self.life {
+            return Err(Error::Unsupported(ScopeKind::Lifespan).into());
+        }
+        let event = life.recv().await;
+        self.record.get().life_received.push(event);
+        if event != LifespanReceive::Startup {
+            return Ok(());
+        }
+        match self.life {
+            LifePlan::FailStartup(message) => {
+                return Ok(life
+                    .send(LifespanSend::StartupFailed {
+                        message: message.to_owned(),
+                    })
+                    .await?);
+            }
+            _ => {
+                life.scope.state.insert(InnerState(5));
+                life.send(LifespanSend::StartupComplete).await?;
+            }
+        }
+        let event = life.recv().await;
+        self.record.get().life_received.push(event);
+        Ok(life.send(LifespanSend::ShutdownComplete).await?)
+    }
+}
+
+#[rgi::async_trait]
+impl App for Inner {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        self.record.get().calls.push(conn.kind());
+        match conn {
+            Conn::Http(http) => self.http(http).await,
+            Conn::WebSocket(ws) => self.websocket(ws).await,
+            Conn::Lifespan(life) => self.lifespan(life).await,
+            other => other.unsupported(),
+        }
+    }
+}

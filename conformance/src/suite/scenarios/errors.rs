@@ -1,0 +1,163 @@
+//! errors and cancellation: inner failures propagate (or become a valid
+//! response, if declared); a panic does not break the middleware; dropping
+//! the middleware's future drops everything it holds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use rgi::HttpSend;
+
+use crate::declare::Declare;
+use crate::report::Row;
+use crate::suite::ctx::Ctx;
+use crate::suite::inner::{HttpPlan, LifePlan};
+use crate::suite::Config;
+
+/// The inner app fails before `Start`.
+pub(crate) async fn before_start(config: &Config) -> Vec<Row> {
+    const NAME: &str = "errors/before-start";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(HttpPlan::FailBeforeStart, LifePlan::Normal);
+    let handles = ctx.declared().has(&Declare::HandlesErrors);
+    let why = match h.client.send(ctx.rich_request(Method::GET)).await {
+        Err(e) => Some(format!("the exchange did not finish: {e}")),
+        Ok(r) if handles => (!(r.is_complete() && r.exit().is_ok())).then(|| {
+            format!(
+                "the middleware declares HandlesErrors but answered the inner app's error with an incomplete response (it {}; trace: {})",
+                r.exit(),
+                r.trace().summary()
+            )
+        }),
+        Ok(r) if r.exit().error().is_some() && r.start().is_none() => None,
+        Ok(r) => Some(format!(
+            "the inner app failed before starting its response; the middleware {} and the client got {} (expected the error propagated so the server answers 500, or declare HandlesErrors)",
+            r.exit(),
+            r.trace().summary()
+        )),
+    };
+    ctx.expect(NAME, "CORE-040", why);
+    ctx.validated(NAME, &h, &["HTTP-020", "HTTP-022", "CORE-031"]);
+    ctx.rows
+}
+
+/// The inner app fails after `Start` and one chunk.
+pub(crate) async fn after_start(config: &Config) -> Vec<Row> {
+    const NAME: &str = "errors/after-start";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(HttpPlan::FailAfterStart, LifePlan::Normal);
+    let why = match h.client.send(ctx.rich_request(Method::GET)).await {
+        Err(e) => Some(format!("the exchange did not finish: {e}")),
+        Ok(r) if r.exit().error().is_some() => None,
+        Ok(r) if r.is_complete() && ctx.declared().has(&Declare::ChangesResponseBody) => None,
+        Ok(r) => Some(format!(
+            "the inner app failed in the middle of its response; the middleware {} (expected the error propagated so the server aborts the connection instead of passing a truncated body as whole)",
+            r.exit()
+        )),
+    };
+    ctx.expect(NAME, "CORE-041", why);
+    ctx.validated(NAME, &h, &["HTTP-022", "CORE-031"]);
+    ctx.rows
+}
+
+/// A panic in the inner app does not break the next call.
+pub(crate) async fn panic(config: &Config) -> Vec<Row> {
+    const NAME: &str = "errors/panic";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(HttpPlan::PanicOnce, LifePlan::Normal);
+    // The first call panics inside the inner app; whatever the middleware
+    // makes of it is its business (propagate, or answer 500).
+    let first = h.client.send(ctx.rich_request(Method::GET)).await;
+    let second = h.client.send(ctx.rich_request(Method::GET)).await;
+    let why = match second {
+        Ok(r) if r.is_complete() && r.exit().is_ok() => None,
+        Ok(r) => Some(format!(
+            "after the inner app panicked in one call (the middleware {}), the next call did not complete normally: the middleware {}; trace: {}",
+            first.as_ref().map_or("hung".to_owned(), |f| f.exit().to_string()),
+            r.exit(),
+            r.trace().summary()
+        )),
+        Err(e) => Some(format!(
+            "after the inner app panicked in one call, the next call through the same middleware failed: {e}"
+        )),
+    };
+    ctx.expect(NAME, "CORE-043", why);
+    // The panicking call legitimately leaves its response unfinished.
+    drop(h.outer.take());
+    drop(h.inner.take());
+    ctx.rows
+}
+
+/// Dropping the middleware's future mid-stream drops the inner app's
+/// future and leaks nothing that would block later calls.
+pub(crate) async fn cancel(config: &Config) -> Vec<Row> {
+    const NAME: &str = "errors/cancel";
+    let mut ctx = Ctx::new(config);
+    let token = Arc::new(());
+    let h = ctx.harness(HttpPlan::HangOnce(token.clone()), LifePlan::Normal);
+    // The test and the inner app's plan hold one each; the inner app's
+    // running future holds one more.
+    let idle = Arc::strong_count(&token);
+    let mut exchange = h.client.open(ctx.rich_request(Method::GET));
+    let streaming = !ctx.declared().has(&Declare::ChangesResponseBody);
+    if streaming {
+        // Up to the partial chunk, so the middleware is mid-stream.
+        for _ in 0..2 {
+            if !matches!(
+                exchange.next_event().await,
+                Ok(Some(HttpSend::Start(_) | HttpSend::Body { .. }))
+            ) {
+                break;
+            }
+        }
+    } else {
+        let deadline = tokio::time::Instant::now() + ctx.timeout();
+        while Arc::strong_count(&token) == idle && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let was_alive = Arc::strong_count(&token) > idle;
+    drop(exchange.cancel().await);
+    // The abort completed, so the middleware's future is gone; whatever it
+    // held of the inner app must be gone with it (allow a moment for a
+    // middleware that hands the drop to another task).
+    let deadline = tokio::time::Instant::now() + ctx.timeout();
+    while Arc::strong_count(&token) > idle && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let leaked = Arc::strong_count(&token) > idle;
+    ctx.expect(
+        NAME,
+        "CORE-030",
+        (was_alive && leaked).then(|| {
+            "after the middleware's future was dropped mid-stream, the inner app's future was still alive (the middleware keeps it beyond its own future); expected dropping the middleware to drop the inner app".to_owned()
+        }),
+    );
+    let mut why = None;
+    for i in 0..3 {
+        match h.client.send(ctx.rich_request(Method::GET)).await {
+            Ok(r) if r.is_complete() && r.exit().is_ok() => {}
+            Ok(r) => {
+                why = Some(format!(
+                    "after a call was cancelled mid-stream, call {} through the same middleware did not complete: it {}; trace: {}",
+                    i + 1,
+                    r.exit(),
+                    r.trace().summary()
+                ));
+                break;
+            }
+            Err(e) => {
+                why = Some(format!(
+                    "after a call was cancelled mid-stream, call {} through the same middleware failed: {e} (the middleware leaked something it holds per call)",
+                    i + 1
+                ));
+                break;
+            }
+        }
+    }
+    ctx.expect(NAME, "CORE-030", why);
+    // The cancelled call legitimately ends unfinished.
+    drop(h.outer.take());
+    drop(h.inner.take());
+    ctx.rows
+}

@@ -1,0 +1,605 @@
+//! forwards: what the middleware does not declare it changes reaches the
+//! other side unchanged, in order, and as it happens.
+
+use bytes::Bytes;
+use http::Method;
+use rgi::{CloseFrame, HttpReceive, HttpSend, Message, ScopeKind, WebSocketReceive};
+use tokio::sync::mpsc;
+
+use crate::declare::{Declare, ScopeField};
+use crate::report::Row;
+use crate::suite::ctx::{header_difference, scope_field_difference, state_difference, Ctx};
+use crate::suite::inner::{
+    standard_response, Ev, HttpPlan, InnerResponseExtension, LifePlan, ScopeSnapshot,
+};
+use crate::suite::Config;
+use crate::{ClientError, Handshake, Request, Response};
+
+/// The request body of the main exchange: many chunks, empty ones, a large one.
+fn request_chunks() -> Vec<Bytes> {
+    let sizes = [5, 0, 1, 64 * 1024, 0, 3, 7, 0, 100, 1, 1, 4];
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Bytes::from(vec![b'a' + (i as u8 % 26); *n]))
+        .collect()
+}
+
+/// The first difference between the response the inner app sent and the
+/// one the client got, within what the middleware did not declare.
+fn response_difference(sent: &[Ev], got: &Response, config: &Config) -> Option<String> {
+    let declared = &config.declared;
+    let changes_body = declared.has(&Declare::ChangesResponseBody);
+    let mut got_events = got
+        .events()
+        .filter(|e| !matches!(e, HttpSend::EarlyHints(_)));
+    for (i, ev) in sent.iter().enumerate() {
+        match ev {
+            Ev::Start { status, headers, .. } => {
+                let Some(HttpSend::Start(start)) = got_events.next() else {
+                    return Some("the inner app's Start did not reach the client first".to_owned());
+                };
+                if !declared.has(&Declare::ChangesStatus) && start.status.as_u16() != *status {
+                    return Some(format!(
+                        "the inner app sent status {status}, the client got {}",
+                        start.status.as_u16()
+                    ));
+                }
+                let want = crate::suite::inner::header_map(headers);
+                if let Some(diff) = header_difference(&want, &start.headers, |n| {
+                    declared.response_header(n)
+                }) {
+                    return Some(format!("in the response, {diff}"));
+                }
+                if start.extensions.get::<InnerResponseExtension>().is_none() {
+                    return Some("ResponseStart.extensions lost the inner app's value (EXT-040)".to_owned());
+                }
+            }
+            Ev::Body(..) if changes_body => {}
+            Ev::Body(data, more) => match got_events.next() {
+                Some(HttpSend::Body { data: d, more: m }) if d == data && m == more => {}
+                Some(other) => {
+                    return Some(format!(
+                        "response event {i}: the inner app sent Body({} bytes, more: {more}), the client got {}",
+                        data.len(),
+                        crate::client::Summary::summary(other)
+                    ))
+                }
+                None => {
+                    return Some(format!(
+                        "response event {i}: the inner app sent Body({} bytes, more: {more}), the client got nothing more",
+                        data.len()
+                    ))
+                }
+            },
+            Ev::Trailers(_) if changes_body => {}
+            Ev::Trailers(pairs) => {
+                let Some(HttpSend::Trailers(t)) = got_events.next() else {
+                    return Some("the inner app's Trailers did not reach the client".to_owned());
+                };
+                let want = crate::suite::inner::header_map(pairs);
+                if let Some(diff) = header_difference(&want, t, |_| false) {
+                    return Some(format!("in the trailers, {diff}"));
+                }
+            }
+        }
+    }
+    if changes_body {
+        // The bytes may differ; the response must still end.
+        if !got.is_complete() {
+            return Some("the response never completed".to_owned());
+        }
+        return None;
+    }
+    got_events.next().map(|extra| {
+        format!(
+            "the client got {} after everything the inner app sent",
+            crate::client::Summary::summary(extra)
+        )
+    })
+}
+
+/// One full exchange: a rich request with a chunked body, the standard
+/// response. Rows for the scope, the request events and the response events.
+pub(crate) async fn exchange(config: &Config) -> Vec<Row> {
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(HttpPlan::Respond(standard_response()), LifePlan::Normal);
+    let request = ctx.rich_request(Method::POST).chunks(request_chunks());
+    let sent_scope = ScopeSnapshot::of(request.scope());
+    let sent_state = request.scope().state.clone();
+    let sent_events = request.body_events().to_vec();
+    let result = h.client.send(request).await;
+    let got_scope = h.record.get().scope.clone();
+    let declared = ctx.declared().clone();
+
+    const SCOPE: &str = "forwards/request-scope";
+    const HEADERS: &str = "forwards/request-headers";
+    const STATE: &str = "forwards/request-state";
+    const EXTENSIONS: &str = "forwards/request-extensions";
+    const CAPS: &str = "forwards/request-capabilities";
+    const BODY: &str = "forwards/request-body";
+    const RESPONSE: &str = "forwards/response-events";
+    let Some(got_scope) = got_scope else {
+        let why = match &result {
+            Ok(r) => format!(
+                "the inner app was never called for a request the middleware should forward (the client got status {:?}); if it answers this request itself, adjust it with .with_request()",
+                r.status().map(|s| s.as_u16())
+            ),
+            Err(e) => format!("the inner app was never called: {e}"),
+        };
+        ctx.fail(SCOPE, "CORE-004", why);
+        return ctx.rows;
+    };
+    // The scope.
+    ctx.expect(
+        SCOPE,
+        "CORE-004",
+        scope_field_difference(&sent_scope, &got_scope, &declared),
+    );
+    ctx.expect(
+        HEADERS,
+        "CORE-004",
+        header_difference(&sent_scope.headers, &got_scope.headers, |n| {
+            declared.request_header(n)
+        })
+        .map(|d| format!("in the request the inner app saw, {d}")),
+    );
+    ctx.expect(
+        STATE,
+        "CORE-004",
+        state_difference(&sent_state, &got_scope, &declared),
+    );
+    ctx.expect(
+        EXTENSIONS,
+        "EXT-040",
+        (got_scope.extension != sent_scope.extension).then(|| {
+            "the per-request extension an outer layer set (scope.extensions) did not reach the inner app"
+                .to_owned()
+        }),
+    );
+    let caps = (sent_scope.capabilities, got_scope.capabilities);
+    let added = [
+        (caps.1.trailers && !caps.0.trailers, "trailers"),
+        (caps.1.early_hints && !caps.0.early_hints, "early_hints"),
+        (caps.1.send_file && !caps.0.send_file, "send_file"),
+        (
+            caps.1.websocket_denial && !caps.0.websocket_denial,
+            "websocket_denial",
+        ),
+    ];
+    ctx.expect(
+        CAPS,
+        "HTTP-007",
+        added.iter().find(|(a, _)| *a).map(|(_, name)| {
+            format!(
+                "the inner app's scope announces the capability {name}, which the server did not"
+            )
+        }),
+    );
+    let may_clear = declared.scope_field(ScopeField::Capabilities)
+        || declared.has(&Declare::ChangesResponseBody);
+    ctx.expect(
+        CAPS,
+        "CORE-004",
+        (caps.0 != caps.1 && !may_clear).then(|| {
+            format!(
+                "capabilities were {:?}, the inner app saw {:?} (declare ChangesScope(Capabilities) if the middleware clears one it cannot pass on, EXT-002)",
+                caps.0, caps.1
+            )
+        }),
+    );
+    // The request body.
+    if declared.has(&Declare::ChangesRequestBody) {
+        ctx.skip(BODY, "CORE-005", "declared ChangesRequestBody");
+    } else {
+        let got: Vec<HttpReceive> = h.record.get().http_received.clone();
+        let why = if got == sent_events {
+            None
+        } else {
+            let first = sent_events
+                .iter()
+                .zip(got.iter())
+                .position(|(a, b)| a != b)
+                .unwrap_or(sent_events.len().min(got.len()));
+            let show = |e: Option<&HttpReceive>| {
+                e.map_or("nothing".to_owned(), crate::client::Summary::summary)
+            };
+            Some(format!(
+                "request event {first}: the client sent {}, the inner app received {} ({} events sent, {} received); expected every chunk as sent, empty ones included",
+                show(sent_events.get(first)),
+                show(got.get(first)),
+                sent_events.len(),
+                got.len()
+            ))
+        };
+        ctx.expect(BODY, "CORE-005", why);
+    }
+    // The response.
+    match result {
+        Ok(response) => {
+            ctx.expect(
+                RESPONSE,
+                "CORE-005",
+                response_difference(&standard_response(), &response, config),
+            );
+            ctx.expect(
+                RESPONSE,
+                "CORE-031",
+                (!response.exit().is_ok()).then(|| {
+                    format!(
+                        "the middleware's future {} after a normal exchange",
+                        response.exit()
+                    )
+                }),
+            );
+        }
+        Err(e) => ctx.fail(
+            RESPONSE,
+            "CORE-031",
+            format!("the exchange did not finish: {e}"),
+        ),
+    }
+    ctx.validated(
+        RESPONSE,
+        &h,
+        &[
+            "HTTP-010", "HTTP-011", "HTTP-020", "HTTP-021", "HTTP-022", "HTTP-023", "HTTP-024",
+            "HTTP-030",
+        ],
+    );
+    ctx.rows
+}
+
+/// The request body streams: the inner app gets chunk k before the client
+/// sends chunk k+1.
+pub(crate) async fn streaming_request(config: &Config) -> Vec<Row> {
+    const NAME: &str = "forwards/streaming-request";
+    let mut ctx = Ctx::new(config);
+    if ctx.declared().has(&Declare::ChangesRequestBody) {
+        ctx.skip(NAME, "CORE-006", "declared ChangesRequestBody");
+        return ctx.rows;
+    }
+    let (tx, mut got) = mpsc::unbounded_channel();
+    let h = ctx.harness(HttpPlan::SignalChunks(tx), LifePlan::Normal);
+    let mut exchange = h
+        .client
+        .open(ctx.rich_request(Method::POST).events(Vec::new()));
+    let chunks = 3;
+    let mut why = None;
+    for k in 0..chunks {
+        let more = k + 1 < chunks;
+        if let Err(e) = exchange.send_chunk(format!("part {k};"), more).await {
+            why = Some(format!("the client could not send request chunk {k}: {e}"));
+            break;
+        }
+        if !more {
+            break;
+        }
+        match tokio::time::timeout(ctx.timeout(), got.recv()).await {
+            Ok(Some(n)) if n == k => {}
+            Ok(other) => {
+                why = Some(format!(
+                    "the inner app reported chunk {other:?} where chunk {k} was expected"
+                ));
+                break;
+            }
+            Err(_) => {
+                why = Some(format!(
+                    "the inner app got no request chunk {k} within {:?}, before the client sent chunk {} (the middleware buffers the request body); expected each chunk to pass through as it is sent",
+                    ctx.timeout(),
+                    k + 1
+                ));
+                break;
+            }
+        }
+    }
+    let finished = exchange.finish().await;
+    ctx.expect(NAME, "CORE-006", why);
+    if let Err(e) = finished {
+        ctx.fail(
+            NAME,
+            "CORE-031",
+            format!("the exchange did not finish: {e}"),
+        );
+    }
+    ctx.validated(NAME, &h, &["HTTP-010"]);
+    ctx.rows
+}
+
+/// The response body streams: the client gets chunk k before the inner app
+/// sends chunk k+1.
+pub(crate) async fn streaming_response(config: &Config) -> Vec<Row> {
+    const NAME: &str = "forwards/streaming-response";
+    let mut ctx = Ctx::new(config);
+    if ctx.declared().has(&Declare::ChangesResponseBody) {
+        ctx.skip(NAME, "CORE-006", "declared ChangesResponseBody");
+        return ctx.rows;
+    }
+    let (gate, rx) = mpsc::unbounded_channel();
+    let chunks = 3;
+    let h = ctx.harness(
+        HttpPlan::LockStep {
+            chunks,
+            gate: tokio::sync::Mutex::new(rx),
+        },
+        LifePlan::Normal,
+    );
+    let mut exchange = h.client.open(ctx.rich_request(Method::GET));
+    let mut why = None;
+    let mut k = 0;
+    while k < chunks {
+        match exchange.next_event().await {
+            Ok(Some(HttpSend::Body { data, .. })) if data.is_empty() => {}
+            Ok(Some(HttpSend::Body { .. })) => {
+                let _ = gate.send(k);
+                k += 1;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                why = Some(format!(
+                    "the middleware returned after {k} of {chunks} response chunks"
+                ));
+                break;
+            }
+            Err(ClientError::Timeout { .. }) => {
+                why = Some(format!(
+                    "the client got no chunk {k} within {:?}, before the inner app sent chunk {} (the middleware buffers the response body); expected each chunk to pass through as it is sent",
+                    ctx.timeout(),
+                    k + 1
+                ));
+                break;
+            }
+            Err(e) => {
+                why = Some(format!("the exchange failed at chunk {k}: {e}"));
+                break;
+            }
+        }
+    }
+    ctx.expect(NAME, "CORE-006", why);
+    drop(exchange.finish().await);
+    ctx.validated(NAME, &h, &["HTTP-020", "HTTP-022"]);
+    ctx.rows
+}
+
+/// A client disconnect mid-body reaches the inner app, and everything
+/// returns.
+pub(crate) async fn disconnect(config: &Config) -> Vec<Row> {
+    const NAME: &str = "forwards/disconnect";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(HttpPlan::UntilDisconnect, LifePlan::Normal);
+    let mut exchange = h
+        .client
+        .open(ctx.rich_request(Method::POST).events(Vec::new()));
+    let sent = exchange.send_chunk("part 0;", true).await;
+    exchange.disconnect();
+    let deadline = tokio::time::Instant::now() + ctx.timeout();
+    let reached = loop {
+        if h.record
+            .get()
+            .http_received
+            .contains(&HttpReceive::Disconnect)
+        {
+            break true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    };
+    ctx.expect(
+        NAME,
+        "CORE-005",
+        (!reached).then(|| {
+            format!(
+                "the client disconnected mid-body but the inner app received no Disconnect within {:?} (it got {:?}); expected the disconnect to reach it",
+                ctx.timeout(),
+                h.record.get().http_received.iter().map(crate::client::Summary::summary).collect::<Vec<_>>()
+            )
+        }).or_else(|| sent.err().map(|e| format!("the client could not send the first chunk: {e}"))),
+    );
+    let finished = exchange.finish().await;
+    ctx.expect(
+        NAME,
+        "CORE-031",
+        finished
+            .err()
+            .map(|e| format!("after the client disconnected, the middleware did not return: {e}")),
+    );
+    ctx.validated(NAME, &h, &["HTTP-011"]);
+    ctx.rows
+}
+
+/// After the client is gone, the inner app's send fails with
+/// `Disconnected`.
+pub(crate) async fn send_error(config: &Config) -> Vec<Row> {
+    const NAME: &str = "forwards/send-error";
+    let mut ctx = Ctx::new(config);
+    let (gate, rx) = mpsc::unbounded_channel();
+    let h = ctx.harness(
+        HttpPlan::SendAfterGate(tokio::sync::Mutex::new(rx)),
+        LifePlan::Normal,
+    );
+    let mut exchange = h.client.open(ctx.rich_request(Method::GET));
+    // Wait for the response to start and the first chunk, when the
+    // middleware streams it: the disconnect then comes mid-stream.
+    if !ctx.declared().has(&Declare::ChangesResponseBody) {
+        let _ = exchange.next_event().await;
+        let _ = exchange.next_event().await;
+    }
+    exchange.disconnect();
+    let _ = gate.send(());
+    let finished = exchange.finish().await;
+    let results = h.record.get().send_results.clone();
+    let failed = results.iter().any(|r| {
+        r.as_ref()
+            .err()
+            .is_some_and(|e| e == &rgi::Error::Disconnected.to_string())
+    });
+    ctx.expect(
+        NAME,
+        "CORE-011",
+        (!failed).then(|| {
+            format!(
+                "after the client disconnected mid-stream, all {} of the inner app's sends returned Ok(()) (the middleware swallows Error::Disconnected); expected Error::Disconnected from the first send after the disconnect",
+                results.len()
+            )
+        }),
+    );
+    ctx.expect(
+        NAME,
+        "CORE-031",
+        finished
+            .err()
+            .map(|e| format!("after the client disconnected, the middleware did not return: {e}")),
+    );
+    ctx.validated(NAME, &h, &["CORE-010"]);
+    ctx.rows
+}
+
+/// HEAD and 204 responses stay bodiless.
+pub(crate) async fn bodiless(config: &Config) -> Vec<Row> {
+    let mut ctx = Ctx::new(config);
+    let head = vec![
+        Ev::Start {
+            status: 200,
+            headers: vec![("content-type", "text/plain"), ("content-length", "5")],
+            trailers: false,
+        },
+        Ev::Body(Bytes::new(), false),
+    ];
+    let no_content = vec![
+        Ev::Start {
+            status: 204,
+            headers: vec![],
+            trailers: false,
+        },
+        Ev::Body(Bytes::new(), false),
+    ];
+    for (name, method, events) in [
+        ("forwards/head-response", Method::HEAD, head),
+        ("forwards/204-response", Method::GET, no_content),
+    ] {
+        let h = ctx.harness(HttpPlan::Respond(events), LifePlan::Normal);
+        match h.client.send(ctx.rich_request(method)).await {
+            Ok(r) if r.is_complete() => {}
+            Ok(r) => ctx.fail(
+                name,
+                "CORE-031",
+                format!("the response was not complete: {}", r.trace().summary()),
+            ),
+            Err(e) => ctx.fail(
+                name,
+                "CORE-031",
+                format!("the exchange did not finish: {e}"),
+            ),
+        }
+        ctx.validated(name, &h, &["HTTP-024", "HTTP-025"]);
+    }
+    ctx.rows
+}
+
+/// WebSocket events pass both ways; the middleware passes the kind on.
+pub(crate) async fn websocket(config: &Config) -> Vec<Row> {
+    const NAME: &str = "forwards/websocket";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(HttpPlan::Respond(standard_response()), LifePlan::Normal);
+    let request = ctx.prepare(
+        Request::get("/conformance/ws")
+            .subprotocol("chat")
+            .subprotocol("v2"),
+    );
+    let outcome = run_websocket(&h.client, request).await;
+    let record = h.record.get();
+    let called = record.calls.contains(&ScopeKind::WebSocket);
+    ctx.expect(
+        NAME,
+        "CORE-003",
+        (!called).then(|| {
+            "the inner app was never called for a WebSocket scope (the middleware drops kinds it does not handle); expected it passed on unchanged".to_owned()
+        }),
+    );
+    let want_in = vec![
+        WebSocketReceive::Connect,
+        WebSocketReceive::Message(Message::Text("from-client".into())),
+        WebSocketReceive::Message(Message::Binary(Bytes::from_static(b"\x03\x04"))),
+        WebSocketReceive::Disconnect(CloseFrame::new(1000)),
+    ];
+    let why = match outcome {
+        Err(why) => Some(why),
+        Ok(()) if called && record.ws_received != want_in => Some(format!(
+            "the inner app received {:?}; expected {:?}",
+            record
+                .ws_received
+                .iter()
+                .map(crate::client::Summary::summary)
+                .collect::<Vec<_>>(),
+            want_in
+                .iter()
+                .map(crate::client::Summary::summary)
+                .collect::<Vec<_>>()
+        )),
+        Ok(()) if called && record.ws_subprotocols != ["chat", "v2"] => Some(format!(
+            "the client offered subprotocols [\"chat\", \"v2\"], the inner app saw {:?}",
+            record.ws_subprotocols
+        )),
+        Ok(()) => None,
+    };
+    drop(record);
+    if called {
+        ctx.expect(NAME, "CORE-005", why);
+    }
+    ctx.validated(
+        NAME,
+        &h,
+        &["WS-001", "WS-002", "WS-003", "WS-005", "WS-006", "WS-008"],
+    );
+    ctx.rows
+}
+
+async fn run_websocket(client: &crate::TestClient, request: Request) -> Result<(), String> {
+    let mut session = client
+        .connect(request)
+        .await
+        .map_err(|e| format!("the WebSocket handshake failed: {e}"))?;
+    match session.handshake_outcome() {
+        Handshake::Accepted { subprotocol, .. } if subprotocol.as_deref() == Some("chat") => {}
+        other => {
+            return Err(format!(
+                "the inner app accepted with subprotocol \"chat\", the client got {other:?}"
+            ))
+        }
+    }
+    for want in [
+        Message::Text("from-inner".into()),
+        Message::Binary(Bytes::from_static(b"\x00\x01\x02")),
+    ] {
+        match session.recv_message().await {
+            Ok(got) if got == want => {}
+            Ok(got) => {
+                return Err(format!(
+                    "the inner app sent {want:?}, the client got {got:?}"
+                ))
+            }
+            Err(e) => return Err(format!("the inner app sent {want:?}, the client got: {e}")),
+        }
+    }
+    session
+        .send_text("from-client")
+        .await
+        .map_err(|e| format!("sending a text message: {e}"))?;
+    session
+        .send_binary(Bytes::from_static(b"\x03\x04"))
+        .await
+        .map_err(|e| format!("sending a binary message: {e}"))?;
+    session.close(CloseFrame::normal());
+    match session.finish().await {
+        Ok(t) if t.exit.is_ok() => Ok(()),
+        Ok(t) => Err(format!(
+            "after the client closed, the middleware {}",
+            t.exit
+        )),
+        Err(e) => Err(format!(
+            "after the client closed, the middleware did not return: {e}"
+        )),
+    }
+}
