@@ -43,8 +43,10 @@ const LINGER_BYTES: usize = 1024 * 1024;
 /// How the connection ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
-    /// Close normally (after the last response went out).
-    Close,
+    /// Close normally (after the last response went out). `linger`: the
+    /// client may still be sending (unread body, refused head), so keep
+    /// reading for a moment to not reset our last response away.
+    Close { linger: bool },
     /// Close without completing the response framing (rule CORE-041);
     /// `reset` sends a TCP reset, for bodies that end at close anyway.
     Abort { reset: bool },
@@ -72,14 +74,14 @@ pub(crate) async fn serve_connection(
         core: Mutex::new(Core::new()),
     };
     let end = run(&mut shared, peer, local, &app).await;
-    let read_eof = shared.core_mut().read_eof;
     drop(shared);
     match end {
-        End::Close => {
+        End::Close { linger: false } => {
             let _ = stream.shutdown().await;
-            if !read_eof {
-                linger(&mut stream).await;
-            }
+        }
+        End::Close { linger: true } => {
+            let _ = stream.shutdown().await;
+            linger_read(&mut stream).await;
         }
         End::Abort { reset: true } => {
             let _ = stream.set_zero_linger();
@@ -104,7 +106,7 @@ async fn run(
     loop {
         let head = match read_head(shared, &mut fields, sleep.as_mut(), first.take()).await {
             HeadRead::Request(head) => head,
-            HeadRead::Closed => return End::Close,
+            HeadRead::Closed => return End::Close { linger: false },
             HeadRead::Rejected(err) => {
                 access_log::rejected(peer, err.status.as_u16(), err.reason);
                 let core = shared.core_mut();
@@ -115,7 +117,9 @@ async fn run(
                     ctx.config.server_header.as_ref(),
                 );
                 flush_before_close(shared).await;
-                return End::Close;
+                return End::Close {
+                    linger: !shared.core_mut().read_eof,
+                };
             }
         };
         match exchange(shared, app, head, peer, local).await {
@@ -124,7 +128,7 @@ async fn run(
                 if core.out.len() >= ctx.config.write_buffer_bytes {
                     // Held back for pipelining, but enough is enough.
                     if !flush(shared).await {
-                        return End::Close;
+                        return End::Close { linger: false };
                     }
                 }
             }
@@ -311,10 +315,12 @@ async fn exchange(
         }
     };
 
+    // Whether the client may still be sending bytes we will not read.
+    let unread = !core.read_eof && (!core.req.decoder.is_done() || !core.read_buf.is_empty());
     if !core.resp.started() {
         if core.peer_gone {
             finish_log(499, 0);
-            return Next::End(End::Close);
+            return Next::End(End::Close { linger: false });
         }
         let status = match core.req.body_error {
             Some(status) => status,
@@ -330,7 +336,7 @@ async fn exchange(
         };
         write_error_response(&mut core.out, status, "", ctx.config.server_header.as_ref());
         finish_log(status.as_u16(), 0);
-        return Next::End(End::Close);
+        return Next::End(End::Close { linger: unread });
     }
     let bytes = core.resp.body_bytes;
     if !core.resp.complete() {
@@ -353,9 +359,15 @@ async fn exchange(
         || core.read_eof
         || core.req.body_error.is_some()
         || ctx.shutdown.is_started()
-        || !body_consumed(core, ctx.config.read_chunk_bytes)
     {
-        return Next::End(End::Close);
+        return Next::End(End::Close {
+            linger: unread && !core.peer_gone,
+        });
+    }
+    if !body_consumed(core, ctx.config.read_chunk_bytes) {
+        return Next::End(End::Close {
+            linger: !core.read_eof,
+        });
     }
     Next::KeepAlive
 }
@@ -393,7 +405,7 @@ async fn drive<F: Future>(shared: &Shared<'_>, fut: F) -> F::Output {
 }
 
 /// Reads and discards until the client closes, bounded in time and bytes.
-async fn linger(stream: &mut TcpStream) {
+async fn linger_read(stream: &mut TcpStream) {
     let mut sink = [0u8; 4096];
     let mut total = 0;
     let _ = tokio::time::timeout(LINGER_TIME, async {
