@@ -1,0 +1,454 @@
+//! The suite proves itself: deliberately broken middleware is caught with
+//! the right rule id, correct middleware passes with no false alarm.
+
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use rgi::http::{header, HeaderMap, HeaderValue, StatusCode};
+use rgi::{
+    App, AppResult, BoxApp, CloseFrame, Conn, Error, HttpConn, HttpSend, LifespanConn,
+    LifespanReceive, LifespanSend, MapSend, Prepend, ReceiverExt, ResponseStart, Sender, SenderExt,
+    WebSocketSend,
+};
+use rgi_conformance::{check, Check, Declare, Report, Request};
+
+/// Broken checks fail by timing out somewhere; keep each hang short.
+const QUICK: Duration = Duration::from_millis(300);
+
+async fn broken(check: Check, rule: &str) -> Report {
+    let report = check.timeout(QUICK).run().await;
+    assert!(
+        report.fails(rule),
+        "expected the suite to catch {rule}; the report:\n{report}"
+    );
+    report
+}
+
+// ---------------------------------------------------------------- correct
+
+/// Passes everything on.
+struct Identity(BoxApp);
+
+#[rgi::async_trait]
+impl App for Identity {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        self.0.call(conn).await
+    }
+}
+
+#[tokio::test]
+async fn identity_is_clean() {
+    check(|inner| rgi::boxed(Identity(inner)))
+        .run()
+        .await
+        .assert_clean();
+}
+
+/// Adds `x-powered-by` to every response (declared).
+struct PoweredBy(BoxApp);
+
+#[rgi::async_trait]
+impl App for PoweredBy {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(http) = conn else {
+            return self.0.call(conn).await;
+        };
+        let (scope, receiver, sender) = http.into_parts();
+        let mut sender = MapSend::new(sender, |mut event: HttpSend| {
+            if let HttpSend::Start(start) = &mut event {
+                start
+                    .headers
+                    .insert("x-powered-by", HeaderValue::from_static("rgi"));
+            }
+            event
+        });
+        self.0
+            .call(HttpConn::new(scope, receiver, &mut sender).into())
+            .await
+    }
+}
+
+#[tokio::test]
+async fn header_adding_is_clean_when_declared() {
+    check(|inner| rgi::boxed(PoweredBy(inner)))
+        .declare(Declare::AddsResponseHeader("x-powered-by"))
+        .run()
+        .await
+        .assert_clean();
+}
+
+#[tokio::test]
+async fn header_adding_undeclared_is_caught() {
+    broken(check(|inner| rgi::boxed(PoweredBy(inner))), "CORE-005").await;
+}
+
+/// Bearer auth: 401 without the token, WebSockets refused with a close.
+struct Auth(BoxApp);
+
+fn authorized(headers: &HeaderMap) -> bool {
+    headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()) == Some(b"Bearer secret")
+}
+
+#[rgi::async_trait]
+impl App for Auth {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        match conn {
+            Conn::Http(mut http) if !authorized(&http.scope.headers) => {
+                let mut headers = HeaderMap::new();
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                Ok(http
+                    .respond(StatusCode::UNAUTHORIZED, headers, "unauthorized")
+                    .await?)
+            }
+            Conn::WebSocket(mut ws) if !authorized(&ws.scope.headers) => {
+                ws.recv().await;
+                Ok(ws.send(WebSocketSend::Close(CloseFrame::new(1008))).await?)
+            }
+            other => self.0.call(other).await,
+        }
+    }
+}
+
+fn auth_check() -> Check {
+    check(|inner| rgi::boxed(Auth(inner)))
+        .with_request(|r| r.header("authorization", "Bearer secret"))
+        .short_circuits(|| Request::get("/private"))
+        .short_circuits(|| {
+            Request::post("/private")
+                .body("ignored")
+                .header("authorization", "Bearer wrong")
+        })
+        .refuses_websocket(|| Request::get("/private/ws"))
+}
+
+#[tokio::test]
+async fn short_circuiting_auth_is_clean() {
+    auth_check().run().await.assert_clean();
+}
+
+/// Opens a pool at startup, stores it in the state, replays `Startup`; an
+/// empty url fails startup; finishes lifespan for an inner app without it.
+struct Database {
+    inner: BoxApp,
+    url: &'static str,
+}
+
+#[derive(Debug)]
+struct Pool(#[allow(dead_code)] String);
+
+#[rgi::async_trait]
+impl App for Database {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Lifespan(mut lifespan) = conn else {
+            return self.inner.call(conn).await;
+        };
+        let event = lifespan.recv().await;
+        if event == LifespanReceive::Startup {
+            if self.url.is_empty() {
+                let message = "no database url".to_owned();
+                return Ok(lifespan
+                    .send(LifespanSend::StartupFailed { message })
+                    .await?);
+            }
+            lifespan.scope.state.insert(Pool(self.url.to_owned()));
+        }
+        let (scope, receiver, sender) = lifespan.into_parts();
+        let mut receiver = Prepend::new(event, receiver);
+        let inner = LifespanConn::new(scope, &mut receiver, &mut *sender);
+        match self.inner.call(inner.into()).await {
+            Err(e) if Error::is_unsupported(&*e) => {
+                sender.send(LifespanSend::StartupComplete).await?;
+                while receiver.recv().await != LifespanReceive::Shutdown {}
+                Ok(sender.send(LifespanSend::ShutdownComplete).await?)
+            }
+            other => other,
+        }
+    }
+}
+
+#[tokio::test]
+async fn lifespan_resource_is_clean() {
+    check(|inner| {
+        rgi::boxed(Database {
+            inner,
+            url: "postgres://db",
+        })
+    })
+    .fails_startup(
+        |inner| rgi::boxed(Database { inner, url: "" }),
+        "no database url",
+    )
+    .run()
+    .await
+    .assert_clean();
+}
+
+#[test]
+fn run_blocking_works_in_a_plain_test() {
+    check(|inner| rgi::boxed(Identity(inner)))
+        .run_blocking()
+        .assert_clean();
+}
+
+// ----------------------------------------------------------------- broken
+
+/// Collects every response event the inner app sends, and only passes
+/// them on once it returned.
+struct Buffering(BoxApp);
+
+/// A sender that takes everything at once and keeps it.
+struct Collect(Vec<HttpSend>);
+
+impl Sender<HttpSend> for Collect {
+    fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
+        self.0.push(event);
+        Ok(())
+    }
+    fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[rgi::async_trait]
+impl App for Buffering {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(http) = conn else {
+            return self.0.call(conn).await;
+        };
+        let (scope, receiver, sender) = http.into_parts();
+        let mut collect = Collect(Vec::new());
+        let result = self
+            .0
+            .call(HttpConn::new(scope, receiver, &mut collect).into())
+            .await;
+        for event in collect.0 {
+            sender.send(event).await?;
+        }
+        result
+    }
+}
+
+#[tokio::test]
+async fn buffering_is_caught() {
+    let report = broken(check(|inner| rgi::boxed(Buffering(inner))), "CORE-006").await;
+    // Printed for the README's example of a failing report.
+    println!("{report}");
+}
+
+/// Sends every response start twice.
+struct DoubleStart(BoxApp);
+
+struct Doubling<'a> {
+    inner: &'a mut dyn Sender<HttpSend>,
+    again: Option<HttpSend>,
+}
+
+impl Sender<HttpSend> for Doubling<'_> {
+    fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
+        if let HttpSend::Start(start) = &event {
+            let mut copy = ResponseStart::new(start.status);
+            copy.headers = start.headers.clone();
+            self.again = Some(HttpSend::Start(copy));
+        }
+        self.inner.start_send(event)
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        ready!(self.inner.poll_flush(cx))?;
+        if let Some(again) = self.again.take() {
+            self.inner.start_send(again)?;
+            return self.inner.poll_flush(cx);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[rgi::async_trait]
+impl App for DoubleStart {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(http) = conn else {
+            return self.0.call(conn).await;
+        };
+        let (scope, receiver, sender) = http.into_parts();
+        let mut sender = Doubling {
+            inner: sender,
+            again: None,
+        };
+        self.0
+            .call(HttpConn::new(scope, receiver, &mut sender).into())
+            .await
+    }
+}
+
+#[tokio::test]
+async fn double_start_is_caught() {
+    broken(check(|inner| rgi::boxed(DoubleStart(inner))), "HTTP-020").await;
+}
+
+/// Handles HTTP and calls every other kind unsupported: drops lifespan
+/// (and WebSocket).
+struct HttpOnly(BoxApp);
+
+#[rgi::async_trait]
+impl App for HttpOnly {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        match conn {
+            Conn::Http(_) => self.0.call(conn).await,
+            other => other.unsupported(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn dropping_lifespan_is_caught() {
+    let report = broken(check(|inner| rgi::boxed(HttpOnly(inner))), "LIFE-008").await;
+    assert!(
+        report.fails("CORE-003"),
+        "WebSocket is dropped too:\n{report}"
+    );
+}
+
+/// Turns `Disconnected` from send into `Ok`, so the inner app streams into
+/// the void.
+struct SwallowDisconnect(BoxApp);
+
+struct Swallow<'a>(&'a mut dyn Sender<HttpSend>);
+
+impl Sender<HttpSend> for Swallow<'_> {
+    fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
+        match self.0.start_send(event) {
+            Err(Error::Disconnected) => Ok(()),
+            other => other,
+        }
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        match ready!(self.0.poll_flush(cx)) {
+            Err(Error::Disconnected) => Poll::Ready(Ok(())),
+            other => Poll::Ready(other),
+        }
+    }
+}
+
+#[rgi::async_trait]
+impl App for SwallowDisconnect {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(http) = conn else {
+            return self.0.call(conn).await;
+        };
+        let (scope, receiver, sender) = http.into_parts();
+        let mut sender = Swallow(sender);
+        self.0
+            .call(HttpConn::new(scope, receiver, &mut sender).into())
+            .await
+    }
+}
+
+#[tokio::test]
+async fn swallowing_disconnect_is_caught() {
+    broken(
+        check(|inner| rgi::boxed(SwallowDisconnect(inner))),
+        "CORE-011",
+    )
+    .await;
+}
+
+/// Answers 401 without the token, then calls the inner app anyway.
+struct LeakyAuth(BoxApp);
+
+#[rgi::async_trait]
+impl App for LeakyAuth {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return self.0.call(conn).await;
+        };
+        if !authorized(&http.scope.headers) {
+            http.respond(StatusCode::UNAUTHORIZED, HeaderMap::new(), "no")
+                .await?;
+        }
+        self.0.call(http.into()).await
+    }
+}
+
+#[tokio::test]
+async fn calling_the_inner_app_after_answering_is_caught() {
+    broken(
+        check(|inner| rgi::boxed(LeakyAuth(inner)))
+            .with_request(|r| r.header("authorization", "Bearer secret"))
+            .short_circuits(|| Request::get("/private")),
+        "CORE-007",
+    )
+    .await;
+}
+
+/// Drops the `accept` request header without declaring it.
+struct DropsAccept(BoxApp);
+
+#[rgi::async_trait]
+impl App for DropsAccept {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return self.0.call(conn).await;
+        };
+        http.scope.headers.remove(header::ACCEPT);
+        self.0.call(http.into()).await
+    }
+}
+
+#[tokio::test]
+async fn dropping_an_undeclared_request_header_is_caught() {
+    broken(check(|inner| rgi::boxed(DropsAccept(inner))), "CORE-004").await;
+    // Declared, the same middleware passes.
+    check(|inner| rgi::boxed(DropsAccept(inner)))
+        .declare(Declare::RemovesRequestHeader("accept"))
+        .run()
+        .await
+        .assert_clean();
+}
+
+/// Sends one more (empty) body event after the final one.
+struct SendsAfterFinal(BoxApp);
+
+struct Extra<'a> {
+    inner: &'a mut dyn Sender<HttpSend>,
+    pending: bool,
+}
+
+impl Sender<HttpSend> for Extra<'_> {
+    fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
+        self.pending = matches!(event, HttpSend::Body { more: false, .. });
+        self.inner.start_send(event)
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        ready!(self.inner.poll_flush(cx))?;
+        if std::mem::take(&mut self.pending) {
+            self.inner.start_send(HttpSend::body(""))?;
+            return self.inner.poll_flush(cx);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[rgi::async_trait]
+impl App for SendsAfterFinal {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(http) = conn else {
+            return self.0.call(conn).await;
+        };
+        let (scope, receiver, sender) = http.into_parts();
+        let mut sender = Extra {
+            inner: sender,
+            pending: false,
+        };
+        self.0
+            .call(HttpConn::new(scope, receiver, &mut sender).into())
+            .await
+    }
+}
+
+#[tokio::test]
+async fn sending_after_the_final_body_is_caught() {
+    broken(
+        check(|inner| rgi::boxed(SendsAfterFinal(inner))),
+        "HTTP-022",
+    )
+    .await;
+}
