@@ -36,7 +36,7 @@ impl AccessLog {
             target: TARGET,
             %client,
             method = %self.method,
-            path,
+            path = %path,
             status,
             bytes,
             duration_ms,
