@@ -39,7 +39,7 @@ pub use database::{Database, Pool};
 pub use error_boundary::ErrorBoundary;
 pub use except::{except, Except};
 pub use gzip::Gzip;
-pub use rate_limit::RateLimit;
+pub use rate_limit::{Limiter, RateLimit};
 pub use request_id::{RequestId, SetRequestId};
 pub use router::Router;
 pub use security_headers::SecurityHeaders;

@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rgi::bytes::Bytes;
@@ -34,24 +34,20 @@ use rgi::{App, AppResult, Conn};
 #[derive(Debug)]
 pub struct RateLimit<A> {
     inner: A,
-    limiter: Limiter,
+    limiter: Arc<Limiter>,
 }
 
 impl<A> RateLimit<A> {
     /// `per_minute` requests per client on average, `burst` at once (both
     /// at least 1), for at most 10 000 clients at a time.
     pub fn new(inner: A, per_minute: u32, burst: u32) -> Self {
-        Self {
-            inner,
-            limiter: Limiter::new(per_minute, burst, 10_000),
-        }
+        Self::shared(inner, Arc::new(Limiter::new(per_minute, burst, 10_000)))
     }
 
-    /// Tracks at most `max_clients` (at least 1) addresses at a time.
-    #[must_use]
-    pub fn max_clients(mut self, max_clients: usize) -> Self {
-        self.limiter.max_clients = max_clients.max(1);
-        self
+    /// Draws from `limiter`, which other apps may share: one budget per
+    /// client across several mounted apps.
+    pub fn shared(inner: A, limiter: Arc<Limiter>) -> Self {
+        Self { inner, limiter }
     }
 }
 
@@ -77,7 +73,7 @@ impl<A: App> App for RateLimit<A> {
 
 /// The buckets of every client seen recently.
 #[derive(Debug)]
-struct Limiter {
+pub struct Limiter {
     capacity: f64,
     per_second: f64,
     max_clients: usize,
@@ -101,7 +97,9 @@ struct Bucket {
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Limiter {
-    fn new(per_minute: u32, burst: u32, max_clients: usize) -> Self {
+    /// `per_minute` requests per client on average, `burst` at once (both
+    /// at least 1), for at most `max_clients` clients (at least 1) at a time.
+    pub fn new(per_minute: u32, burst: u32, max_clients: usize) -> Self {
         Self {
             capacity: f64::from(burst.max(1)),
             per_second: f64::from(per_minute.max(1)) / 60.0,
@@ -113,7 +111,12 @@ impl Limiter {
         }
     }
 
-    /// Takes a token for `client`; `Err` holds the seconds to wait.
+    /// Takes a token for `client` now; `Err` holds the seconds to wait.
+    pub fn try_acquire(&self, client: Option<IpAddr>) -> Result<(), u64> {
+        self.check(client, Instant::now())
+    }
+
+    /// Takes a token for `client` at `now`; `Err` holds the seconds to wait.
     fn check(&self, client: Option<IpAddr>, now: Instant) -> Result<(), u64> {
         // Nothing below can panic with the lock held, so a poisoned lock is
         // still consistent.

@@ -58,7 +58,8 @@ impl Router {
         let prefix = prefix.trim_end_matches('/').to_owned();
         self.mounts.retain(|(p, _)| *p != prefix);
         self.mounts.push((prefix, rgi::boxed(app)));
-        self.mounts.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        self.mounts
+            .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         self
     }
 
