@@ -196,7 +196,7 @@ run_scenario() { # scenario
           raw < "$RUN_OUT"
           figures=$(awk '/^conns=/ {
             for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-            print f["opened"], f["rss_kib"], f["peak_kib"] }' "$RUN_OUT")
+            print f["still_open"], f["rss_kib"], f["peak_kib"] }' "$RUN_OUT")
           ;;
         uploads-8m)
           timeout 150 taskset -c "$CLIENT_CPU" "$BIN_DIR/big-uploads" --addr "127.0.0.1:$PORT" \

@@ -4,7 +4,7 @@
 //! `idle-conns --pid PID [--addr 127.0.0.1:8080] [--conns 10000] [--parallel 128] [--settle-ms 1000]`
 //!
 //! Prints one line:
-//! `conns=... opened=... failed=... rss_before_kib=... rss_kib=... peak_kib=...`.
+//! `conns=... opened=... still_open=... failed=... rss_before_kib=... rss_kib=... peak_kib=...`.
 //! The file-descriptor limit must allow `--conns` sockets (the script
 //! raises it); connections that fail are counted, not fatal. The whole run
 //! is bounded by a 120 s timeout.
@@ -53,18 +53,26 @@ fn main() {
         }
         tokio::time::sleep(Duration::from_millis(settle_ms)).await;
         let after = proc_status::read(pid);
-        (open, failed, after)
+        // A connection the server already closed reads end-of-stream at once;
+        // an open, idle one has nothing to read.
+        let still_open = open
+            .iter()
+            .filter(|stream| {
+                matches!(stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            })
+            .count();
+        (open, still_open, failed, after)
     };
     // The timer is created inside the runtime, hence the `async` wrapper.
     let outcome =
         runtime.block_on(async { tokio::time::timeout(Duration::from_secs(120), opening).await });
-    let Ok((open, failed, after)) = outcome else {
+    let Ok((open, still_open, failed, after)) = outcome else {
         eprintln!("idle-conns: timed out");
         std::process::exit(1);
     };
     let after = after.unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
     println!(
-        "conns={conns} opened={} failed={failed} rss_before_kib={} rss_kib={} peak_kib={}",
+        "conns={conns} opened={} still_open={still_open} failed={failed} rss_before_kib={} rss_kib={} peak_kib={}",
         open.len(),
         before.rss_kib,
         after.rss_kib,
