@@ -70,10 +70,6 @@ cd "$ROOT"
 BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 BINS=(--bin conn-per-request --bin idle-conns --bin big-uploads)
 for server in $SERVERS; do BINS+=(--bin "$server-peer"); done
-# The rgi peer is feature-gated while the server's API is being written.
-if [[ " $SERVERS " == *" rgi "* ]] && grep -q '^rgi-peer = \[\]' "$ROOT/crates/rgi-bench/Cargo.toml"; then
-  BINS+=(--features rgi-peer)
-fi
 echo "building release binaries in $BIN_DIR ..." >&2
 cargo build --quiet --release -p rgi-bench "${BINS[@]}"
 
