@@ -1,7 +1,26 @@
 //! # rgi-conformance
 //!
-//! The conformance kit for rgi: an in-process [`TestClient`], a protocol
-//! [`Validator`] (the Rack::Lint of rgi), and the middleware suite.
+//! The conformance kit for rgi:
+//!
+//! * the middleware suite: [`check`] a middleware, get a [`Report`] listing
+//!   every rule of `spec/rules.md` it was checked against, pass or fail
+//!   with a readable reason;
+//! * the [`Validator`], the Rack::Lint of rgi: an [`rgi::App`] wrapper that
+//!   checks every event in both directions;
+//! * the in-process [`TestClient`]: HTTP, WebSocket and lifespan, with
+//!   bounded queues and a timeout on every wait.
+//!
+//! Checking a middleware is three lines:
+//!
+//! ```ignore
+//! #[tokio::test]
+//! async fn conforms() {
+//!     rgi_conformance::check(|inner| rgi::boxed(MyMiddleware::new(inner))).run().await.assert_clean();
+//! }
+//! ```
+//!
+//! Declare what it legitimately changes with [`Check::declare`] and
+//! [`Declare`]; see the README for every scenario and rule.
 #![forbid(unsafe_code)]
 
 pub mod client;
