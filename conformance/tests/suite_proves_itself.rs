@@ -452,3 +452,26 @@ async fn sending_after_the_final_body_is_caught() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn body_changing_declaration_does_not_raise_false_alarms() {
+    // An identity middleware declared as changing the body must still pass:
+    // the declaration only loosens checks.
+    check(|inner| rgi::boxed(Identity(inner)))
+        .declare(Declare::ChangesResponseBody)
+        .declare(Declare::ChangesRequestBody)
+        .run()
+        .await
+        .assert_clean();
+}
+
+#[tokio::test]
+async fn buffering_declared_as_body_changing_is_clean() {
+    // Buffering is legitimate for a middleware that transforms the body
+    // (gzip): declared, the same middleware passes.
+    check(|inner| rgi::boxed(Buffering(inner)))
+        .declare(Declare::ChangesResponseBody)
+        .run()
+        .await
+        .assert_clean();
+}
