@@ -43,7 +43,8 @@ impl App for Failing {
                 Err("failed mid-body".into())
             }
             _ => {
-                http.respond(StatusCode::OK, Default::default(), "fine").await?;
+                http.respond(StatusCode::OK, Default::default(), "fine")
+                    .await?;
                 Ok(())
             }
         }
@@ -69,7 +70,11 @@ async fn failures_before_start_get_500_and_the_server_keeps_serving() {
 #[tokio::test]
 async fn failures_after_start_abort_without_the_last_chunk() {
     let server = start(Failing).await;
-    for path in ["/error-after-start", "/panic-after-start", "/return-after-start"] {
+    for path in [
+        "/error-after-start",
+        "/panic-after-start",
+        "/return-after-start",
+    ] {
         let mut client = server.connect().await;
         client.send(&get(path)).await;
         let (status, headers) = client.read_head().await;
@@ -107,7 +112,10 @@ async fn close_delimited_body_is_reset_on_failure() {
         }
     })
     .await;
-    assert!(outcome.is_err(), "expected a reset, got a clean close after {got:?}");
+    assert!(
+        outcome.is_err(),
+        "expected a reset, got a clean close after {got:?}"
+    );
     server.stop().await.unwrap();
 }
 
@@ -144,7 +152,10 @@ async fn failures_are_logged_with_the_error() {
     server.stop().await.unwrap();
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     let errors: Vec<_> = text.lines().filter(|l| l.contains("ERROR")).collect();
-    assert!(errors.iter().any(|l| l.contains("database on fire")), "{text}");
+    assert!(
+        errors.iter().any(|l| l.contains("database on fire")),
+        "{text}"
+    );
     assert!(errors.iter().any(|l| l.contains("app exploded")), "{text}");
     // The access log has a line per request with its status.
     let access: Vec<_> = text
@@ -152,7 +163,9 @@ async fn failures_are_logged_with_the_error() {
         .filter(|l| l.contains(rgi_server::ACCESS_LOG_TARGET))
         .collect();
     assert_eq!(access.len(), 2, "{text}");
-    assert!(access.iter().all(|l| l.contains("status=500") && l.contains("method=GET")));
+    assert!(access
+        .iter()
+        .all(|l| l.contains("status=500") && l.contains("method=GET")));
     assert!(
         access[0].contains("path=/error") && access[1].contains("path=/panic"),
         "{access:?}"

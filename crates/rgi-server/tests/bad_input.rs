@@ -83,7 +83,8 @@ async fn bad_chunked_bodies_get_400() {
         b"fffffffffffffffffff\r\n",
         b"5\nhello\r\n0\r\n\r\n",
     ] {
-        let mut raw = b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let mut raw =
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         raw.extend_from_slice(body);
         expect_refusal(&server, &raw, 400).await;
     }
@@ -100,7 +101,10 @@ async fn limits_get_431_414_413() {
     config.max_body_bytes = Some(100);
     let server = start_with(Echo, config).await;
     // Head over the limit.
-    let raw = format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "a".repeat(2000));
+    let raw = format!(
+        "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(2000)
+    );
     expect_refusal(&server, raw.as_bytes(), 431).await;
     // Too many header fields.
     let fields: String = (0..11).map(|i| format!("X-{i}: v\r\n")).collect();
@@ -112,7 +116,10 @@ async fn limits_get_431_414_413() {
     let raw = format!("GET /{}", "p".repeat(1500));
     expect_refusal(&server, raw.as_bytes(), 414).await;
     // Declared body over the limit: refused before the app runs.
-    let raw = format!("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n{}", "b".repeat(101));
+    let raw = format!(
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n{}",
+        "b".repeat(101)
+    );
     expect_refusal(&server, raw.as_bytes(), 413).await;
     // Chunked body that grows over the limit while the app reads it.
     let raw = format!(

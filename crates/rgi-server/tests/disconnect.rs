@@ -59,12 +59,16 @@ impl App for Watcher {
                 let sent = http
                     .send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
                     .await;
-                report(Seen::SendFailed(matches!(sent, Err(rgi::Error::Disconnected))));
+                report(Seen::SendFailed(matches!(
+                    sent,
+                    Err(rgi::Error::Disconnected)
+                )));
                 Ok(())
             }
             _ => {
                 http.read_body(0).await?;
-                http.respond(StatusCode::OK, HeaderMap::new(), "done").await?;
+                http.respond(StatusCode::OK, HeaderMap::new(), "done")
+                    .await?;
                 // The response is complete: receive says so at once.
                 let event = tokio::time::timeout(Duration::from_secs(2), http.recv()).await;
                 report(Seen::AfterResponse(event == Ok(HttpReceive::Disconnect)));
@@ -87,7 +91,10 @@ async fn client_leaving_after_the_body_is_a_disconnect_and_sends_fail() {
     assert_eq!(next(&mut rx).await, Seen::BodyDone);
     // Still connected: no disconnect yet.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(rx.try_recv().is_err(), "disconnect while the client is connected");
+    assert!(
+        rx.try_recv().is_err(),
+        "disconnect while the client is connected"
+    );
     drop(client);
     assert_eq!(next(&mut rx).await, Seen::Disconnect);
     assert_eq!(next(&mut rx).await, Seen::SendFailed(true));

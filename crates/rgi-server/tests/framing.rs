@@ -11,10 +11,13 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use rgi::{App, AppResult, Conn, HttpSend, ResponseStart};
 use tokio::sync::Notify;
 
+/// Errors the app saw from `send`: (scenario, rule id).
+type SeenErrors = Arc<Mutex<Vec<(String, Option<&'static str>)>>>;
+
 /// Routes on the path to one framing scenario each.
 struct Framer {
     /// Errors the app saw from `send`, by scenario.
-    errors: Arc<Mutex<Vec<(String, Option<&'static str>)>>>,
+    errors: SeenErrors,
     /// Released by the test in the flush scenario.
     go_on: Arc<Notify>,
 }
@@ -122,7 +125,10 @@ impl App for Framer {
             }
             "/hints" => {
                 let mut hints = HeaderMap::new();
-                hints.insert("link", HeaderValue::from_static("</style.css>; rel=preload"));
+                hints.insert(
+                    "link",
+                    HeaderValue::from_static("</style.css>; rel=preload"),
+                );
                 http.send(HttpSend::EarlyHints(hints)).await?;
                 http.send(start_with_headers(200, &[])).await?;
                 http.send(HttpSend::body("hinted")).await?;
@@ -136,7 +142,7 @@ impl App for Framer {
     }
 }
 
-fn framer() -> (Framer, Arc<Mutex<Vec<(String, Option<&'static str>)>>>, Arc<Notify>) {
+fn framer() -> (Framer, SeenErrors, Arc<Notify>) {
     let errors = Arc::new(Mutex::new(Vec::new()));
     let go_on = Arc::new(Notify::new());
     (
@@ -274,8 +280,13 @@ async fn empty_chunk_flushes_the_head() {
     assert_eq!(status, 200);
     assert!(headers.contains(&("transfer-encoding".into(), "chunked".into())));
     go_on.notify_one();
-    let rest = client.read_exact_raw(b"b\r\nafter flush\r\n0\r\n\r\n".len()).await;
-    assert_eq!(rest, b"b\r\nafter flush\r\n0\r\n\r\n", "no empty chunk was written");
+    let rest = client
+        .read_exact_raw(b"b\r\nafter flush\r\n0\r\n\r\n".len())
+        .await;
+    assert_eq!(
+        rest, b"b\r\nafter flush\r\n0\r\n\r\n",
+        "no empty chunk was written"
+    );
     server.stop().await.unwrap();
 }
 

@@ -19,7 +19,8 @@ impl App for Streamer {
         http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
             .await?;
         http.send(HttpSend::chunk("some")).await?;
-        http.send(HttpSend::body(Bytes::from_static(b" body"))).await?;
+        http.send(HttpSend::body(Bytes::from_static(b" body")))
+            .await?;
         Ok(())
     }
 }
@@ -28,9 +29,7 @@ impl App for Streamer {
 async fn head_keeps_content_length_and_sends_no_body() {
     let server = start(Hello).await;
     let mut client = server.connect().await;
-    client
-        .send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n")
-        .await;
+    client.send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n").await;
     let r = client.read_response_to(true).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some("13"));
@@ -44,9 +43,7 @@ async fn head_keeps_content_length_and_sends_no_body() {
 async fn head_of_a_streamed_response_has_no_body_and_no_chunking() {
     let server = start(Streamer).await;
     let mut client = server.connect().await;
-    client
-        .send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n")
-        .await;
+    client.send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n").await;
     let r = client.read_response_to(true).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("transfer-encoding"), None);

@@ -482,11 +482,13 @@ mod tests {
 
     #[test]
     fn limits() {
-        let mut config = Config::default();
-        config.max_headers = 3;
-        config.max_target_bytes = 10;
-        config.max_head_bytes = 100;
-        config.max_body_bytes = Some(10);
+        let config = Config {
+            max_headers: 3,
+            max_target_bytes: 10,
+            max_head_bytes: 100,
+            max_body_bytes: Some(10),
+            ..Config::default()
+        };
         let code = |raw: &[u8]| parse_with(raw, &config).unwrap_err().status.as_u16();
         assert_eq!(
             code(b"GET / HTTP/1.1\r\nHost: h\r\na: 1\r\nb: 2\r\nc: 3\r\n\r\n"),

@@ -50,9 +50,13 @@ pub fn test_config() -> Config {
 
 /// Starts `app` on 127.0.0.1:0 with `config`.
 pub async fn start_with(app: impl App, config: Config) -> TestServer {
-    init_tracing();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = Server::from_listener(listener).with_config(config);
+    start_on(Server::from_listener(listener).with_config(config), app).await
+}
+
+/// Starts `server` (already configured) with `app`.
+pub async fn start_on(server: Server, app: impl App) -> TestServer {
+    init_tracing();
     let addr = server.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(server.serve_with_shutdown(app, async {
@@ -139,7 +143,10 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
-        let stream = bounded("connect", TcpStream::connect(addr)).await.unwrap();
+        Self::from_stream(bounded("connect", TcpStream::connect(addr)).await.unwrap())
+    }
+
+    pub fn from_stream(stream: TcpStream) -> Client {
         Client {
             stream,
             buf: BytesMut::new(),
@@ -185,10 +192,9 @@ impl Client {
         if !self.buf.is_empty() {
             return false;
         }
-        match tokio::time::timeout(wait, self.stream.read_buf(&mut self.buf)).await {
-            Err(_) => true,
-            Ok(_) => false,
-        }
+        tokio::time::timeout(wait, self.stream.read_buf(&mut self.buf))
+            .await
+            .is_err()
     }
 
     /// Reads exactly `n` raw bytes.
@@ -214,7 +220,11 @@ impl Client {
     pub async fn read_head(&mut self) -> (u16, Vec<(String, String)>) {
         let status_line = self.line().await;
         let mut parts = status_line.splitn(3, ' ');
-        assert_eq!(parts.next(), Some("HTTP/1.1"), "status line {status_line:?}");
+        assert_eq!(
+            parts.next(),
+            Some("HTTP/1.1"),
+            "status line {status_line:?}"
+        );
         let status = parts.next().unwrap().parse().unwrap();
         let mut headers = Vec::new();
         loop {
@@ -223,7 +233,11 @@ impl Client {
                 return (status, headers);
             }
             let (name, value) = line.split_once(':').expect("header line");
-            assert_eq!(name, name.to_ascii_lowercase(), "header names are lower-case");
+            assert_eq!(
+                name,
+                name.to_ascii_lowercase(),
+                "header names are lower-case"
+            );
             headers.push((name.to_owned(), value.trim().to_owned()));
         }
     }
@@ -314,7 +328,8 @@ impl App for Hello {
         };
         let mut headers = HeaderMap::new();
         headers.insert("content-type", "text/plain; charset=utf-8".parse()?);
-        http.respond(StatusCode::OK, headers, "Hello, world!").await?;
+        http.respond(StatusCode::OK, headers, "Hello, world!")
+            .await?;
         Ok(())
     }
 }
