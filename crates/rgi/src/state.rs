@@ -12,7 +12,9 @@ type Map = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
 /// increment; every request scope carries a clone (rule `LIFE-010`).
 #[derive(Clone, Default)]
 pub struct State {
-    map: Arc<Map>,
+    // `None` while empty, so the many scopes of a server without lifespan
+    // state cost no allocation.
+    map: Option<Arc<Map>>,
 }
 
 impl State {
@@ -24,6 +26,7 @@ impl State {
     /// The value of type `T`, if startup stored one.
     pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
         self.map
+            .as_ref()?
             .get(&TypeId::of::<T>())
             .and_then(|v| v.downcast_ref::<T>())
     }
@@ -31,6 +34,7 @@ impl State {
     /// The value of type `T` as a shared handle, to keep beyond the request.
     pub fn get_arc<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.map
+            .as_ref()?
             .get(&TypeId::of::<T>())
             .cloned()
             .and_then(|v| v.downcast::<T>().ok())
@@ -38,12 +42,12 @@ impl State {
 
     /// How many values the state holds.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.map.as_ref().map_or(0, |map| map.len())
     }
 
     /// Whether the state holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
 }
 
@@ -83,8 +87,9 @@ impl StateBuilder {
 
     /// A read-only snapshot. Later inserts do not show in it.
     pub fn freeze(&self) -> State {
+        let map = self.lock().clone();
         State {
-            map: Arc::new(self.lock().clone()),
+            map: (!map.is_empty()).then(|| Arc::new(map)),
         }
     }
 
