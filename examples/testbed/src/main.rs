@@ -6,11 +6,14 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "\
-usage: testbed [--bind ADDR]
+usage: testbed [--bind ADDR] [--validate]
 
 Serves the testbed app (see examples/testbed) on the reference rgi server.
 
   --bind ADDR   the address to listen on (default 127.0.0.1:8000)
+  --validate    debug mode: run the app behind the rgi-conformance validator,
+                which refuses any event that breaks a spec rule (the error,
+                with its rule id, is logged by the server)
   -h, --help    print this text
 
 RUST_LOG sets the log filter (default: info).";
@@ -19,15 +22,17 @@ const DEFAULT_BIND: &str = "127.0.0.1:8000";
 
 /// What the command line asks for.
 enum Command {
-    Serve(SocketAddr),
+    Serve { addr: SocketAddr, validate: bool },
     Help,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut bind = DEFAULT_BIND.to_owned();
+    let mut validate = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
+            "--validate" => validate = true,
             "--bind" => bind = args.next().ok_or("--bind needs an address")?,
             _ => match arg.strip_prefix("--bind=") {
                 Some(value) => bind = value.to_owned(),
@@ -36,14 +41,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
         }
     }
     bind.parse()
-        .map(Command::Serve)
+        .map(|addr| Command::Serve { addr, validate })
         .map_err(|_| format!("`{bind}` is not an address like {DEFAULT_BIND}"))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let addr = match parse_args(std::env::args().skip(1)) {
-        Ok(Command::Serve(addr)) => addr,
+    let (addr, validate) = match parse_args(std::env::args().skip(1)) {
+        Ok(Command::Serve { addr, validate }) => (addr, validate),
         Ok(Command::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -65,7 +70,12 @@ async fn main() -> ExitCode {
     };
     // `serve` returns after a graceful shutdown (Ctrl-C, SIGTERM), or with an
     // error when lifespan startup fails: then the exit status says so.
-    match server.serve(testbed::Testbed).await {
+    let app: rgi::BoxApp = if validate {
+        rgi::boxed(rgi_conformance::Validator::new(testbed::Testbed).fail_fast())
+    } else {
+        rgi::boxed(testbed::Testbed)
+    };
+    match server.serve(app).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("testbed: {err}");
@@ -85,10 +95,20 @@ mod tests {
     #[test]
     fn parses_bind_forms() {
         let default: SocketAddr = DEFAULT_BIND.parse().unwrap();
-        assert!(matches!(parse(&[]), Ok(Command::Serve(a)) if a == default));
-        let addr: SocketAddr = "0.0.0.0:9000".parse().unwrap();
-        assert!(matches!(parse(&["--bind", "0.0.0.0:9000"]), Ok(Command::Serve(a)) if a == addr));
-        assert!(matches!(parse(&["--bind=0.0.0.0:9000"]), Ok(Command::Serve(a)) if a == addr));
+        assert!(
+            matches!(parse(&[]), Ok(Command::Serve { addr, validate: false }) if addr == default)
+        );
+        let nine: SocketAddr = "0.0.0.0:9000".parse().unwrap();
+        assert!(
+            matches!(parse(&["--bind", "0.0.0.0:9000"]), Ok(Command::Serve { addr, .. }) if addr == nine)
+        );
+        assert!(
+            matches!(parse(&["--bind=0.0.0.0:9000"]), Ok(Command::Serve { addr, .. }) if addr == nine)
+        );
+        assert!(matches!(
+            parse(&["--validate"]),
+            Ok(Command::Serve { validate: true, .. })
+        ));
         assert!(matches!(parse(&["--help"]), Ok(Command::Help)));
         assert!(matches!(parse(&["-h", "--bind", "x"]), Ok(Command::Help)));
     }
