@@ -119,6 +119,10 @@ fn parse_raw(
             }
             httparse::Error::HeaderValue => HeadError::bad("invalid header value"),
             httparse::Error::NewLine => HeadError::bad("invalid line ending"),
+            httparse::Error::Version if other_major_version(buf) => HeadError::new(
+                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                "only HTTP/1.0 and HTTP/1.1 are served here",
+            ),
             httparse::Error::Version => HeadError::bad("invalid or unsupported HTTP version"),
             _ => HeadError::bad("malformed request line"),
         })?;
@@ -165,6 +169,28 @@ fn parse_raw(
         },
         target: range(path.as_bytes()),
     }))
+}
+
+/// Whether the request line is well formed but names an HTTP major
+/// version other than 1 (`HTTP/2.0`, the HTTP/2 preface `PRI * HTTP/2.0`,
+/// `HTTP/0.9`): that deserves `505` (RFC 9110 §15.6.6), not `400`.
+fn other_major_version(buf: &[u8]) -> bool {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[start..];
+    let Some(end) = line.iter().position(|&b| b == b'\r' || b == b'\n') else {
+        return false;
+    };
+    let mut parts = line[..end].split(|&b| b == b' ');
+    let (Some(_method), Some(_target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    matches!(version, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+        if major.is_ascii_digit() && minor.is_ascii_digit() && *major != b'1')
 }
 
 fn uri_too_long() -> HeadError {
@@ -224,6 +250,12 @@ fn build(
     if framing.hosts > 1 {
         return Err(HeadError::bad("more than one Host header"));
     }
+    check_target_form(&raw.method, &uri, &mut headers)?;
+    if !headers.contains_key(header::HOST) {
+        // HTTP/1.0 without Host: the scope always has one (rule HTTP-008);
+        // empty is what RFC 9112 §3.2 sends for "no authority known".
+        headers.append(header::HOST, HeaderValue::from_static(""));
+    }
     let body = framing.body(version, config)?;
     let mut scope = HttpScope::new(raw.method, uri)
         .ok_or(HeadError::bad("request path is not UTF-8 once decoded"))?;
@@ -240,6 +272,89 @@ fn build(
         expect_continue: http11 && framing.expect_continue,
         te_trailers: framing.te_trailers,
     })
+}
+
+/// Checks the request-target form against the method (RFC 9112 §3.2) and,
+/// for the absolute form, makes `host` the target's authority.
+fn check_target_form(method: &Method, uri: &Uri, headers: &mut HeaderMap) -> Result<(), HeadError> {
+    if method == Method::CONNECT {
+        // No tunnels here. An app answering 2xx would turn the connection
+        // into a tunnel for the client (RFC 9110 §9.3.6) while the server
+        // goes on parsing requests on it.
+        return Err(HeadError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "CONNECT is not supported",
+        ));
+    }
+    match (uri.scheme(), uri.authority()) {
+        // Origin form, or asterisk form (`*`, only for OPTIONS, §3.2.4).
+        (None, None) if uri.path() == "*" && method != Method::OPTIONS => {
+            Err(HeadError::bad("asterisk-form target is only for OPTIONS"))
+        }
+        (None, None) => Ok(()),
+        // Authority form is only for CONNECT (§3.2.3).
+        (None, Some(_)) => Err(HeadError::bad("authority-form target without CONNECT")),
+        (Some(_), authority) => {
+            // Absolute form: the server MUST ignore Host and use the
+            // target's authority (§3.2.2), so that the app routes on the
+            // host the request line names. Userinfo is refused with it
+            // (RFC 9110 §4.2.4).
+            let authority = authority.map_or("", |a| a.as_str());
+            if !is_valid_host(authority.as_bytes()) {
+                return Err(HeadError::bad("invalid authority in absolute-form target"));
+            }
+            let host = HeaderValue::from_str(authority)
+                .map_err(|_| HeadError::bad("invalid authority in absolute-form target"))?;
+            headers.insert(header::HOST, host);
+            Ok(())
+        }
+    }
+}
+
+/// `Host = uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2): an
+/// IP literal in brackets or a reg-name (unreserved, pct-encoded,
+/// sub-delims), then an optional port of digits. Empty is allowed.
+fn is_valid_host(value: &[u8]) -> bool {
+    let rest = if let Some(literal) = value.strip_prefix(b"[") {
+        let Some(close) = literal.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let inside = &literal[..close];
+        if inside.is_empty()
+            || !inside
+                .iter()
+                .all(|&b| is_unreserved_or_sub_delim(b) || b == b':')
+        {
+            return false;
+        }
+        &literal[close + 1..]
+    } else {
+        let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+        let (name, rest) = value.split_at(end);
+        let mut i = 0;
+        while i < name.len() {
+            match name[i] {
+                b'%' if name.len() > i + 2
+                    && name[i + 1].is_ascii_hexdigit()
+                    && name[i + 2].is_ascii_hexdigit() =>
+                {
+                    i += 3;
+                }
+                b if is_unreserved_or_sub_delim(b) => i += 1,
+                _ => return false,
+            }
+        }
+        rest
+    };
+    match rest {
+        [] => true,
+        [b':', port @ ..] => port.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
+}
+
+fn is_unreserved_or_sub_delim(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b)
 }
 
 impl Framing {
@@ -267,6 +382,9 @@ impl Framing {
             }
             self.malformed_te |= !any;
         } else if *name == header::HOST {
+            if !is_valid_host(value.as_bytes()) {
+                return Err(HeadError::bad("invalid Host header"));
+            }
             self.hosts += 1;
         } else if *name == header::CONNECTION {
             for option in tokens(value.as_bytes()) {
@@ -477,7 +595,39 @@ mod tests {
             400,
             "not UTF-8"
         );
-        assert_eq!(status(b"GET / HTTP/2.0\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / HTTP/2.0\r\nHost: h\r\n\r\n"), 505);
+        assert_eq!(status(b"GET / HTTP/2.x\r\nHost: h\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn host_syntax() {
+        for ok in [
+            "",
+            "a",
+            "a.b:80",
+            "x:",
+            "[::1]",
+            "[::1]:443",
+            "%41b",
+            "a!$&'()*+,;=~_-",
+        ] {
+            assert!(is_valid_host(ok.as_bytes()), "{ok:?}");
+        }
+        for bad in [
+            "a b", "a/b", "u@a", "a:b", "a:1:2", "[::1", "[]", "[::1]x", "%4", "a?", "\u{e9}",
+        ] {
+            assert!(!is_valid_host(bad.as_bytes()), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn other_major_versions() {
+        assert!(other_major_version(b"PRI * HTTP/2.0\r\n\r\nSM"));
+        assert!(other_major_version(b"\r\nGET / HTTP/0.9\r\n"));
+        assert!(!other_major_version(b"GET / HTTP/1.2\r\n"));
+        assert!(!other_major_version(b"GET / HTTX/2.0\r\n"));
+        assert!(!other_major_version(b"GET /a b HTTP/2.0\r\n"));
+        assert!(!other_major_version(b"GET / HTTP/2.0"));
     }
 
     #[test]

@@ -401,3 +401,97 @@ impl App for PathEcho {
         Ok(())
     }
 }
+
+// ---- Helpers for the adversarial tests (tests/adversarial_*.rs) ----
+
+/// Sends `raw` on a new connection; expects exactly one response with
+/// `status` and `connection: close`, then the close, with nothing after it
+/// (no second response: the bytes after a refused head are never parsed).
+pub async fn assert_refused(server: &TestServer, raw: &[u8], status: u16) {
+    let mut client = server.connect().await;
+    // The server may refuse and close before it read everything.
+    let _ = client.try_send(raw).await;
+    let r = client.read_response().await;
+    let shown = String::from_utf8_lossy(&raw[..raw.len().min(160)]).into_owned();
+    assert_eq!(r.status, status, "for {shown:?}: {}", r.text());
+    assert_eq!(r.header("connection"), Some("close"), "for {shown:?}");
+    client.assert_closed().await;
+}
+
+/// A good request on a new connection still gets its answer: the server
+/// survived whatever came before.
+pub async fn assert_still_serving(server: &TestServer) {
+    let mut client = server.connect().await;
+    client.send(&get("/still-serving")).await;
+    let r = client.read_response().await;
+    assert_eq!(r.status, 200, "the server stopped serving");
+}
+
+/// Answers 200 with a one-line report of the request:
+/// `METHOD PATH host=HOST body=BODY` (the body read in full, up to 1 MiB;
+/// HOST is `(none)` without a `host` header),
+/// so that a test sees exactly what reached the app.
+pub struct Reflect;
+
+#[rgi::async_trait]
+impl App for Reflect {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return conn.unsupported();
+        };
+        let host = http
+            .scope
+            .headers
+            .get_all("host")
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>();
+        let host = if host.is_empty() {
+            "(none)".to_owned()
+        } else {
+            host.join(",")
+        };
+        let head = format!(
+            "{} {} host={host} body=",
+            http.scope.method, http.scope.path
+        );
+        let body = http.read_body(1 << 20).await?;
+        let mut out = head.into_bytes();
+        out.extend_from_slice(&body);
+        http.respond(StatusCode::OK, HeaderMap::new(), out).await?;
+        Ok(())
+    }
+}
+
+/// Answers 200 with the request path, never reading the body.
+pub struct PathNoRead;
+
+#[rgi::async_trait]
+impl App for PathNoRead {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return conn.unsupported();
+        };
+        let path = http.scope.path.clone();
+        http.respond(StatusCode::OK, HeaderMap::new(), path).await?;
+        Ok(())
+    }
+}
+
+impl Client {
+    /// Everything the server writes until it closes, or until it stays
+    /// silent for 500 ms (whichever comes first).
+    pub async fn read_to_eof_or_idle(&mut self) -> Vec<u8> {
+        loop {
+            match tokio::time::timeout(
+                Duration::from_millis(500),
+                self.stream.read_buf(&mut self.buf),
+            )
+            .await
+            {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return self.buf.split().to_vec(),
+            }
+        }
+    }
+}
