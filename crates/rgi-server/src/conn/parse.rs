@@ -132,7 +132,14 @@ fn parse_raw(
             return match req.path {
                 Some(path) if path.len() > config.max_target_bytes => Err(uri_too_long()),
                 None if buf.len() > config.max_target_bytes + REQUEST_LINE_SLACK => {
-                    Err(uri_too_long())
+                    if buf.iter().all(|&b| b == b'\r' || b == b'\n') {
+                        // Endless empty lines: no target at all, too long.
+                        Err(HeadError::bad(
+                            "too many empty lines before the request line",
+                        ))
+                    } else {
+                        Err(uri_too_long())
+                    }
                 }
                 _ if buf.len() >= config.max_head_bytes => Err(head_too_large()),
                 _ => Ok(None),
