@@ -202,7 +202,8 @@ pub(crate) struct Record {
     pub(crate) ws_received: Vec<WebSocketReceive>,
     pub(crate) ws_subprotocols: Vec<String>,
     pub(crate) life_received: Vec<LifespanReceive>,
-    pub(crate) notes: Vec<String>,
+    /// The chunks of the `LockStep` plan the client did not confirm in time.
+    pub(crate) gate_timeouts: Vec<usize>,
 }
 
 /// A shared handle on the inner app's record.
@@ -304,7 +305,7 @@ impl Inner {
                             .await
                             .is_err()
                         {
-                            self.record.get().notes.push(format!("gate {k} timed out"));
+                            self.record.get().gate_timeouts.push(k);
                         }
                     }
                 }
