@@ -4,11 +4,12 @@
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use futures::future::{select, Either};
 use rgi::http::{header, HeaderMap, HeaderValue, StatusCode};
 use rgi::{
     App, AppResult, BoxApp, CloseFrame, Conn, Error, HttpConn, HttpSend, LifespanConn,
-    LifespanReceive, LifespanSend, MapSend, Prepend, ReceiverExt, ResponseStart, Sender, SenderExt,
-    WebSocketSend,
+    LifespanReceive, LifespanSend, MapSend, Prepend, Receiver, ReceiverExt, ResponseStart, Sender,
+    SenderExt, State, WebSocketConn, WebSocketReceive, WebSocketSend,
 };
 use rgi_conformance::{check, Check, Declare, Report, Request};
 
@@ -181,6 +182,37 @@ async fn lifespan_resource_is_clean() {
     .run()
     .await
     .assert_clean();
+}
+
+/// Rebuilds the request headers with the names in reverse order. The
+/// values of each name keep their order, which is all the spec asks
+/// (`spec/http.md`, "Headers"): no false alarm.
+struct ReversesHeaderNames(BoxApp);
+
+#[rgi::async_trait]
+impl App for ReversesHeaderNames {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return self.0.call(conn).await;
+        };
+        let names: Vec<_> = http.scope.headers.keys().cloned().collect();
+        let mut reversed = HeaderMap::new();
+        for name in names.into_iter().rev() {
+            for value in http.scope.headers.get_all(&name) {
+                reversed.append(name.clone(), value.clone());
+            }
+        }
+        http.scope.headers = reversed;
+        self.0.call(http.into()).await
+    }
+}
+
+#[tokio::test]
+async fn reordering_header_names_is_clean() {
+    check(|inner| rgi::boxed(ReversesHeaderNames(inner)))
+        .run()
+        .await
+        .assert_clean();
 }
 
 #[test]
@@ -535,4 +567,153 @@ async fn holding_one_chunk_back_is_caught() {
     for _ in 0..3 {
         broken(check(|inner| rgi::boxed(Lookahead(inner))), "CORE-006").await;
     }
+}
+
+/// Rebuilds the response start from status and headers, losing the
+/// inner app's `ResponseStart.extensions`.
+struct DropsResponseExtensions(BoxApp);
+
+#[rgi::async_trait]
+impl App for DropsResponseExtensions {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(http) = conn else {
+            return self.0.call(conn).await;
+        };
+        let (scope, receiver, sender) = http.into_parts();
+        let mut sender = MapSend::new(sender, |event: HttpSend| match event {
+            HttpSend::Start(start) => {
+                let mut rebuilt = ResponseStart::new(start.status);
+                rebuilt.headers = start.headers;
+                rebuilt.trailers = start.trailers;
+                HttpSend::Start(rebuilt)
+            }
+            other => other,
+        });
+        self.0
+            .call(HttpConn::new(scope, receiver, &mut sender).into())
+            .await
+    }
+}
+
+#[tokio::test]
+async fn dropping_response_extensions_is_caught() {
+    broken(
+        check(|inner| rgi::boxed(DropsResponseExtensions(inner))),
+        "EXT-040",
+    )
+    .await;
+}
+
+/// Gives every request and WebSocket an empty state.
+struct ClearsState(BoxApp);
+
+#[rgi::async_trait]
+impl App for ClearsState {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        match conn {
+            Conn::Http(mut http) => {
+                http.scope.state = State::default();
+                self.0.call(http.into()).await
+            }
+            Conn::WebSocket(mut ws) => {
+                ws.scope.state = State::default();
+                self.0.call(ws.into()).await
+            }
+            other => self.0.call(other).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn clearing_the_state_is_caught() {
+    let report = broken(check(|inner| rgi::boxed(ClearsState(inner))), "CORE-004").await;
+    assert!(report.fails("LIFE-010"), "{report}");
+}
+
+/// Swallows the first message the client sends on a WebSocket.
+struct SwallowsMessage(BoxApp);
+
+struct SkipFirstMessage<'a> {
+    inner: &'a mut dyn Receiver<WebSocketReceive>,
+    skipped: bool,
+}
+
+impl Receiver<WebSocketReceive> for SkipFirstMessage<'_> {
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<WebSocketReceive> {
+        loop {
+            let event = ready!(self.inner.poll_receive(cx));
+            if matches!(event, WebSocketReceive::Message(_)) && !self.skipped {
+                self.skipped = true;
+                continue;
+            }
+            return Poll::Ready(event);
+        }
+    }
+}
+
+#[rgi::async_trait]
+impl App for SwallowsMessage {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::WebSocket(ws) = conn else {
+            return self.0.call(conn).await;
+        };
+        let (scope, receiver, sender) = ws.into_parts();
+        let mut receiver = SkipFirstMessage {
+            inner: receiver,
+            skipped: false,
+        };
+        self.0
+            .call(WebSocketConn::new(scope, &mut receiver, sender).into())
+            .await
+    }
+}
+
+#[tokio::test]
+async fn swallowing_a_websocket_message_is_caught() {
+    broken(
+        check(|inner| rgi::boxed(SwallowsMessage(inner))),
+        "CORE-005",
+    )
+    .await;
+}
+
+/// Passes `Startup` on, but answers `Shutdown` itself and drops the inner
+/// app, which never hears of it.
+struct KeepsShutdown(BoxApp);
+
+/// A receiver with nothing more to give.
+struct Silent;
+
+impl Receiver<LifespanReceive> for Silent {
+    fn poll_receive(&mut self, _: &mut Context<'_>) -> Poll<LifespanReceive> {
+        Poll::Pending
+    }
+}
+
+#[rgi::async_trait]
+impl App for KeepsShutdown {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Lifespan(lifespan) = conn else {
+            return self.0.call(conn).await;
+        };
+        let (scope, receiver, sender) = lifespan.into_parts();
+        let startup = receiver.recv().await;
+        let mut startup_only = Prepend::new(startup, Silent);
+        let inner = self
+            .0
+            .call(LifespanConn::new(scope, &mut startup_only, &mut *sender).into());
+        let inner_returned = match select(inner, receiver.recv()).await {
+            Either::Left((result, _)) => Some(result),
+            Either::Right(_shutdown_and_inner) => None,
+        };
+        match inner_returned {
+            Some(result) => result,
+            None => Ok(sender.send(LifespanSend::ShutdownComplete).await?),
+        }
+    }
+}
+
+#[tokio::test]
+async fn keeping_shutdown_from_the_inner_app_is_caught() {
+    broken(check(|inner| rgi::boxed(KeepsShutdown(inner))), "LIFE-008").await;
 }
