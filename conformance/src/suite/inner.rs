@@ -358,7 +358,11 @@ impl Inner {
             }
             HttpPlan::PanicOnce if call == 0 => {
                 self.read_all(&mut http).await?;
-                panic!("the scripted inner app panics (on purpose, for errors/panic)");
+                // A panic without the panic hook: it unwinds like any
+                // other, but a passing run prints no panic message.
+                std::panic::resume_unwind(Box::new(
+                    "the scripted inner app panics (on purpose, for errors/panic)",
+                ));
             }
             HttpPlan::HangOnce(token) if call == 0 => {
                 let _held = token.clone();
