@@ -72,8 +72,10 @@ async fn no_continue_when_the_app_answers_without_reading() {
     let r = client.read_response().await;
     assert_eq!((r.status, r.text()), (403, "no"));
     // The body was never asked for: the server closes rather than guess
-    // whether the client will send it.
-    assert_eq!(r.header("connection"), None);
+    // whether the client will send it, and says so (RFC 9110 §10.1.1: a
+    // final status before the whole content "SHOULD indicate whether it
+    // intends to close the connection"; rule HTTP-029).
+    assert_eq!(r.header("connection"), Some("close"));
     client.assert_closed().await;
     server.stop().await.unwrap();
 }

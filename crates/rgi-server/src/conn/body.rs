@@ -104,6 +104,13 @@ impl BodyDecoder {
         self.state == State::Done
     }
 
+    /// Whether a Content-Length body still needs more than `buffered`
+    /// bytes: what is left of it has not all arrived yet. `false` for a
+    /// chunked body (its end cannot be known without decoding).
+    pub(crate) fn needs_more_than(&self, buffered: usize) -> bool {
+        self.state == State::Length && self.remaining > buffered as u64
+    }
+
     /// Takes the next piece of body from `buf`, at most `max` bytes.
     pub(crate) fn decode(&mut self, buf: &mut BytesMut, max: usize) -> Result<Decoded, BodyError> {
         self.consume_framing(buf)?;

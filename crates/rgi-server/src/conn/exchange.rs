@@ -447,7 +447,11 @@ fn on_body(shared: &Shared<'_>, core: &mut Core, data: Bytes, more: bool) -> Res
         let Phase::HeadPending(start) = std::mem::replace(&mut core.resp.phase, Phase::Body) else {
             unreachable!("checked above");
         };
-        write_head(shared, core, &start, framing);
+        // A whole response sent while a Content-Length body is still on
+        // its way: the connection will close after it (HTTP-015), so the
+        // head says so (HTTP-029, RFC 9112 §9.6).
+        let body_left_behind = !more && core.req.decoder.needs_more_than(core.read_buf.len());
+        write_head(shared, core, &start, framing, body_left_behind);
     } else if let Framing::Length(n) = core.resp.framing {
         check_excess(n, data.len())?;
     }
@@ -534,7 +538,13 @@ fn choose_framing(core: &Core, first_len: usize, more: bool) -> Framing {
     }
 }
 
-fn write_head(shared: &Shared<'_>, core: &mut Core, start: &ResponseStart, framing: Framing) {
+fn write_head(
+    shared: &Shared<'_>,
+    core: &mut Core,
+    start: &ResponseStart,
+    framing: Framing,
+    body_left_behind: bool,
+) {
     let status = start.status;
     let length = match framing {
         Framing::NoBody if status == StatusCode::NO_CONTENT => LengthHeader::None,
@@ -555,6 +565,7 @@ fn write_head(shared: &Shared<'_>, core: &mut Core, start: &ResponseStart, frami
         || app_close
         || framing == Framing::CloseDelimited
         || core.read_eof
+        || body_left_behind
         || shared.ctx.shutdown.is_started();
     let connection = if close {
         ConnectionHeader::Close

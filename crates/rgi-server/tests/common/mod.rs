@@ -495,3 +495,20 @@ impl Client {
         }
     }
 }
+
+impl TestServer {
+    /// A new connection as a [`Client`] plus a second handle on the same
+    /// socket, to write (trickle, flood) while the client reads.
+    pub async fn connect_with_writer(&self) -> (Client, TcpStream) {
+        let stream = bounded("connect", TcpStream::connect(self.addr))
+            .await
+            .unwrap()
+            .into_std()
+            .unwrap();
+        let writer = stream.try_clone().unwrap();
+        (
+            Client::from_stream(TcpStream::from_std(stream).unwrap()),
+            TcpStream::from_std(writer).unwrap(),
+        )
+    }
+}
