@@ -7,7 +7,7 @@ use rgi::{
     Accept, App, AppResult, Capabilities, CloseFrame, Conn, Error, HttpReceive, HttpSend,
     LifespanSend, Message, ResponseStart, WebSocketSend,
 };
-use rgi_conformance::{Request, Side, TestClient, Validator};
+use rgi_conformance::{Request, Side, TestClient, Validator, ViolationLog};
 
 /// Reads the request body to its end, then sends the scripted events,
 /// stopping at the first send error.
@@ -387,4 +387,21 @@ async fn lifespan_rules() {
         life_rule(|| vec![vec![StartupComplete], vec![ShutdownComplete], vec![]]).await,
         Some("LIFE-006")
     );
+}
+
+#[tokio::test]
+async fn the_log_keeps_the_first_violations_and_counts_the_rest() {
+    let log = ViolationLog::with_limit(2);
+    let client = TestClient::new(Validator::with_log(
+        Script(|| vec![start(200), start(200), HttpSend::body("")]),
+        log.clone(),
+    ));
+    for _ in 0..5 {
+        client.get("/").await.unwrap();
+    }
+    assert_eq!(log.violations().len(), 2);
+    assert_eq!(log.not_kept(), 3);
+    assert!(!log.is_clean());
+    assert_eq!(log.take().len(), 2);
+    assert!(log.is_clean(), "take() empties the log and its count");
 }

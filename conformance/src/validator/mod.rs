@@ -18,7 +18,9 @@
 //! make that part of the ASGI/Rack lint unrepresentable.
 //!
 //! The first violation of each call is recorded in a [`ViolationLog`]
-//! (later ones in the same call are usually its consequences). In
+//! (later ones in the same call are usually its consequences); the log
+//! keeps the first thousand and counts the rest, so it stays bounded in a
+//! long-running server. In
 //! [fail-fast](Validator::fail_fast) mode the wrapped app's offending send
 //! is also refused with `Error::Protocol { rule, .. }` and not passed on,
 //! which is what a server in a debug mode wants (rule `CORE-012`).
@@ -85,56 +87,116 @@ impl fmt::Display for Violation {
 
 /// A shared record of the violations a [`Validator`] found, readable while
 /// the validator is boxed inside a stack. Clones share the record.
-#[derive(Debug, Clone, Default)]
+///
+/// The record is bounded, so a validator can run inside a long-lived
+/// server (a debug mode): it keeps the first [`limit`](Self::limit)
+/// violations ([`DEFAULT_LIMIT`](Self::DEFAULT_LIMIT) unless built
+/// [`with_limit`](Self::with_limit)) and counts the rest
+/// ([`not_kept`](Self::not_kept)). The first ones are kept because later
+/// ones are most often the same fault again.
+#[derive(Debug, Clone)]
 pub struct ViolationLog {
-    found: Arc<Mutex<Vec<Violation>>>,
+    record: Arc<Mutex<Record>>,
+}
+
+#[derive(Debug)]
+struct Record {
+    kept: Vec<Violation>,
+    limit: usize,
+    not_kept: u64,
+}
+
+impl Default for ViolationLog {
+    fn default() -> Self {
+        Self::with_limit(Self::DEFAULT_LIMIT)
+    }
 }
 
 impl ViolationLog {
-    /// An empty log.
+    /// How many violations a log keeps unless told otherwise.
+    pub const DEFAULT_LIMIT: usize = 1000;
+
+    /// An empty log keeping up to [`DEFAULT_LIMIT`](Self::DEFAULT_LIMIT)
+    /// violations.
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Violation>> {
-        self.found.lock().unwrap_or_else(PoisonError::into_inner)
+    /// An empty log keeping the first `limit` violations and counting the
+    /// rest.
+    pub fn with_limit(limit: usize) -> Self {
+        Self {
+            record: Arc::new(Mutex::new(Record {
+                kept: Vec::new(),
+                limit,
+                not_kept: 0,
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Record> {
+        self.record.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn push(&self, violation: Violation) {
-        self.lock().push(violation);
+        let mut record = self.lock();
+        if record.kept.len() < record.limit {
+            record.kept.push(violation);
+        } else {
+            record.not_kept += 1;
+        }
     }
 
-    /// Every violation so far (at most one per call), oldest first.
+    /// The violations kept so far (at most one per call), oldest first.
     pub fn violations(&self) -> Vec<Violation> {
-        self.lock().clone()
+        self.lock().kept.clone()
     }
 
     /// The first violation, if any.
     pub fn first(&self) -> Option<Violation> {
-        self.lock().first().cloned()
+        self.lock().kept.first().cloned()
     }
 
     /// Whether nothing was found.
     pub fn is_clean(&self) -> bool {
-        self.lock().is_empty()
+        let record = self.lock();
+        record.kept.is_empty() && record.not_kept == 0
     }
 
-    /// Takes every violation out of the log.
+    /// How many violations the log keeps at most.
+    pub fn limit(&self) -> usize {
+        self.lock().limit
+    }
+
+    /// How many violations were found after the log was full, and only
+    /// counted.
+    pub fn not_kept(&self) -> u64 {
+        self.lock().not_kept
+    }
+
+    /// Takes every kept violation out of the log and resets the count of
+    /// those not kept.
     pub fn take(&self) -> Vec<Violation> {
-        std::mem::take(&mut *self.lock())
+        let mut record = self.lock();
+        record.not_kept = 0;
+        std::mem::take(&mut record.kept)
     }
 
     /// Panics with every violation if there is any.
     #[track_caller]
     pub fn assert_clean(&self) {
-        let found = self.violations();
-        if !found.is_empty() {
-            let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
-            panic!(
-                "the validator found rule violations:\n  {}",
-                lines.join("\n  ")
-            );
+        if self.is_clean() {
+            return;
         }
+        let lines: Vec<String> = self.violations().iter().map(ToString::to_string).collect();
+        let more = match self.not_kept() {
+            0 => String::new(),
+            n => format!("\n  ... and {n} more, not kept"),
+        };
+        panic!(
+            "the validator found rule violations:\n  {}{more}",
+            lines.join("\n  ")
+        );
     }
 }
 
@@ -367,7 +429,7 @@ impl<A> fmt::Debug for Validator<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Validator")
             .field("fail_fast", &self.fail_fast)
-            .field("violations", &self.log.violations().len())
+            .field("violations", &self.log.lock().kept.len())
             .finish_non_exhaustive()
     }
 }
