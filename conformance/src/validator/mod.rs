@@ -41,6 +41,7 @@ use rgi::{
 use self::http::HttpMachine;
 use self::lifespan::LifespanMachine;
 use self::websocket::WebSocketMachine;
+use crate::client::Summary;
 
 /// Who broke the rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -506,61 +507,75 @@ impl<A: App> App for Validator<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {
             Conn::Http(http) => {
-                let (scope, receiver, sender) = http.into_parts();
-                let shared = self.shared(HttpMachine::new(&scope), ScopeKind::Http);
-                let mut receiver = CheckedReceiver {
-                    inner: receiver,
-                    shared: &shared,
-                    _out: PhantomData,
-                };
-                let mut sender = CheckedSender {
-                    inner: sender,
-                    shared: &shared,
-                    describe: |e| crate::client::Summary::summary(e),
-                    _in: PhantomData,
-                };
-                let conn = HttpConn::new(scope, &mut receiver, &mut sender);
-                let result = self.inner.call(conn.into()).await;
-                self.finish(&shared, result)
+                let machine = HttpMachine::new(&http.scope);
+                let parts = http.into_parts();
+                self.call_checked(machine, ScopeKind::Http, parts, |s, r, t| {
+                    HttpConn::new(s, r, t).into()
+                })
+                .await
             }
             Conn::WebSocket(ws) => {
-                let (scope, receiver, sender) = ws.into_parts();
-                let shared = self.shared(WebSocketMachine::new(&scope), ScopeKind::WebSocket);
-                let mut receiver = CheckedReceiver {
-                    inner: receiver,
-                    shared: &shared,
-                    _out: PhantomData,
-                };
-                let mut sender = CheckedSender {
-                    inner: sender,
-                    shared: &shared,
-                    describe: |e| crate::client::Summary::summary(e),
-                    _in: PhantomData,
-                };
-                let conn = WebSocketConn::new(scope, &mut receiver, &mut sender);
-                let result = self.inner.call(conn.into()).await;
-                self.finish(&shared, result)
+                let machine = WebSocketMachine::new(&ws.scope);
+                let parts = ws.into_parts();
+                self.call_checked(machine, ScopeKind::WebSocket, parts, |s, r, t| {
+                    WebSocketConn::new(s, r, t).into()
+                })
+                .await
             }
             Conn::Lifespan(life) => {
-                let (scope, receiver, sender) = life.into_parts();
-                let shared = self.shared(LifespanMachine::default(), ScopeKind::Lifespan);
-                let mut receiver = CheckedReceiver {
-                    inner: receiver,
-                    shared: &shared,
-                    _out: PhantomData,
-                };
-                let mut sender = CheckedSender {
-                    inner: sender,
-                    shared: &shared,
-                    describe: |e| crate::client::Summary::summary(e),
-                    _in: PhantomData,
-                };
-                let conn = LifespanConn::new(scope, &mut receiver, &mut sender);
-                let result = self.inner.call(conn.into()).await;
-                self.finish(&shared, result)
+                let parts = life.into_parts();
+                self.call_checked(
+                    LifespanMachine::default(),
+                    ScopeKind::Lifespan,
+                    parts,
+                    |s, r, t| LifespanConn::new(s, r, t).into(),
+                )
+                .await
             }
             // Kinds a later spec adds pass through unchecked (CORE-003).
             other => self.inner.call(other).await,
         }
+    }
+}
+
+/// The handles of one call, as `XConn::into_parts` gives them.
+type Parts<'c, S, In, Out> = (S, &'c mut dyn Receiver<In>, &'c mut dyn Sender<Out>);
+
+/// Builds a call from its scope and handles (`XConn::new(..).into()`).
+type Rebuild<S, In, Out> =
+    for<'x> fn(S, &'x mut dyn Receiver<In>, &'x mut dyn Sender<Out>) -> Conn<'x>;
+
+impl<A: App> Validator<A> {
+    /// Calls the wrapped app with both handles of one call checked by
+    /// `machine`, then checks how the app returned.
+    async fn call_checked<M, S, In, Out>(
+        &self,
+        machine: M,
+        kind: ScopeKind,
+        (scope, receiver, sender): Parts<'_, S, In, Out>,
+        rebuild: Rebuild<S, In, Out>,
+    ) -> AppResult
+    where
+        M: Machine<In, Out>,
+        In: Send,
+        Out: Send + Summary,
+    {
+        let shared = self.shared(machine, kind);
+        let mut receiver = CheckedReceiver {
+            inner: receiver,
+            shared: &shared,
+            _out: PhantomData,
+        };
+        let mut sender = CheckedSender {
+            inner: sender,
+            shared: &shared,
+            describe: Out::summary,
+            _in: PhantomData,
+        };
+        let result = self
+            .inner
+            .call(rebuild(scope, &mut receiver, &mut sender))
+            .await;
+        self.finish(&shared, result)
     }
 }
