@@ -1,11 +1,17 @@
 //! The validator catches each broken rule with its id, and stays quiet on
 //! correct traffic.
 
+use std::collections::VecDeque;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use bytes::Bytes;
-use rgi::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use rgi::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use rgi::{
-    Accept, App, AppResult, Capabilities, CloseFrame, Conn, Error, HttpReceive, HttpSend,
-    LifespanSend, Message, ResponseStart, WebSocketSend,
+    Accept, App, AppResult, BoxFuture, Capabilities, CloseFrame, Conn, Error, FileBody, HttpConn,
+    HttpReceive, HttpScope, HttpSend, LifespanConn, LifespanReceive, LifespanScope, LifespanSend,
+    Message, Receiver, ResponseStart, Sender, WebSocketConn, WebSocketReceive, WebSocketScope,
+    WebSocketSend,
 };
 use rgi_conformance::{Request, Side, TestClient, Validator, ViolationLog};
 
@@ -404,4 +410,317 @@ async fn the_log_keeps_the_first_violations_and_counts_the_rest() {
     assert!(!log.is_clean());
     assert_eq!(log.take().len(), 2);
     assert!(log.is_clean(), "take() empties the log and its count");
+}
+
+// ------------------------------------------------------------------------
+// Rules only a misbehaving caller or a hand-driven app can break: the
+// validator is driven directly, by a scripted server side.
+
+/// Delivers its events in order, then nothing more (pending).
+struct Deliver<E>(VecDeque<E>);
+
+impl<E: Send> Receiver<E> for Deliver<E> {
+    fn poll_receive(&mut self, _: &mut Context<'_>) -> Poll<E> {
+        self.0.pop_front().map_or(Poll::Pending, Poll::Ready)
+    }
+}
+
+/// Takes every event at once, whatever came before: a server that does
+/// not enforce the protocol.
+struct TakeAll;
+
+impl<E> Sender<E> for TakeAll {
+    fn start_send(&mut self, _: E) -> Result<(), Error> {
+        Ok(())
+    }
+    fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Fails every send with `Disconnected`.
+struct Gone;
+
+impl<E> Sender<E> for Gone {
+    fn start_send(&mut self, _: E) -> Result<(), Error> {
+        Err(Error::Disconnected)
+    }
+    fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Err(Error::Disconnected))
+    }
+}
+
+type Drive = for<'a> fn(Conn<'a>) -> BoxFuture<'a, AppResult>;
+
+/// An app running a plain async function.
+struct Run(Drive);
+
+#[rgi::async_trait]
+impl App for Run {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        (self.0)(conn).await
+    }
+}
+
+/// The first rule `app` breaks, or its caller does, when driven with
+/// `conn` (bounded: an app left waiting counts as done).
+async fn driven(app: Drive, conn: Conn<'_>) -> Option<&'static str> {
+    let validator = Validator::new(Run(app));
+    let log = validator.log();
+    let _ = tokio::time::timeout(Duration::from_millis(200), validator.call(conn)).await;
+    log.first().map(|v| v.rule)
+}
+
+fn http_scope(capabilities: Capabilities) -> HttpScope {
+    let mut scope = HttpScope::new(Method::GET, Uri::from_static("/")).unwrap();
+    scope.capabilities = capabilities;
+    scope
+}
+
+fn ws_scope(capabilities: Capabilities) -> WebSocketScope {
+    WebSocketScope::new(http_scope(capabilities), Vec::new())
+}
+
+/// Reads two events, then answers.
+fn read_twice_then_respond(conn: Conn<'_>) -> BoxFuture<'_, AppResult> {
+    Box::pin(async move {
+        let Conn::Http(mut http) = conn else {
+            return conn.unsupported();
+        };
+        http.recv().await;
+        http.recv().await;
+        Ok(http.respond(StatusCode::OK, HeaderMap::new(), "").await?)
+    })
+}
+
+#[tokio::test]
+async fn caller_side_http_rules() {
+    let body = |more| HttpReceive::Body {
+        data: Bytes::new(),
+        more,
+    };
+    // HTTP-011: a body after Disconnect.
+    let mut rx = Deliver(VecDeque::from([HttpReceive::Disconnect, body(false)]));
+    let mut tx = TakeAll;
+    let conn = HttpConn::new(http_scope(Capabilities::NONE), &mut rx, &mut tx);
+    assert_eq!(
+        driven(read_twice_then_respond, conn.into()).await,
+        Some("HTTP-011")
+    );
+    // CORE-010: a send taken after the caller delivered Disconnect.
+    let mut rx = Deliver(VecDeque::from([body(true), HttpReceive::Disconnect]));
+    let mut tx = TakeAll;
+    let conn = HttpConn::new(http_scope(Capabilities::NONE), &mut rx, &mut tx);
+    assert_eq!(
+        driven(read_twice_then_respond, conn.into()).await,
+        Some("CORE-010")
+    );
+}
+
+#[tokio::test]
+async fn app_side_http_rules_for_hand_driven_apps() {
+    fn two_without_flush(conn: Conn<'_>) -> BoxFuture<'_, AppResult> {
+        Box::pin(async move {
+            let Conn::Http(http) = conn else {
+                return conn.unsupported();
+            };
+            http.sender.start_send(start(200))?;
+            http.sender.start_send(HttpSend::body(""))?;
+            Ok(())
+        })
+    }
+    let mut rx = Deliver(VecDeque::new());
+    let mut tx = TakeAll;
+    let conn = HttpConn::new(http_scope(Capabilities::NONE), &mut rx, &mut tx);
+    assert_eq!(
+        driven(two_without_flush, conn.into()).await,
+        Some("CORE-021")
+    );
+
+    fn sends_after_disconnected(conn: Conn<'_>) -> BoxFuture<'_, AppResult> {
+        Box::pin(async move {
+            let Conn::Http(mut http) = conn else {
+                return conn.unsupported();
+            };
+            let _ = http.send(start(200)).await;
+            Ok(http.send(HttpSend::body("")).await?)
+        })
+    }
+    let mut rx = Deliver(VecDeque::new());
+    let mut tx = Gone;
+    let conn = HttpConn::new(http_scope(Capabilities::NONE), &mut rx, &mut tx);
+    assert_eq!(
+        driven(sends_after_disconnected, conn.into()).await,
+        Some("CORE-011")
+    );
+
+    fn file_before_start(conn: Conn<'_>) -> BoxFuture<'_, AppResult> {
+        Box::pin(async move {
+            let Conn::Http(mut http) = conn else {
+                return conn.unsupported();
+            };
+            http.send(HttpSend::File(FileBody::new("/dev/null")))
+                .await?;
+            Ok(())
+        })
+    }
+    let mut rx = Deliver(VecDeque::new());
+    let mut tx = TakeAll;
+    let conn = HttpConn::new(http_scope(Capabilities::ALL), &mut rx, &mut tx);
+    assert_eq!(
+        driven(file_before_start, conn.into()).await,
+        Some("EXT-020")
+    );
+}
+
+#[tokio::test]
+async fn trailer_rules() {
+    assert_eq!(
+        rule(|| vec![
+            HttpSend::Start(ResponseStart::new(StatusCode::OK).with_trailers()),
+            HttpSend::chunk("x"),
+            HttpSend::Trailers(HeaderMap::new()),
+        ])
+        .await,
+        Some("HTTP-030"),
+        "trailers before the final body"
+    );
+    assert_eq!(
+        rule(|| vec![
+            HttpSend::Start(ResponseStart::new(StatusCode::OK).with_trailers()),
+            HttpSend::body("x"),
+            HttpSend::Trailers(HeaderMap::new()),
+            HttpSend::Trailers(HeaderMap::new()),
+        ])
+        .await,
+        Some("HTTP-030"),
+        "trailers twice"
+    );
+}
+
+/// Waits for `Connect`, then reads once more, then accepts.
+fn reads_then_accepts(conn: Conn<'_>) -> BoxFuture<'_, AppResult> {
+    Box::pin(async move {
+        let Conn::WebSocket(mut ws) = conn else {
+            return conn.unsupported();
+        };
+        ws.recv().await;
+        ws.recv().await;
+        ws.send(WebSocketSend::Accept(Accept::new())).await?;
+        Ok(())
+    })
+}
+
+#[tokio::test]
+async fn caller_side_websocket_and_lifespan_rules() {
+    let text = || WebSocketReceive::Message(Message::Text("x".into()));
+    // WS-001: a message before the app answered Connect.
+    let mut rx = Deliver(VecDeque::from([WebSocketReceive::Connect, text()]));
+    let mut tx = TakeAll;
+    let conn = WebSocketConn::new(ws_scope(Capabilities::NONE), &mut rx, &mut tx);
+    assert_eq!(
+        driven(reads_then_accepts, conn.into()).await,
+        Some("WS-001")
+    );
+    // WS-008: a message after Disconnect.
+    let mut rx = Deliver(VecDeque::from([
+        WebSocketReceive::Disconnect(CloseFrame::new(1006)),
+        text(),
+    ]));
+    let mut tx = TakeAll;
+    let conn = WebSocketConn::new(ws_scope(Capabilities::NONE), &mut rx, &mut tx);
+    assert_eq!(
+        driven(reads_then_accepts, conn.into()).await,
+        Some("WS-008")
+    );
+
+    fn answers_startup_and_waits(conn: Conn<'_>) -> BoxFuture<'_, AppResult> {
+        Box::pin(async move {
+            let Conn::Lifespan(mut life) = conn else {
+                return conn.unsupported();
+            };
+            life.recv().await;
+            life.send(LifespanSend::StartupFailed {
+                message: "no".into(),
+            })
+            .await?;
+            life.recv().await;
+            Ok(())
+        })
+    }
+    // LIFE-004: Shutdown although startup failed.
+    let mut rx = Deliver(VecDeque::from([
+        LifespanReceive::Startup,
+        LifespanReceive::Shutdown,
+    ]));
+    let mut tx = TakeAll;
+    let conn = LifespanConn::new(LifespanScope::default(), &mut rx, &mut tx);
+    assert_eq!(
+        driven(answers_startup_and_waits, conn.into()).await,
+        Some("LIFE-004")
+    );
+    // LIFE-001: Shutdown first.
+    let mut rx = Deliver(VecDeque::from([LifespanReceive::Shutdown]));
+    let mut tx = TakeAll;
+    let conn = LifespanConn::new(LifespanScope::default(), &mut rx, &mut tx);
+    assert_eq!(
+        driven(answers_startup_and_waits, conn.into()).await,
+        Some("LIFE-001")
+    );
+}
+
+type WsEvents = fn() -> Vec<WebSocketSend>;
+
+#[tokio::test]
+async fn denial_rules() {
+    let cases: [(WsEvents, Option<&str>); 4] = [
+        (
+            || {
+                vec![
+                    WebSocketSend::DenyStart(ResponseStart::new(StatusCode::FORBIDDEN)),
+                    WebSocketSend::DenyBody {
+                        data: Bytes::from_static(b"no"),
+                        more: false,
+                    },
+                ]
+            },
+            None,
+        ),
+        (
+            || {
+                vec![
+                    WebSocketSend::DenyStart(ResponseStart::new(StatusCode::FORBIDDEN)),
+                    WebSocketSend::Close(CloseFrame::normal()),
+                ]
+            },
+            Some("WS-009"),
+        ),
+        (
+            || {
+                vec![WebSocketSend::DenyBody {
+                    data: Bytes::new(),
+                    more: false,
+                }]
+            },
+            Some("WS-009"),
+        ),
+        (
+            || {
+                vec![WebSocketSend::DenyStart(
+                    ResponseStart::new(StatusCode::FORBIDDEN).with_trailers(),
+                )]
+            },
+            Some("WS-012"),
+        ),
+    ];
+    for (events, want) in cases {
+        let validator = Validator::new(WsScript(events));
+        let log = validator.log();
+        let client = TestClient::new(validator);
+        let request = Request::get("/ws").capabilities(Capabilities::ALL);
+        if let Ok(session) = client.connect(request).await {
+            let _ = session.finish().await;
+        }
+        assert_eq!(log.first().map(|v| v.rule), want, "{:?}", log.first());
+    }
 }
