@@ -358,6 +358,64 @@ mod tests {
         assert_eq!(decoder.finish().unwrap(), expected.as_bytes());
     }
 
+    /// Sends chunk k+1 only once the test says the client got chunk k.
+    struct LockStep(tokio::sync::Mutex<tokio::sync::mpsc::Receiver<()>>);
+
+    #[rgi::async_trait]
+    impl App for LockStep {
+        async fn call(&self, conn: Conn<'_>) -> AppResult {
+            let Conn::Http(mut http) = conn else {
+                return conn.unsupported();
+            };
+            let start = ResponseStart::new(StatusCode::OK).header(CONTENT_TYPE, "text/plain");
+            http.send(HttpSend::Start(start)).await?;
+            let mut client_got = self.0.lock().await;
+            for k in 0..3 {
+                http.send(HttpSend::Body {
+                    data: Bytes::from(paragraph(k)),
+                    more: k < 2,
+                })
+                .await?;
+                if k < 2 {
+                    let wait = std::time::Duration::from_secs(2);
+                    tokio::time::timeout(wait, client_got.recv())
+                        .await
+                        .map_err(|_| format!("the client never got chunk {k}"))?;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_client_gets_each_compressed_chunk_before_the_app_sends_the_next() {
+        let (client_got, rx) = tokio::sync::mpsc::channel(1);
+        let client = TestClient::new(Gzip::new(LockStep(tokio::sync::Mutex::new(rx))));
+        let mut exchange = client.open(gzip_get("/"));
+        let mut decoder = GzDecoder::new(Vec::new());
+        let mut expected = String::new();
+        for k in 0..3 {
+            let data = loop {
+                match exchange.next_event().await.unwrap() {
+                    Some(HttpSend::Body { data, .. }) => break data.clone(),
+                    Some(_) => {}
+                    None => panic!("the app returned before chunk {k} reached the client"),
+                }
+            };
+            // The chunk decodes on arrival, before the app may go on.
+            decoder.write_all(&data).unwrap();
+            decoder.flush().unwrap();
+            expected.push_str(&paragraph(k));
+            assert_eq!(String::from_utf8_lossy(decoder.get_ref()), expected);
+            if k < 2 {
+                client_got.send(()).await.unwrap();
+            }
+        }
+        let response = exchange.finish().await.unwrap();
+        assert!(response.exit().is_ok(), "{}", response.exit());
+        assert_eq!(decoder.finish().unwrap(), expected.as_bytes());
+    }
+
     #[tokio::test]
     async fn compresses_a_large_body_of_known_length() {
         let mut reply = Reply::text(&[paragraph(0)]);
