@@ -10,13 +10,21 @@
 //! * the in-process [`TestClient`]: HTTP, WebSocket and lifespan, with
 //!   bounded queues and a timeout on every wait.
 //!
-//! Checking a middleware is three lines:
+//! Checking a middleware is one line in a `#[tokio::test]` (or
+//! `.run_blocking()` in a plain `#[test]`):
 //!
-//! ```ignore
-//! #[tokio::test]
-//! async fn conforms() {
-//!     rgi_conformance::check(|inner| rgi::boxed(MyMiddleware::new(inner))).run().await.assert_clean();
-//! }
+//! ```
+//! # use rgi::{App, AppResult, BoxApp, Conn};
+//! # struct MyMiddleware(BoxApp);
+//! # impl MyMiddleware { fn new(inner: BoxApp) -> Self { Self(inner) } }
+//! # #[rgi::async_trait]
+//! # impl App for MyMiddleware {
+//! #     async fn call(&self, conn: Conn<'_>) -> AppResult { self.0.call(conn).await }
+//! # }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! rgi_conformance::check(|inner| rgi::boxed(MyMiddleware::new(inner))).run().await.assert_clean();
+//! # }
 //! ```
 //!
 //! Declare what it legitimately changes with [`Check::declare`] and
