@@ -4,6 +4,7 @@ use std::fmt;
 
 /// How one check went.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The rule held.
     Pass,
@@ -15,6 +16,7 @@ pub enum Outcome {
 
 /// One rule checked in one scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Row {
     /// The rule's id in `spec/rules.md`.
     pub rule: &'static str,

@@ -148,6 +148,7 @@ impl Lifespan {
 
 /// A finished lifespan call.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct LifespanTranscript {
     /// Every event both ways.
     pub trace: Trace<LifespanReceive, LifespanSend>,

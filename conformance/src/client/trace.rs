@@ -8,6 +8,7 @@ use rgi::{
 
 /// One entry of an exchange's trace, in the order the client saw it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum TraceEntry<In, Out> {
     /// The client handed this event to the app (it entered the bounded
     /// queue towards the app).
@@ -103,6 +104,7 @@ impl<In: Summary, Out: Summary> Trace<In, Out> {
 
 /// How the app's future ended.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum AppExit {
     /// It returned `Ok(())`.
     Ok,

@@ -201,6 +201,7 @@ impl WebSocketSession {
 
 /// A finished WebSocket session.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct WebSocketTranscript {
     /// How the app answered `Connect`.
     pub handshake: Handshake,

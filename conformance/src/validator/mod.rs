@@ -63,6 +63,7 @@ impl fmt::Display for Side {
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Violation {
     /// The rule's id in `spec/rules.md`, e.g. `HTTP-020`.
     pub rule: &'static str,
