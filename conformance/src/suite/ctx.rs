@@ -35,6 +35,22 @@ impl<'a> Ctx<'a> {
         self.config.timeout
     }
 
+    /// Waits until `done()` holds, checking every 2 ms, for at most the
+    /// suite's timeout; whether it came to hold. For what the suite can only
+    /// observe, not await (a recorded event, a dropped reference).
+    pub(crate) async fn eventually(&self, mut done: impl FnMut() -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + self.timeout();
+        loop {
+            if done() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     pub(crate) fn pass(&mut self, scenario: &'static str, rule: &'static str) {
         self.rows.push(Row {
             rule,

@@ -3,7 +3,6 @@
 //! the middleware's future drops everything it holds.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::Method;
 use rgi::HttpSend;
@@ -111,21 +110,14 @@ pub(crate) async fn cancel(config: &Config) -> Vec<Row> {
             }
         }
     } else {
-        let deadline = tokio::time::Instant::now() + ctx.timeout();
-        while Arc::strong_count(&token) == idle && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        ctx.eventually(|| Arc::strong_count(&token) > idle).await;
     }
     let was_alive = Arc::strong_count(&token) > idle;
     drop(exchange.cancel().await);
     // The abort completed, so the middleware's future is gone; whatever it
     // held of the inner app must be gone with it (allow a moment for a
     // middleware that hands the drop to another task).
-    let deadline = tokio::time::Instant::now() + ctx.timeout();
-    while Arc::strong_count(&token) > idle && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let leaked = Arc::strong_count(&token) > idle;
+    let leaked = !ctx.eventually(|| Arc::strong_count(&token) <= idle).await;
     ctx.expect(
         NAME,
         "CORE-030",

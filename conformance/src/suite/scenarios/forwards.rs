@@ -390,20 +390,14 @@ pub(crate) async fn disconnect(config: &Config) -> Vec<Row> {
         .open(ctx.rich_request(Method::POST).events(Vec::new()));
     let sent = exchange.send_chunk("part 0;", true).await;
     exchange.disconnect();
-    let deadline = tokio::time::Instant::now() + ctx.timeout();
-    let reached = loop {
-        if h.record
-            .get()
-            .http_received
-            .contains(&HttpReceive::Disconnect)
-        {
-            break true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            break false;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    };
+    let reached = ctx
+        .eventually(|| {
+            h.record
+                .get()
+                .http_received
+                .contains(&HttpReceive::Disconnect)
+        })
+        .await;
     ctx.expect(
         NAME,
         "CORE-005",
@@ -446,10 +440,8 @@ pub(crate) async fn send_error(config: &Config) -> Vec<Row> {
     if ctx.declared().has(&Declare::ChangesResponseBody) {
         // A body-changing middleware may hold the stream back: wait until
         // the inner app's Start and first chunk were taken by it.
-        let deadline = tokio::time::Instant::now() + ctx.timeout();
-        while h.record.get().send_results.len() < 2 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
+        ctx.eventually(|| h.record.get().send_results.len() >= 2)
+            .await;
     } else {
         // Start and the first chunk reach the client: the disconnect then
         // comes mid-stream.
