@@ -134,7 +134,7 @@ impl HttpConn<'_> {
         let mut body = body.into();
         let no_content = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
         if !no_content {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+            headers.insert(header::CONTENT_LENGTH, length_value(body.len()));
         }
         if no_content || self.scope.method == Method::HEAD {
             body = Bytes::new();
@@ -181,4 +181,21 @@ impl HttpConn<'_> {
             }
         }
     }
+}
+
+/// `n` as a header value, with one allocation (`HeaderValue::from(usize)`
+/// makes two: a `BytesMut` with spare room, then a shared `Bytes` on freeze).
+fn length_value(n: usize) -> HeaderValue {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = n;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    HeaderValue::from_bytes(&digits[start..]).unwrap_or_else(|_| HeaderValue::from(n))
 }

@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{StatusCode, Version};
+use http::{HeaderMap, StatusCode, Version};
 use rgi::{Capabilities, Error, HttpReceive, HttpSend, Receiver, ResponseStart, Sender};
 use tokio::net::TcpStream;
 
@@ -63,6 +63,10 @@ pub(crate) struct Core {
     rx_waker: Option<Waker>,
     /// The sender waits for the socket to take buffered bytes.
     pub(crate) tx_waiting: bool,
+    /// The last response's header map, emptied: the next request's headers
+    /// are parsed into it, so its storage is reused instead of allocating a
+    /// map per request (what hyper does with its `cached_headers`).
+    pub(crate) spare_headers: HeaderMap,
 }
 
 impl Core {
@@ -76,6 +80,7 @@ impl Core {
             read_eof: false,
             rx_waker: None,
             tx_waiting: false,
+            spare_headers: HeaderMap::new(),
         }
     }
 
@@ -135,7 +140,8 @@ pub(crate) enum Phase {
     Initial,
     /// `Start` received; the head waits for the first body event so that
     /// a complete body can get a `content-length` and go out in one write.
-    HeadPending(Box<ResponseStart>),
+    /// Kept inline, not boxed: a box here was one allocation per request.
+    HeadPending(ResponseStart),
     /// Head written; body in progress.
     Body,
     /// Final body sent; `Trailers` announced and awaited.
@@ -424,7 +430,7 @@ fn on_start(core: &mut Core, start: ResponseStart) -> Result<(), Error> {
     core.resp.status = start.status;
     core.resp.app_length = app_length;
     core.resp.trailers_announced = start.trailers;
-    core.resp.phase = Phase::HeadPending(Box::new(start));
+    core.resp.phase = Phase::HeadPending(start);
     Ok(())
 }
 
@@ -452,6 +458,7 @@ fn on_body(shared: &Shared<'_>, core: &mut Core, data: Bytes, more: bool) -> Res
         // head says so (HTTP-029, RFC 9112 §9.6).
         let body_left_behind = !more && core.req.decoder.needs_more_than(core.read_buf.len());
         write_head(shared, core, &start, framing, body_left_behind);
+        recycle_headers(core, start.headers);
     } else if let Framing::Length(n) = core.resp.framing {
         check_excess(n, data.len())?;
     }
@@ -495,6 +502,18 @@ fn on_body(shared: &Shared<'_>, core: &mut Core, data: Bytes, more: bool) -> Res
         complete(core);
     }
     Ok(())
+}
+
+/// Header maps above this many fields are not kept for reuse, so one huge
+/// response does not pin its memory for the life of the connection.
+const SPARE_HEADERS_MAX: usize = 64;
+
+/// Keeps a response's header map (emptied) for the next request head.
+fn recycle_headers(core: &mut Core, mut headers: HeaderMap) {
+    if headers.capacity() <= SPARE_HEADERS_MAX {
+        headers.clear();
+        core.spare_headers = headers;
+    }
 }
 
 fn check_excess(remaining: u64, len: usize) -> Result<(), Error> {

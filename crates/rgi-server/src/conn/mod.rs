@@ -28,7 +28,7 @@ use self::exchange::{
     write_error_response, Core, Framing, RequestState, ResponseState, Rx, Shared, Tx,
 };
 use self::io::poll_read_buf;
-use self::parse::{parse_head, FieldRanges, HeadError, RequestHead};
+use self::parse::{parse_head_reusing, FieldRanges, HeadError, RequestHead};
 use crate::access_log::{self, AccessLog};
 use crate::server::ServerCtx;
 
@@ -171,7 +171,12 @@ async fn read_head(
     loop {
         let core = shared.core_mut();
         if !core.read_buf.is_empty() {
-            match parse_head(&mut core.read_buf, &ctx.config, fields) {
+            match parse_head_reusing(
+                &mut core.read_buf,
+                &ctx.config,
+                fields,
+                &mut core.spare_headers,
+            ) {
                 Ok(Some(head)) => return HeadRead::Request(head),
                 Ok(None) => {}
                 Err(err) => return HeadRead::Rejected(err),

@@ -79,17 +79,30 @@ struct RawHead {
 /// is incomplete (read more and call again). On success the head's bytes are
 /// split off `buf`, leaving any body or pipelined request after it.
 /// `fields` is scratch space, reused across calls to avoid an allocation.
+#[cfg(test)]
 pub(crate) fn parse_head(
     buf: &mut BytesMut,
     config: &Config,
     fields: &mut Vec<FieldRanges>,
+) -> Result<Option<RequestHead>, HeadError> {
+    parse_head_reusing(buf, config, fields, &mut HeaderMap::new())
+}
+
+/// [`parse_head`], with the headers parsed into `spare` (taken, left
+/// empty): the connection passes the last response's emptied header map,
+/// so a keep-alive request reuses its storage instead of allocating.
+pub(crate) fn parse_head_reusing(
+    buf: &mut BytesMut,
+    config: &Config,
+    fields: &mut Vec<FieldRanges>,
+    spare: &mut HeaderMap,
 ) -> Result<Option<RequestHead>, HeadError> {
     fields.clear();
     let Some(raw) = parse_raw(buf, config, fields)? else {
         return Ok(None);
     };
     let head = buf.split_to(raw.len).freeze();
-    build(head, raw, config, fields).map(Some)
+    build(head, raw, config, fields, std::mem::take(spare)).map(Some)
 }
 
 fn parse_raw(
@@ -236,10 +249,12 @@ fn build(
     raw: RawHead,
     config: &Config,
     fields: &[FieldRanges],
+    mut headers: HeaderMap,
 ) -> Result<RequestHead, HeadError> {
     let uri = Uri::from_maybe_shared(head.slice(raw.target.clone()))
         .map_err(|_| HeadError::bad("invalid request target"))?;
-    let mut headers = HeaderMap::with_capacity(fields.len());
+    headers.clear();
+    headers.reserve(fields.len());
     let mut framing = Framing::default();
     for (name, value) in fields {
         let name = HeaderName::from_bytes(&head[name.clone()])
