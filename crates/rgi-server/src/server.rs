@@ -131,7 +131,11 @@ impl Server {
                         if ctx.config.nodelay {
                             let _ = stream.set_nodelay(true);
                         }
-                        conns.spawn(crate::conn::serve_connection(stream, peer, ctx.clone(), app.clone()));
+                        // Boxed: the connection's future holds all its state
+                        // (a few KiB), and tokio moves a spawned future several
+                        // times (into the task, out of it when it completes);
+                        // one allocation is cheaper than those copies.
+                        conns.spawn(Box::pin(crate::conn::serve_connection(stream, peer, ctx.clone(), app.clone())));
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off

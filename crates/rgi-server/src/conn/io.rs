@@ -10,6 +10,7 @@ use std::io::{self, IoSlice};
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 /// Bodies up to this size are copied next to the head and framing; larger
@@ -29,12 +30,51 @@ pub(crate) fn poll_read_buf(
     loop {
         ready!(stream.poll_read_ready(cx))?;
         buf.reserve(reserve);
-        match stream.try_read_buf(buf) {
+        let space = buf.capacity() - buf.len();
+        let mut read = None;
+        let result = stream.try_io(Interest::READABLE, || {
+            let n = stream.try_read_buf(buf)?;
+            read = Some(n);
+            drained_unless_full(n, space)
+        });
+        if let Some(n) = read {
+            return Poll::Ready(Ok(n));
+        }
+        match result {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             result => return Poll::Ready(result),
         }
     }
 }
+
+/// With an edge-triggered selector (epoll, kqueue), a read or write that
+/// moved fewer bytes than offered has drained the socket (or filled its
+/// send buffer). Reporting `WouldBlock` to `try_io` then clears tokio's
+/// readiness flag, so the next poll waits for the selector instead of
+/// making a system call that only says `WouldBlock`: one syscall saved per
+/// request on a keep-alive connection. tokio's own `poll_read` and
+/// `poll_write` do the same; `try_io` uses the readiness seen before the
+/// call, so an event that arrives meanwhile is not lost.
+fn drained_unless_full(n: usize, offered: usize) -> io::Result<usize> {
+    if EDGE_TRIGGERED && n > 0 && n < offered {
+        Err(io::ErrorKind::WouldBlock.into())
+    } else {
+        Ok(n)
+    }
+}
+
+/// Whether tokio's selector on this platform is edge-triggered.
+const EDGE_TRIGGERED: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "illumos",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "macos",
+    target_os = "ios",
+));
 
 /// Response bytes waiting for the socket, in order: the queued buffers,
 /// then `tail`. Small pieces (heads, chunk sizes, small bodies) are copied
@@ -116,20 +156,31 @@ impl WriteBuf {
     }
 
     fn try_write(&mut self, stream: &TcpStream) -> io::Result<usize> {
-        let written = if self.queue.is_empty() {
-            stream.try_write(&self.tail)?
-        } else {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let mut n = 0;
-            for (slot, bytes) in slices.iter_mut().zip(self.queue.iter()) {
-                *slot = IoSlice::new(bytes);
-                n += 1;
-            }
-            if n < MAX_IOVECS && !self.tail.is_empty() {
-                slices[n] = IoSlice::new(&self.tail);
-                n += 1;
-            }
-            stream.try_write_vectored(&slices[..n])?
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let mut n = 0;
+        for (slot, bytes) in slices.iter_mut().zip(self.queue.iter()) {
+            *slot = IoSlice::new(bytes);
+            n += 1;
+        }
+        if n < MAX_IOVECS && !self.tail.is_empty() {
+            slices[n] = IoSlice::new(&self.tail);
+            n += 1;
+        }
+        let slices = &slices[..n];
+        let offered: usize = slices.iter().map(|s| s.len()).sum();
+        let mut wrote = None;
+        let result = stream.try_io(Interest::WRITABLE, || {
+            let written = if let [one] = slices {
+                stream.try_write(one)?
+            } else {
+                stream.try_write_vectored(slices)?
+            };
+            wrote = Some(written);
+            drained_unless_full(written, offered)
+        });
+        let written = match (wrote, result) {
+            (Some(written), _) => written,
+            (None, result) => result?,
         };
         self.consume(written);
         Ok(written)
