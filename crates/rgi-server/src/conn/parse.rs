@@ -376,8 +376,39 @@ fn is_valid_host(value: &[u8]) -> bool {
 }
 
 fn is_unreserved_or_sub_delim(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b)
+    HOST_BYTES[usize::from(b)]
 }
+
+/// `is_unreserved_or_sub_delim` as a table: every request's `Host` is
+/// checked byte by byte, and searching the delimiter list per byte cost
+/// about 30 instructions a byte.
+static HOST_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        i += 1;
+    }
+    table
+};
 
 impl Framing {
     fn observe(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), HeadError> {
