@@ -112,6 +112,8 @@
 #![forbid(unsafe_code)]
 
 mod access_log;
+#[doc(hidden)]
+pub mod bench_support;
 mod config;
 mod conn;
 mod date;

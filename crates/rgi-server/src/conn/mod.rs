@@ -5,7 +5,7 @@ mod body;
 mod encode;
 mod exchange;
 mod io;
-mod parse;
+pub(crate) mod parse;
 
 use std::any::Any;
 use std::future::{poll_fn, Future};
