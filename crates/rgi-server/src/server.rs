@@ -19,6 +19,10 @@ use crate::shutdown::Shutdown;
 #[derive(Debug)]
 pub(crate) struct ServerCtx {
     pub(crate) config: Config,
+    /// The listener's address when it names one IP (then every accepted
+    /// connection has it as its local address, and asking the kernel per
+    /// connection is a wasted `getsockname`); `None` for a wildcard bind.
+    pub(crate) bound_addr: Option<SocketAddr>,
     pub(crate) state: State,
     pub(crate) shutdown: Arc<Shutdown>,
 }
@@ -112,6 +116,7 @@ impl Server {
 
         let ctx = Arc::new(ServerCtx {
             config,
+            bound_addr: Some(local_addr).filter(|a| !a.ip().is_unspecified() && a.port() != 0),
             state,
             shutdown: Arc::new(Shutdown::default()),
         });
@@ -121,13 +126,18 @@ impl Server {
             tokio::select! {
                 biased;
                 () = &mut signal => break,
-                Some(done) = conns.join_next(), if !conns.is_empty() => {
-                    if let Err(e) = done {
-                        tracing::error!(error = %e, "connection task failed");
-                    }
-                }
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        // Finished connections are reaped here, without
+                        // registering a waker: a `join_next` branch in this
+                        // select woke the accept loop (often on another
+                        // thread: a futex call and a context switch) every
+                        // time a connection ended.
+                        while let Some(done) = conns.try_join_next() {
+                            if let Err(e) = done {
+                                tracing::error!(error = %e, "connection task failed");
+                            }
+                        }
                         if ctx.config.nodelay {
                             let _ = stream.set_nodelay(true);
                         }

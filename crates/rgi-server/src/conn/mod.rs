@@ -65,7 +65,7 @@ pub(crate) async fn serve_connection(
     ctx: Arc<ServerCtx>,
     app: BoxApp,
 ) {
-    let local = stream.local_addr().ok();
+    let local = ctx.bound_addr.or_else(|| stream.local_addr().ok());
     let watch = ctx.shutdown.watch();
     let mut shared = Shared {
         stream: &stream,
