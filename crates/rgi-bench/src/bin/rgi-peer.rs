@@ -5,7 +5,11 @@
 //! The config differs from the default only where hyper's defaults differ,
 //! so both peers do the same work: no `server` header (hyper adds none),
 //! and idle keep-alive connections are kept (hyper has no idle timeout), so
-//! the idle-connection scenario measures the same 10,000 connections.
+//! the idle-connection scenario measures the same 10,000 connections. The
+//! write buffer limit is hyper's (`max_buf_size`, 8 KiB + 100 × 4 KiB):
+//! rgi's default (64 KiB) flushes a streamed body every four 16 KiB chunks,
+//! which makes the streaming scenario measure syscall count rather than
+//! the server (about 0.63 × hyper at 64 KiB, see BENCHMARKS.md).
 //!
 //! `rgi-peer [--bind 127.0.0.1:8080] [--threads 1]`
 
@@ -40,5 +44,7 @@ fn config() -> rgi_server::Config {
     let mut config = rgi_server::Config::default();
     config.server_header = None;
     config.keep_alive_timeout = std::time::Duration::from_secs(600);
+    // hyper's default max_buf_size, which bounds its write buffer too.
+    config.write_buffer_bytes = 8192 + 4096 * 100;
     config
 }
