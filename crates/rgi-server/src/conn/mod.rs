@@ -414,7 +414,10 @@ async fn drive<F: Future>(shared: &Shared<'_>, fut: F) -> F::Output {
 
 /// Reads and discards until the client closes, bounded in time and bytes.
 async fn linger_read(stream: &mut TcpStream) {
-    let mut sink = [0u8; 4096];
+    // On the heap, and only here: a buffer on the stack of an async fn is
+    // part of the connection's future, so 4 KiB held by every connection
+    // for its whole life (it made the future 5 KiB; lingering is rare).
+    let mut sink = vec![0u8; 4096];
     let mut total = 0;
     let _ = tokio::time::timeout(LINGER_TIME, async {
         while total < LINGER_BYTES {
