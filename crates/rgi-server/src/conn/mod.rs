@@ -195,7 +195,12 @@ async fn read_head(
         } else {
             *head_deadline.get_or_insert_with(|| Instant::now() + ctx.config.head_timeout)
         };
-        if sleep.deadline() != deadline {
+        // The timer is only moved earlier. A later deadline (the usual
+        // case: every keep-alive request pushes the idle deadline) leaves
+        // it armed where it is, and when it fires too early it is re-armed
+        // below: resetting it per request cost a timer-wheel removal and
+        // insertion for every request.
+        if sleep.deadline() > deadline {
             sleep.as_mut().reset(deadline);
         }
         let wait = poll_fn(|cx| {
@@ -220,6 +225,10 @@ async fn read_head(
                 return HeadRead::Closed;
             }
             Wait::Shutdown => return HeadRead::Closed,
+            Wait::Timeout if Instant::now() < deadline => {
+                // Armed for an earlier deadline that has since moved.
+                sleep.as_mut().reset(deadline);
+            }
             Wait::Timeout if core.read_buf.is_empty() => return HeadRead::Closed,
             Wait::Timeout => {
                 return HeadRead::Rejected(HeadError {
