@@ -39,7 +39,10 @@ for arg in "$@"; do
   esac
 done
 STAMP=$(date -u +%F)
-RESULTS=${RESULTS:-"$HERE/results/$STAMP$([ "$QUICK" = 1 ] && echo -quick).txt"}
+# (`|| true`: under `set -e` a failed test in the substitution would end
+# the script silently in full mode.)
+SUFFIX=$([ "$QUICK" = 1 ] && echo -quick || true)
+RESULTS=${RESULTS:-"$HERE/results/$STAMP$SUFFIX.txt"}
 mkdir -p "$(dirname "$RESULTS")"
 
 # ---------------------------------------------------------------- cleanup
