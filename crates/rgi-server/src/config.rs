@@ -51,6 +51,14 @@ pub struct Config {
     /// (later requests). When it passes: `408 Request Timeout` if part of a
     /// head arrived, a silent close if nothing did. Default 10 s.
     pub head_timeout: Duration,
+    /// How long output may wait for the client to read: when the
+    /// connection has bytes to write and none could be written for this
+    /// long, the connection is aborted, the app's pending or next `send`
+    /// fails with `Error::Disconnected` and its receive returns
+    /// `Disconnect`. Covers every write: streamed bodies blocked on a
+    /// client that stopped reading, responses held for pipelining, error
+    /// answers before a close. Default 30 s.
+    pub write_timeout: Duration,
     /// How long an idle keep-alive connection is kept open waiting for the
     /// next request. Default 5 s.
     pub keep_alive_timeout: Duration,
@@ -82,6 +90,7 @@ impl Default for Config {
             max_headers: 100,
             max_body_bytes: Some(16 * 1024 * 1024),
             head_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(30),
             lifespan: LifespanMode::Auto,

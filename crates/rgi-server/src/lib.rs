@@ -94,6 +94,20 @@
 //! its side (or a write fails), or the response is complete, or graceful
 //! shutdown begins; after it, `send` fails with `Error::Disconnected`.
 //!
+//! ## Timeouts
+//!
+//! * [`Config::head_timeout`]: a request head must arrive in time (`408`,
+//!   or a silent close when nothing arrived).
+//! * [`Config::keep_alive_timeout`]: an idle keep-alive connection closes.
+//! * [`Config::write_timeout`]: when output is waiting and no byte could be
+//!   written for this long (a client that stopped reading), the connection
+//!   is aborted with a reset; the app's pending or next `send` fails with
+//!   `Error::Disconnected` and its receive returns `Disconnect`. It covers
+//!   every write, error answers and pipelined responses included. It
+//!   costs nothing while writes complete: the timer is armed only when a
+//!   write would block.
+//! * [`Config::drain_timeout`]: how long graceful shutdown waits.
+//!
 //! ## Logs
 //!
 //! `tracing` events: the startup line `rgi listening on http://ADDR`

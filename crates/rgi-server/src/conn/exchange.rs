@@ -21,6 +21,7 @@ use super::body::{BodyDecoder, BodyError, Decoded};
 use super::encode::{self, ConnectionHeader, LengthHeader};
 use super::io::{poll_read_buf, WriteBuf};
 use super::parse::tokens;
+use super::stall::StallClock;
 use crate::server::ServerCtx;
 use crate::shutdown::ConnWatch;
 
@@ -63,6 +64,11 @@ pub(crate) struct Core {
     rx_waker: Option<Waker>,
     /// The sender waits for the socket to take buffered bytes.
     pub(crate) tx_waiting: bool,
+    /// Watches output that cannot be written (`Config::write_timeout`).
+    pub(crate) stall: StallClock,
+    /// No byte could be written for `write_timeout`: the connection was
+    /// given up (and counts as gone).
+    pub(crate) write_stalled: bool,
     /// The last response's header map, emptied: the next request's headers
     /// are parsed into it, so its storage is reused instead of allocating a
     /// map per request (what hyper does with its `cached_headers`).
@@ -80,6 +86,8 @@ impl Core {
             read_eof: false,
             rx_waker: None,
             tx_waiting: false,
+            stall: StallClock::default(),
+            write_stalled: false,
             spare_headers: HeaderMap::new(),
         }
     }
@@ -88,6 +96,15 @@ impl Core {
     pub(crate) fn set_peer_gone(&mut self) {
         self.peer_gone = true;
         self.wake_receiver();
+    }
+
+    /// No byte left for `write_timeout`: drop the output and treat the
+    /// client as gone, so the app's sends fail and its receive returns
+    /// `Disconnect` (rules CORE-010, CORE-032).
+    pub(crate) fn give_up_stalled_write(&mut self) {
+        self.write_stalled = true;
+        self.out.clear();
+        self.set_peer_gone();
     }
 
     fn wake_receiver(&mut self) {
@@ -227,7 +244,7 @@ impl Receiver<HttpReceive> for Rx<'_, '_> {
         let shared = self.shared;
         let mut guard = shared.lock();
         let core = &mut *guard;
-        if core.req.disconnect_reported || core.req.body_error.is_some() {
+        if core.req.disconnect_reported || core.req.body_error.is_some() || core.write_stalled {
             return report_disconnect(core);
         }
         if !core.req.final_delivered {

@@ -84,12 +84,20 @@ pub(crate) struct WriteBuf {
     queue: VecDeque<Bytes>,
     tail: BytesMut,
     len: usize,
+    /// Bytes written to the socket over the connection's life: how the
+    /// write-stall clock sees progress.
+    written: u64,
 }
 
 impl WriteBuf {
     /// Bytes waiting.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Bytes written to the socket so far, in total.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
     }
 
     /// Whether nothing is waiting.
@@ -188,6 +196,7 @@ impl WriteBuf {
 
     fn consume(&mut self, mut n: usize) {
         self.len -= n;
+        self.written += n as u64;
         while n > 0 {
             match self.queue.front_mut() {
                 Some(front) if front.len() <= n => {

@@ -6,6 +6,7 @@ mod encode;
 mod exchange;
 mod io;
 pub(crate) mod parse;
+mod stall;
 
 use std::any::Any;
 use std::future::{poll_fn, Future};
@@ -116,24 +117,24 @@ async fn run(
                     err.reason,
                     ctx.config.server_header.as_ref(),
                 );
-                flush_before_close(shared).await;
+                flush_before_close(shared, sleep.as_mut()).await;
                 return End::Close {
                     linger: !shared.core_mut().read_eof,
                 };
             }
         };
-        match exchange(shared, app, head, peer, local).await {
+        match exchange(shared, app, head, peer, local, sleep.as_mut()).await {
             Next::KeepAlive => {
                 let core = shared.core_mut();
                 if core.out.len() >= ctx.config.write_buffer_bytes {
                     // Held back for pipelining, but enough is enough.
-                    if !flush(shared).await {
+                    if !flush(shared, sleep.as_mut()).await {
                         return End::Close { linger: false };
                     }
                 }
             }
             Next::End(end) => {
-                flush_before_close(shared).await;
+                flush_before_close(shared, sleep.as_mut()).await;
                 return end;
             }
         }
@@ -185,7 +186,7 @@ async fn read_head(
         if core.read_eof || core.peer_gone {
             return HeadRead::Closed;
         }
-        if !core.out.is_empty() && !flush(shared).await {
+        if !core.out.is_empty() && !flush(shared, sleep.as_mut()).await {
             return HeadRead::Closed;
         }
         let core = shared.core_mut();
@@ -240,13 +241,23 @@ async fn read_head(
     }
 }
 
-/// Writes everything buffered; `false` if the client is gone or too slow.
-async fn flush(shared: &mut Shared<'_>) -> bool {
+/// Writes everything buffered; `false` if the client is gone, or no byte
+/// could be written for `write_timeout` (then `sleep` was borrowed as the
+/// stall timer; its owner re-arms it).
+async fn flush(shared: &mut Shared<'_>, mut sleep: Pin<&mut Sleep>) -> bool {
     let stream = shared.stream;
-    let timeout = shared.ctx.config.head_timeout;
+    let timeout = shared.ctx.config.write_timeout;
     let core = shared.core_mut();
-    let result = tokio::time::timeout(timeout, poll_fn(|cx| core.out.poll_flush(stream, cx))).await;
-    let ok = matches!(result, Ok(Ok(())));
+    let ok = poll_fn(|cx| match core.out.poll_flush(stream, cx) {
+        Poll::Ready(result) => Poll::Ready(result.is_ok()),
+        Poll::Pending => {
+            let written = core.out.written();
+            core.stall
+                .poll_stalled(sleep.as_mut(), written, timeout, cx)
+                .map(|()| false)
+        }
+    })
+    .await;
     if !ok {
         core.peer_gone = true;
         core.out.clear();
@@ -254,9 +265,9 @@ async fn flush(shared: &mut Shared<'_>) -> bool {
     ok
 }
 
-async fn flush_before_close(shared: &mut Shared<'_>) {
+async fn flush_before_close(shared: &mut Shared<'_>, sleep: Pin<&mut Sleep>) {
     if !shared.core_mut().peer_gone {
-        flush(shared).await;
+        flush(shared, sleep).await;
     }
 }
 
@@ -267,6 +278,7 @@ async fn exchange(
     head: RequestHead,
     peer: SocketAddr,
     local: Option<SocketAddr>,
+    sleep: Pin<&mut Sleep>,
 ) -> Next {
     let ctx = shared.ctx;
     let RequestHead {
@@ -307,7 +319,7 @@ async fn exchange(
         let mut rx = Rx { shared };
         let mut tx = Tx { shared };
         let call = app.call(Conn::Http(HttpConn::new(scope, &mut rx, &mut tx)));
-        drive(shared, AssertUnwindSafe(call).catch_unwind()).await
+        drive(shared, sleep, AssertUnwindSafe(call).catch_unwind()).await
     };
 
     let core = shared.core_mut();
@@ -367,7 +379,9 @@ async fn exchange(
             core.out.clear();
         }
         return Next::End(End::Abort {
-            reset: core.resp.framing == Framing::CloseDelimited,
+            // A stalled client also gets a reset: a plain close would
+            // leave the unread bytes queued in the kernel for it.
+            reset: core.resp.framing == Framing::CloseDelimited || core.write_stalled,
         });
     }
     finish_log(resp_status, bytes);
@@ -403,20 +417,46 @@ fn body_consumed(core: &mut Core, chunk: usize) -> bool {
 
 /// Polls the app's future. Whenever it waits, response bytes it buffered
 /// are pushed to the socket, so nothing the app sent lingers in memory
-/// while it works (unless its sender already waits on the socket).
-async fn drive<F: Future>(shared: &Shared<'_>, fut: F) -> F::Output {
+/// while it works (unless its sender already waits on the socket). While
+/// output cannot be written, `sleep` serves as the write-stall timer; when
+/// it runs out the connection is given up and the app polled once more to
+/// see its send fail.
+async fn drive<F: Future>(shared: &Shared<'_>, mut sleep: Pin<&mut Sleep>, fut: F) -> F::Output {
     let mut fut = pin!(fut);
-    poll_fn(|cx| {
+    let timeout = shared.ctx.config.write_timeout;
+    poll_fn(|cx| loop {
         if let Poll::Ready(output) = fut.as_mut().poll(cx) {
             return Poll::Ready(output);
         }
-        let mut core = shared.lock();
-        if !core.tx_waiting && !core.peer_gone && !core.out.is_empty() {
-            if let Poll::Ready(Err(_)) = core.out.poll_flush(shared.stream, cx) {
-                core.set_peer_gone();
+        let mut guard = shared.lock();
+        let core = &mut *guard;
+        if core.peer_gone || core.out.is_empty() {
+            return Poll::Pending;
+        }
+        // The sender waiting on the socket has already tried to write.
+        let blocked = core.tx_waiting
+            || match core.out.poll_flush(shared.stream, cx) {
+                Poll::Ready(Ok(())) => false,
+                Poll::Ready(Err(_)) => {
+                    core.set_peer_gone();
+                    false
+                }
+                Poll::Pending => true,
+            };
+        if !blocked {
+            return Poll::Pending;
+        }
+        let written = core.out.written();
+        match core
+            .stall
+            .poll_stalled(sleep.as_mut(), written, timeout, cx)
+        {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(()) => {
+                tracing::debug!("no byte written for write_timeout: connection given up");
+                core.give_up_stalled_write();
             }
         }
-        Poll::Pending
     })
     .await
 }
