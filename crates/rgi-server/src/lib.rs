@@ -45,8 +45,18 @@
 //!   (`connection: close` from the app is honoured).
 //! * Response trailers are sent when the request had `TE: trailers`
 //!   (capability `trailers`); `103 Early Hints` on HTTP/1.1 (capability
-//!   `early_hints`). `HttpSend::File` is not offered. WebSocket upgrade
-//!   requests are served as plain HTTP.
+//!   `early_hints`). WebSocket upgrade requests are served as plain HTTP.
+//! * `HttpSend::File` (capability `send_file`, always on): the server opens
+//!   the file with `tokio::fs`, checks the range, seeks to its start and
+//!   reads it in chunks of at most 64 KiB, each framed like `Body` bytes
+//!   (counted towards `content-length`; a `File` that is the whole body
+//!   gets a `content-length` of its length) and written within
+//!   [`Config::write_buffer_bytes`]: `send` completes once the whole range
+//!   is read and taken into that bounded write path. A relative path or a
+//!   range with `start > end` is refused by `start_send` (`EXT-022`); a
+//!   file that cannot be opened or read, a range past its end, or a file
+//!   that shrank fail the `send` (`EXT-021`) and the response is aborted.
+//!   HEAD, 204 and 304 read no file bytes.
 //!
 //! ## Bad input
 //!

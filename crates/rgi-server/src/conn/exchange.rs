@@ -9,16 +9,17 @@
 //! needs no exclusive access.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{ready, Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, StatusCode, Version};
-use rgi::{Capabilities, Error, HttpReceive, HttpSend, Receiver, ResponseStart, Sender};
+use rgi::{Capabilities, Error, FileBody, HttpReceive, HttpSend, Receiver, ResponseStart, Sender};
 use tokio::net::TcpStream;
 
 use super::body::{BodyDecoder, BodyError, Decoded};
 use super::encode::{self, ConnectionHeader, LengthHeader};
+use super::file::FileSend;
 use super::io::{poll_read_buf, WriteBuf};
 use super::parse::tokens;
 use super::stall::StallClock;
@@ -196,8 +197,11 @@ pub(crate) struct ResponseState {
     pub(crate) body_bytes: u64,
     /// The app asked for an explicit flush (rule HTTP-027).
     flush_requested: bool,
-    /// The body ended short of its `content-length`: abort the connection.
+    /// The body cannot be completed (it ended short of its
+    /// `content-length`, or a `File` failed): abort the connection.
     pub(crate) short_body: bool,
+    /// The `File` event being sent (rules EXT-020, EXT-021).
+    file: Option<Box<FileSend>>,
 }
 
 impl ResponseState {
@@ -212,6 +216,7 @@ impl ResponseState {
             body_bytes: 0,
             flush_requested: false,
             short_body: false,
+            file: None,
         }
     }
 
@@ -345,6 +350,14 @@ impl Sender<HttpSend> for Tx<'_, '_> {
         if core.peer_gone || core.req.disconnect_reported {
             return Err(Error::Disconnected);
         }
+        if core.resp.file.is_some() {
+            // The file's bytes are unaccounted for: the response is lost.
+            fail_response(core);
+            return Err(Error::protocol(
+                "CORE-021",
+                "an event was sent before the previous File was flushed",
+            ));
+        }
         core.tx_waiting = false;
         match event {
             HttpSend::Start(start) => on_start(core, start),
@@ -379,10 +392,7 @@ impl Sender<HttpSend> for Tx<'_, '_> {
                 core.resp.flush_requested = true;
                 Ok(())
             }
-            HttpSend::File(_) => Err(Error::protocol(
-                "EXT-001",
-                "File sent without the send_file capability",
-            )),
+            HttpSend::File(file) => on_file(core, file),
             _ => Err(Error::protocol("HTTP-020", "unknown HTTP event")),
         }
     }
@@ -391,26 +401,36 @@ impl Sender<HttpSend> for Tx<'_, '_> {
         let shared = self.shared;
         let mut guard = shared.lock();
         let core = &mut *guard;
-        if core.peer_gone {
-            return Poll::Ready(Err(Error::Disconnected));
-        }
-        let limit = if core.resp.flush_requested {
-            0
-        } else {
-            shared.ctx.config.write_buffer_bytes
-        };
-        if core.out.len() > limit {
-            match core.out.poll_flush_to(shared.stream, limit, cx) {
-                Poll::Pending => {
-                    core.tx_waiting = true;
-                    return Poll::Pending;
-                }
-                Poll::Ready(Err(_)) => {
-                    core.set_peer_gone();
-                    return Poll::Ready(Err(Error::Disconnected));
-                }
-                Poll::Ready(Ok(())) => {}
+        loop {
+            if core.peer_gone {
+                return Poll::Ready(Err(Error::Disconnected));
             }
+            let sending_file = core.resp.file.is_some();
+            let limit = if core.resp.flush_requested && !sending_file {
+                0
+            } else {
+                shared.ctx.config.write_buffer_bytes
+            };
+            if core.out.len() > limit {
+                match core.out.poll_flush_to(shared.stream, limit, cx) {
+                    Poll::Pending => {
+                        core.tx_waiting = true;
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Err(_)) => {
+                        core.set_peer_gone();
+                        return Poll::Ready(Err(Error::Disconnected));
+                    }
+                    Poll::Ready(Ok(())) => {}
+                }
+            }
+            if !sending_file {
+                break;
+            }
+            // Waiting on the file is not waiting on the socket: the
+            // connection loop keeps writing meanwhile.
+            core.tx_waiting = false;
+            ready!(poll_file(shared, core, cx))?;
         }
         core.tx_waiting = false;
         core.resp.flush_requested = false;
@@ -452,20 +472,30 @@ fn on_start(core: &mut Core, start: ResponseStart) -> Result<(), Error> {
 }
 
 fn on_body(shared: &Shared<'_>, core: &mut Core, data: Bytes, more: bool) -> Result<(), Error> {
-    match core.resp.phase {
-        Phase::Initial => return Err(Error::protocol("HTTP-020", "Body sent before Start")),
-        Phase::AwaitTrailers | Phase::Complete => {
-            return Err(Error::protocol(
-                "HTTP-022",
-                "Body sent after the final body",
-            ))
-        }
-        Phase::HeadPending(_) | Phase::Body => {}
+    let len = data.len();
+    begin_body(shared, core, len as u64, more, "Body")?;
+    append_body(core, len, |out| out.push(data));
+    if more {
+        core.resp.flush_requested |= len == 0;
+        return Ok(());
     }
+    end_body(core)
+}
+
+/// Checks that a body event of `len` bytes may come now and fits the
+/// `content-length`; the first one chooses the framing and writes the head.
+fn begin_body(
+    shared: &Shared<'_>,
+    core: &mut Core,
+    len: u64,
+    more: bool,
+    event: &str,
+) -> Result<(), Error> {
+    check_body_allowed(core, event)?;
     if let Phase::HeadPending(_) = core.resp.phase {
-        let framing = choose_framing(core, data.len(), more);
+        let framing = choose_framing(core, len, more);
         if let Framing::Length(n) = framing {
-            check_excess(n, data.len())?;
+            check_excess(n, len)?;
         }
         let Phase::HeadPending(start) = std::mem::replace(&mut core.resp.phase, Phase::Body) else {
             unreachable!("checked above");
@@ -477,34 +507,54 @@ fn on_body(shared: &Shared<'_>, core: &mut Core, data: Bytes, more: bool) -> Res
         write_head(shared, core, &start, framing, body_left_behind);
         recycle_headers(core, start.headers);
     } else if let Framing::Length(n) = core.resp.framing {
-        check_excess(n, data.len())?;
+        check_excess(n, len)?;
     }
-    core.resp.body_bytes += data.len() as u64;
-    let len = data.len();
+    Ok(())
+}
+
+/// Whether a body event (`Body` or `File`) may come now (rules HTTP-020,
+/// HTTP-022, EXT-020).
+fn check_body_allowed(core: &Core, event: &str) -> Result<(), Error> {
+    match core.resp.phase {
+        Phase::Initial => Err(Error::protocol(
+            "HTTP-020",
+            format!("{event} sent before Start"),
+        )),
+        Phase::AwaitTrailers | Phase::Complete => Err(Error::protocol(
+            "HTTP-022",
+            format!("{event} sent after the final body"),
+        )),
+        Phase::HeadPending(_) | Phase::Body => Ok(()),
+    }
+}
+
+/// Frames `len` body bytes that `put` appends to the output (checked
+/// against the `content-length` by [`begin_body`]).
+fn append_body(core: &mut Core, len: usize, put: impl FnOnce(&mut WriteBuf)) {
+    core.resp.body_bytes += len as u64;
     match &mut core.resp.framing {
         Framing::NoBody => {}
         Framing::Length(remaining) => {
             *remaining -= len as u64;
-            core.out.push(data);
+            put(&mut core.out);
         }
         Framing::Chunked { .. } if len == 0 => {}
         Framing::Chunked { .. } => {
             let n = encode::encode_chunk_size(core.out.tail(), len);
             core.out.grew(n);
-            core.out.push(data);
+            put(&mut core.out);
             core.out.extend(b"\r\n");
         }
-        Framing::CloseDelimited => core.out.push(data),
+        Framing::CloseDelimited => put(&mut core.out),
     }
-    if more {
-        core.resp.flush_requested |= len == 0;
-        return Ok(());
-    }
+}
+
+/// The final body event went out: close the framing, or fail a body short
+/// of its `content-length`.
+fn end_body(core: &mut Core) -> Result<(), Error> {
     match core.resp.framing {
         Framing::Length(remaining) if remaining > 0 => {
-            core.resp.short_body = true;
-            core.resp.phase = Phase::Complete;
-            core.wake_receiver();
+            fail_response(core);
             return Err(Error::protocol(
                 "HTTP-024",
                 format!("the body ended {remaining} bytes short of its content-length"),
@@ -521,6 +571,97 @@ fn on_body(shared: &Shared<'_>, core: &mut Core, data: Bytes, more: bool) -> Res
     Ok(())
 }
 
+/// The response cannot be completed: the connection is aborted once the
+/// app returns (rule CORE-041), and its receive says `Disconnect`.
+fn fail_response(core: &mut Core) {
+    core.resp.short_body = true;
+    core.resp.file = None;
+    core.resp.phase = Phase::Complete;
+    core.wake_receiver();
+}
+
+fn on_file(core: &mut Core, file: FileBody) -> Result<(), Error> {
+    if !core.req.capabilities.send_file {
+        return Err(Error::protocol(
+            "EXT-001",
+            "File sent without the send_file capability",
+        ));
+    }
+    check_body_allowed(core, "File")?;
+    if !file.path.is_absolute() {
+        return Err(Error::protocol(
+            "EXT-022",
+            format!(
+                "FileBody.path must be absolute, got {}",
+                file.path.display()
+            ),
+        ));
+    }
+    if let Some(range) = &file.range {
+        if range.start > range.end {
+            return Err(Error::protocol(
+                "EXT-022",
+                format!(
+                    "FileBody.range {}..{} has start > end",
+                    range.start, range.end
+                ),
+            ));
+        }
+    }
+    core.resp.file = Some(Box::new(FileSend::new(file.path, file.range, file.more)));
+    Ok(())
+}
+
+/// Moves the `File` being sent one step on: opened (then the head may be
+/// written), one chunk framed into the output, or finished.
+fn poll_file(
+    shared: &Shared<'_>,
+    core: &mut Core,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Error>> {
+    let Some(mut file) = core.resp.file.take() else {
+        return Poll::Ready(Ok(()));
+    };
+    let step = poll_file_step(shared, core, &mut file, cx);
+    match step {
+        Poll::Pending | Poll::Ready(Ok(false)) => {
+            core.resp.file = Some(file);
+            step.map(|_| Ok(()))
+        }
+        Poll::Ready(Ok(true)) => Poll::Ready(Ok(())),
+        Poll::Ready(Err(e)) => {
+            fail_response(core);
+            Poll::Ready(Err(e))
+        }
+    }
+}
+
+/// One step of [`poll_file`]; ready with `true` when the file is done.
+fn poll_file_step(
+    shared: &Shared<'_>,
+    core: &mut Core,
+    file: &mut FileSend,
+    cx: &mut Context<'_>,
+) -> Poll<Result<bool, Error>> {
+    if !file.is_open() {
+        let len = ready!(file.poll_open(cx)).map_err(|e| Error::protocol("EXT-021", e))?;
+        begin_body(shared, core, len, file.more, "File")?;
+        if core.resp.framing == Framing::NoBody {
+            core.resp.body_bytes += len;
+            file.skip();
+        }
+    }
+    if file.remaining() == 0 {
+        if !file.more {
+            end_body(core)?;
+        }
+        return Poll::Ready(Ok(true));
+    }
+    let chunk = ready!(file.poll_read(cx)).map_err(|e| Error::protocol("EXT-021", e))?;
+    append_body(core, chunk.len(), |out| out.extend(chunk));
+    Poll::Ready(Ok(false))
+}
+
 /// Header maps above this many fields are not kept for reuse, so one huge
 /// response does not pin its memory for the life of the connection.
 const SPARE_HEADERS_MAX: usize = 64;
@@ -533,8 +674,8 @@ fn recycle_headers(core: &mut Core, mut headers: HeaderMap) {
     }
 }
 
-fn check_excess(remaining: u64, len: usize) -> Result<(), Error> {
-    if len as u64 > remaining {
+fn check_excess(remaining: u64, len: u64) -> Result<(), Error> {
+    if len > remaining {
         return Err(Error::protocol(
             "HTTP-024",
             format!("{len} body bytes sent where {remaining} remain of the content-length"),
@@ -550,7 +691,7 @@ fn complete(core: &mut Core) {
 
 /// Chooses the response framing, once, when the head is written
 /// (rules HTTP-026, HTTP-028).
-fn choose_framing(core: &Core, first_len: usize, more: bool) -> Framing {
+fn choose_framing(core: &Core, first_len: u64, more: bool) -> Framing {
     let status = core.resp.status;
     if core.req.method_is_head
         || status == StatusCode::NO_CONTENT
@@ -565,7 +706,7 @@ fn choose_framing(core: &Core, first_len: usize, more: bool) -> Framing {
         return Framing::Chunked { trailers: true };
     }
     if !more {
-        return Framing::Length(first_len as u64);
+        return Framing::Length(first_len);
     }
     if core.req.version == Version::HTTP_11 {
         Framing::Chunked { trailers: false }

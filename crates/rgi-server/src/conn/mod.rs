@@ -4,6 +4,7 @@
 mod body;
 mod encode;
 mod exchange;
+mod file;
 mod io;
 pub(crate) mod parse;
 mod stall;
@@ -292,6 +293,7 @@ async fn exchange(
     let mut capabilities = Capabilities::NONE;
     capabilities.trailers = te_trailers && http11;
     capabilities.early_hints = http11;
+    capabilities.send_file = true;
     scope.client = Some(peer);
     scope.server = local;
     scope.state = ctx.state.clone();
