@@ -717,3 +717,130 @@ impl App for KeepsShutdown {
 async fn keeping_shutdown_from_the_inner_app_is_caught() {
     broken(check(|inner| rgi::boxed(KeepsShutdown(inner))), "LIFE-008").await;
 }
+
+/// Passes every response event on except those `drops` picks, which it
+/// takes and forgets.
+struct DropsSome {
+    inner: BoxApp,
+    drops: fn(&HttpSend) -> bool,
+}
+
+struct DroppingSender<'a> {
+    inner: &'a mut dyn Sender<HttpSend>,
+    drops: fn(&HttpSend) -> bool,
+}
+
+impl Sender<HttpSend> for DroppingSender<'_> {
+    fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
+        if (self.drops)(&event) {
+            return Ok(());
+        }
+        self.inner.start_send(event)
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.inner.poll_flush(cx)
+    }
+}
+
+#[rgi::async_trait]
+impl App for DropsSome {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(http) = conn else {
+            return self.inner.call(conn).await;
+        };
+        let (scope, receiver, sender) = http.into_parts();
+        let mut sender = DroppingSender {
+            inner: sender,
+            drops: self.drops,
+        };
+        self.inner
+            .call(HttpConn::new(scope, receiver, &mut sender).into())
+            .await
+    }
+}
+
+/// Whether `report` failed `rule` in `scenario`.
+fn fails_in(report: &Report, rule: &str, scenario: &str) -> bool {
+    report
+        .failures()
+        .any(|row| row.rule == rule && row.scenario == scenario)
+}
+
+#[tokio::test]
+async fn dropping_early_hints_is_caught() {
+    let report = broken(
+        check(|inner| {
+            rgi::boxed(DropsSome {
+                inner,
+                drops: |e| matches!(e, HttpSend::EarlyHints(_)),
+            })
+        }),
+        "CORE-005",
+    )
+    .await;
+    assert!(
+        fails_in(&report, "CORE-005", "forwards/extension-events"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn dropping_a_file_is_caught() {
+    let report = broken(
+        check(|inner| {
+            rgi::boxed(DropsSome {
+                inner,
+                drops: |e| matches!(e, HttpSend::File(_)),
+            })
+        }),
+        "CORE-005",
+    )
+    .await;
+    assert!(
+        fails_in(&report, "CORE-005", "forwards/extension-events"),
+        "{report}"
+    );
+    // The File's range counted towards content-length (EXT-020): without
+    // it the response is short.
+    assert!(
+        fails_in(&report, "HTTP-024", "forwards/extension-events"),
+        "{report}"
+    );
+}
+
+/// Clears `send_file` for its inner app (it cannot pass `File` on), and
+/// declares it (rule `EXT-002`): the inner app then sends the bytes as
+/// `Body`, which passes.
+struct ClearsSendFile(BoxApp);
+
+#[rgi::async_trait]
+impl App for ClearsSendFile {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        match conn {
+            Conn::Http(mut http) => {
+                http.scope.capabilities.send_file = false;
+                self.0.call(http.into()).await
+            }
+            other => self.0.call(other).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn clearing_send_file_is_clean_when_declared() {
+    let report = check(|inner| rgi::boxed(ClearsSendFile(inner)))
+        .declare(Declare::ChangesScope(
+            rgi_conformance::ScopeField::Capabilities,
+        ))
+        .run()
+        .await;
+    report.assert_clean();
+    let noted = report.rows().iter().any(|row| {
+        row.scenario == "forwards/extension-events"
+            && row.rule == "EXT-002"
+            && matches!(&row.outcome, rgi_conformance::Outcome::Skip(why) if why.contains("send_file"))
+    });
+    assert!(noted, "{report}");
+    // Undeclared, the same middleware is caught.
+    broken(check(|inner| rgi::boxed(ClearsSendFile(inner))), "CORE-004").await;
+}

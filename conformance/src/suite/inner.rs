@@ -11,9 +11,9 @@ use http::header::{HeaderName, HeaderValue};
 use http::uri::Scheme;
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use rgi::{
-    Accept, App, AppResult, Capabilities, Conn, Error, HttpConn, HttpReceive, HttpScope, HttpSend,
-    LifespanConn, LifespanReceive, LifespanSend, Message, ResponseStart, ScopeKind, WebSocketConn,
-    WebSocketReceive, WebSocketSend,
+    Accept, App, AppResult, Capabilities, Conn, Error, FileBody, HttpConn, HttpReceive, HttpScope,
+    HttpSend, LifespanConn, LifespanReceive, LifespanSend, Message, ResponseStart, ScopeKind,
+    WebSocketConn, WebSocketReceive, WebSocketSend,
 };
 use tokio::sync::mpsc;
 
@@ -79,12 +79,14 @@ impl ScopeSnapshot {
 /// A response event, as a value the suite can clone and compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Ev {
+    EarlyHints(Vec<(&'static str, &'static str)>),
     Start {
         status: u16,
         headers: Vec<(&'static str, &'static str)>,
         trailers: bool,
     },
     Body(Bytes, bool),
+    File(FileBody),
     Trailers(Vec<(&'static str, &'static str)>),
 }
 
@@ -102,6 +104,7 @@ pub(crate) fn header_map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
 impl Ev {
     pub(crate) fn to_send(&self) -> HttpSend {
         match self {
+            Self::EarlyHints(pairs) => HttpSend::EarlyHints(header_map(pairs)),
             Self::Start {
                 status,
                 headers,
@@ -118,9 +121,66 @@ impl Ev {
                 data: data.clone(),
                 more: *more,
             },
+            Self::File(file) => HttpSend::File(file.clone()),
             Self::Trailers(pairs) => HttpSend::Trailers(header_map(pairs)),
         }
     }
+
+    /// A short description, for messages.
+    pub(crate) fn summary(&self) -> String {
+        crate::client::Summary::summary(&self.to_send())
+    }
+}
+
+/// The file region of [`extension_response`]: an absolute path (rule
+/// `EXT-022`) and a range. Nobody on the suite's side reads it (the test
+/// client records `File` events as they are), but it names a real file so
+/// that a middleware that looks at it finds one.
+fn extension_file() -> FileBody {
+    let mut file = FileBody::new(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).range(4..20);
+    file.more = true;
+    file
+}
+
+/// The response of `forwards/extension-events`: two `EarlyHints`, then a
+/// `Start` whose content-length counts the `File` range (EXT-020), a body
+/// chunk, the `File` with more to follow, and the final body.
+pub(crate) fn extension_response() -> Vec<Ev> {
+    vec![
+        Ev::EarlyHints(vec![("link", "</style.css>; rel=preload; as=style")]),
+        Ev::EarlyHints(vec![
+            ("link", "</app.js>; rel=preload; as=script"),
+            ("link", "</font.woff2>; rel=preload; as=font"),
+        ]),
+        Ev::Start {
+            status: 200,
+            headers: vec![("content-type", "text/plain"), ("content-length", "26")],
+            trailers: false,
+        },
+        Ev::Body(Bytes::from_static(b"head:"), true),
+        Ev::File(extension_file()),
+        Ev::Body(Bytes::from_static(b":tail"), false),
+    ]
+}
+
+/// `events` as an app that reads its scope's capabilities sends them
+/// (rules `EXT-001`, `EXT-003`): no `EarlyHints` without `early_hints`; the
+/// `File`'s bytes as a `Body` of the same length without `send_file`.
+fn within_capabilities(events: &[Ev], capabilities: Capabilities) -> Vec<Ev> {
+    events
+        .iter()
+        .filter_map(|ev| match ev {
+            Ev::EarlyHints(_) if !capabilities.early_hints => None,
+            Ev::File(file) if !capabilities.send_file => {
+                // Stands in for the file's bytes: only the length matters
+                // (content-length), and nobody compares them with the file.
+                let len = file.range.as_ref().map_or(0, |r| r.end - r.start);
+                let len = usize::try_from(len).unwrap_or(0);
+                Some(Ev::Body(Bytes::from(vec![b'f'; len]), file.more))
+            }
+            other => Some(other.clone()),
+        })
+        .collect()
 }
 
 /// The response the inner app sends when nothing special is asked: a
@@ -151,6 +211,10 @@ pub(crate) fn standard_response() -> Vec<Ev> {
 pub(crate) enum HttpPlan {
     /// Reads the whole body, then sends these events.
     Respond(Vec<Ev>),
+    /// As `Respond`, but leaves out (or replaces) the extension events the
+    /// scope it got does not announce; records what it sent in
+    /// `Record::response_sent`.
+    RespondWithinCapabilities(Vec<Ev>),
     /// Reports each body chunk on `got` as it arrives, then responds.
     SignalChunks(mpsc::UnboundedSender<usize>),
     /// Sends `Start`, then `chunks` chunks; after each but the last waits
@@ -197,6 +261,8 @@ pub(crate) struct Record {
     pub(crate) calls: Vec<ScopeKind>,
     pub(crate) scope: Option<ScopeSnapshot>,
     pub(crate) http_received: Vec<HttpReceive>,
+    /// The response of the `RespondWithinCapabilities` plan, as sent.
+    pub(crate) response_sent: Vec<Ev>,
     /// Results of the sends of the `SendAfterGate` plan.
     pub(crate) send_results: Vec<Result<(), String>>,
     pub(crate) ws_received: Vec<WebSocketReceive>,
@@ -267,6 +333,12 @@ impl Inner {
             HttpPlan::Respond(events) => {
                 self.read_all(&mut http).await?;
                 self.send_all(&mut http, events).await
+            }
+            HttpPlan::RespondWithinCapabilities(events) => {
+                self.read_all(&mut http).await?;
+                let events = within_capabilities(events, http.scope.capabilities);
+                self.record.get().response_sent = events.clone();
+                self.send_all(&mut http, &events).await
             }
             HttpPlan::SignalChunks(got) => {
                 let mut n = 0;

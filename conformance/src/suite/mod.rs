@@ -176,6 +176,7 @@ impl Check {
         type Scenario<'c> = Pin<Box<dyn Future<Output = Vec<crate::report::Row>> + Send + 'c>>;
         let scenarios: Vec<Scenario<'_>> = vec![
             Box::pin(scenarios::forwards::exchange(config)),
+            Box::pin(scenarios::forwards::extension_events(config)),
             Box::pin(scenarios::forwards::streaming_request(config)),
             Box::pin(scenarios::forwards::streaming_response(config)),
             Box::pin(scenarios::forwards::disconnect(config)),

@@ -10,7 +10,8 @@ use crate::declare::{Declare, ScopeField};
 use crate::report::Row;
 use crate::suite::ctx::{header_difference, scope_field_difference, state_difference, Ctx};
 use crate::suite::inner::{
-    standard_response, Ev, HttpPlan, InnerResponseExtension, LifePlan, ScopeSnapshot,
+    extension_response, standard_response, Ev, HttpPlan, InnerResponseExtension, LifePlan,
+    ScopeSnapshot,
 };
 use crate::suite::Config;
 use crate::{ClientError, Handshake, Request, Response};
@@ -30,14 +31,33 @@ fn request_chunks() -> Vec<Bytes> {
 fn response_difference(sent: &[Ev], got: &Response, config: &Config) -> Option<String> {
     let declared = &config.declared;
     let changes_body = declared.has(&Declare::ChangesResponseBody);
-    let mut got_events = got
-        .events()
-        .filter(|e| !matches!(e, HttpSend::EarlyHints(_)));
+    let mut got_events = got.events();
     for (i, ev) in sent.iter().enumerate() {
         match ev {
+            Ev::EarlyHints(pairs) => {
+                let Some(HttpSend::EarlyHints(h)) = got_events.next() else {
+                    return Some(format!(
+                        "response event {i}: the inner app sent {}, the client did not get it next (the middleware drops or reorders EarlyHints); expected every EarlyHints passed on, before Start",
+                        ev.summary()
+                    ));
+                };
+                let want = crate::suite::inner::header_map(pairs);
+                if let Some(diff) =
+                    header_difference(&want, h, |n| declared.response_header(n))
+                {
+                    return Some(format!("in EarlyHints (response event {i}), {diff}"));
+                }
+            }
             Ev::Start { status, headers, .. } => {
-                let Some(HttpSend::Start(start)) = got_events.next() else {
-                    return Some("the inner app's Start did not reach the client first".to_owned());
+                let start = match got_events.next() {
+                    Some(HttpSend::Start(start)) => start,
+                    other => {
+                        return Some(format!(
+                            "response event {i}: the inner app sent {}, the client got {}",
+                            ev.summary(),
+                            other.map_or("nothing more".to_owned(), crate::client::Summary::summary)
+                        ))
+                    }
                 };
                 if !declared.has(&Declare::ChangesStatus) && start.status.as_u16() != *status {
                     return Some(format!(
@@ -66,6 +86,17 @@ fn response_difference(sent: &[Ev], got: &Response, config: &Config) -> Option<S
                     return Some(format!(
                         "response event {i}: the inner app sent Body({} bytes, more: {more}), the client got nothing more",
                         data.len()
+                    ))
+                }
+            },
+            Ev::File(_) if changes_body => {}
+            Ev::File(file) => match got_events.next() {
+                Some(HttpSend::File(f)) if f == file => {}
+                other => {
+                    return Some(format!(
+                        "response event {i}: the inner app sent {}, the client got {}; expected the File passed on as it is (same path, range and more)",
+                        ev.summary(),
+                        other.map_or("nothing more".to_owned(), crate::client::Summary::summary)
                     ))
                 }
             },
@@ -252,6 +283,86 @@ pub(crate) async fn exchange(config: &Config) -> Vec<Row> {
         &[
             "HTTP-010", "HTTP-011", "HTTP-020", "HTTP-021", "HTTP-022", "HTTP-023", "HTTP-024",
             "HTTP-030",
+        ],
+    );
+    ctx.rows
+}
+
+/// `EarlyHints` and `File` pass through: with a scope announcing
+/// `early_hints` and `send_file`, the inner app sends two `EarlyHints`,
+/// `Start`, a chunk, a `File` range and the final chunk, and the client gets
+/// the same events, in order, with the same content. The inner app sends
+/// only what the scope it got announces (a middleware may clear a
+/// capability it cannot pass on, EXT-002; forwards/request-capabilities
+/// checks that it declared so); with `ChangesResponseBody` only the hints
+/// and the `Start` are compared.
+pub(crate) async fn extension_events(config: &Config) -> Vec<Row> {
+    const NAME: &str = "forwards/extension-events";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(
+        HttpPlan::RespondWithinCapabilities(extension_response()),
+        LifePlan::Normal,
+    );
+    let request = ctx.rich_request(Method::GET);
+    let announced = request.scope().capabilities;
+    let result = h.client.send(request).await;
+    let record = h.record.get();
+    let Some(seen) = record.scope.as_ref().map(|s| s.capabilities) else {
+        drop(record);
+        ctx.fail(
+            NAME,
+            "CORE-004",
+            "the inner app was never called for a request the middleware should forward; if it answers this request itself, adjust it with .with_request()",
+        );
+        return ctx.rows;
+    };
+    let sent = record.response_sent.clone();
+    drop(record);
+    for (cleared, name, event) in [
+        (
+            announced.early_hints && !seen.early_hints,
+            "early_hints",
+            "sent no EarlyHints",
+        ),
+        (
+            announced.send_file && !seen.send_file,
+            "send_file",
+            "sent the File's bytes as a Body",
+        ),
+    ] {
+        if cleared {
+            ctx.skip(
+                NAME,
+                "EXT-002",
+                &format!("the middleware cleared {name} for its inner app, which so {event}"),
+            );
+        }
+    }
+    match result {
+        Ok(response) => {
+            ctx.expect(
+                NAME,
+                "CORE-005",
+                response_difference(&sent, &response, config),
+            );
+            ctx.expect(
+                NAME,
+                "CORE-031",
+                (!response.exit().is_ok())
+                    .then(|| format!("the middleware's future {}", response.exit())),
+            );
+        }
+        Err(e) => ctx.fail(
+            NAME,
+            "CORE-031",
+            format!("the exchange did not finish: {e}"),
+        ),
+    }
+    ctx.validated(
+        NAME,
+        &h,
+        &[
+            "EXT-001", "EXT-010", "EXT-020", "HTTP-020", "HTTP-022", "HTTP-024",
         ],
     );
     ctx.rows
