@@ -191,6 +191,8 @@ pub(crate) struct ResponseState {
     trailers_announced: bool,
     /// The app's `content-length`, parsed at `Start`.
     app_length: Option<u64>,
+    /// The app's `connection` field says `close`, seen at `Start`.
+    app_close: bool,
     /// The connection closes after this response (announced in its head).
     pub(crate) close: bool,
     /// Body bytes the app handed over.
@@ -212,6 +214,7 @@ impl ResponseState {
             status: StatusCode::OK,
             trailers_announced: false,
             app_length: None,
+            app_close: false,
             close: false,
             body_bytes: 0,
             flush_requested: false,
@@ -449,23 +452,31 @@ fn on_start(core: &mut Core, start: ResponseStart) -> Result<(), Error> {
             format!("Start.status must be 200-599 (this server offers no upgrade), got {status}"),
         ));
     }
+    // One pass over the app's fields for the two the server acts on,
+    // instead of a hashed lookup for each (this runs for every response).
     let mut app_length = None;
-    for value in start.headers.get_all(header::CONTENT_LENGTH) {
-        let n = std::str::from_utf8(value.as_bytes())
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .filter(|_| value.as_bytes().iter().all(u8::is_ascii_digit))
-            .ok_or_else(|| Error::protocol("HTTP-024", "invalid content-length in Start"))?;
-        if app_length.is_some_and(|m| m != n) {
-            return Err(Error::protocol(
-                "HTTP-024",
-                "conflicting content-length values in Start",
-            ));
+    let mut app_close = false;
+    for (name, value) in &start.headers {
+        if *name == header::CONTENT_LENGTH {
+            let n = std::str::from_utf8(value.as_bytes())
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .filter(|_| value.as_bytes().iter().all(u8::is_ascii_digit))
+                .ok_or_else(|| Error::protocol("HTTP-024", "invalid content-length in Start"))?;
+            if app_length.is_some_and(|m| m != n) {
+                return Err(Error::protocol(
+                    "HTTP-024",
+                    "conflicting content-length values in Start",
+                ));
+            }
+            app_length = Some(n);
+        } else if *name == header::CONNECTION {
+            app_close |= tokens(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close"));
         }
-        app_length = Some(n);
     }
     core.resp.status = start.status;
     core.resp.app_length = app_length;
+    core.resp.app_close = app_close;
     core.resp.trailers_announced = start.trailers;
     core.resp.phase = Phase::HeadPending(start);
     Ok(())
@@ -733,13 +744,8 @@ fn write_head(
         Framing::Chunked { .. } => LengthHeader::Chunked,
         Framing::CloseDelimited => LengthHeader::None,
     };
-    let app_close = start
-        .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .any(|v| tokens(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")));
     let close = !core.req.keep_alive
-        || app_close
+        || core.resp.app_close
         || framing == Framing::CloseDelimited
         || core.read_eof
         || body_left_behind
