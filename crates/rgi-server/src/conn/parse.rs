@@ -102,7 +102,7 @@ pub(crate) fn parse_head_reusing(
         return Ok(None);
     };
     let head = buf.split_to(raw.len).freeze();
-    build(head, raw, config, fields, std::mem::take(spare)).map(Some)
+    build(head, raw, config, fields, std::mem::take(spare))
 }
 
 fn parse_raw(
@@ -250,7 +250,7 @@ fn build(
     config: &Config,
     fields: &[FieldRanges],
     mut headers: HeaderMap,
-) -> Result<RequestHead, HeadError> {
+) -> Result<Option<RequestHead>, HeadError> {
     let uri = Uri::from_maybe_shared(head.slice(raw.target.clone()))
         .map_err(|_| HeadError::bad("invalid request target"))?;
     headers.clear();
@@ -273,17 +273,22 @@ fn build(
         return Err(HeadError::bad("more than one Host header"));
     }
     check_target_form(&raw.method, &uri, &mut headers)?;
-    if !headers.contains_key(header::HOST) {
+    // `hosts` counted the client's Host fields; only without one can the
+    // map lack it (the absolute form may have inserted the authority).
+    if framing.hosts == 0 && !headers.contains_key(header::HOST) {
         // HTTP/1.0 without Host: the scope always has one (rule HTTP-008);
         // empty is what RFC 9112 §3.2 sends for "no authority known".
         headers.append(header::HOST, HeaderValue::from_static(""));
     }
     let body = framing.body(version, config)?;
-    let mut scope = HttpScope::new(raw.method, uri)
-        .ok_or(HeadError::bad("request path is not UTF-8 once decoded"))?;
+    // `let else`, not `ok_or(..)?`: each wrapping of the 368-byte scope
+    // in another `Option`/`Result` was a copy of it.
+    let Some(mut scope) = HttpScope::new(raw.method, uri) else {
+        return Err(HeadError::bad("request path is not UTF-8 once decoded"));
+    };
     scope.version = version;
     scope.headers = headers;
-    Ok(RequestHead {
+    Ok(Some(RequestHead {
         scope,
         body,
         keep_alive: if http11 {
@@ -293,7 +298,7 @@ fn build(
         },
         expect_continue: http11 && framing.expect_continue,
         te_trailers: framing.te_trailers,
-    })
+    }))
 }
 
 /// Checks the request-target form against the method (RFC 9112 §3.2) and,
@@ -337,6 +342,12 @@ fn check_target_form(method: &Method, uri: &Uri, headers: &mut HeaderMap) -> Res
 /// IP literal in brackets or a reg-name (unreserved, pct-encoded,
 /// sub-delims), then an optional port of digits. Empty is allowed.
 fn is_valid_host(value: &[u8]) -> bool {
+    // The usual Host, a plain name (`localhost`, `example.com`), is
+    // settled by one pass over the table; ports, IP literals and
+    // percent-escapes take the full grammar below.
+    if value.iter().all(|&b| is_unreserved_or_sub_delim(b)) {
+        return true;
+    }
     let rest = if let Some(literal) = value.strip_prefix(b"[") {
         let Some(close) = literal.iter().position(|&b| b == b']') else {
             return false;
