@@ -124,7 +124,21 @@ async fn run(
                 };
             }
         };
-        match exchange(shared, app, head, peer, local, sleep.as_mut()).await {
+        let mut head = head;
+        let log = begin_exchange(shared, &mut head, peer, local);
+        let outcome = {
+            let shared: &Shared<'_> = shared;
+            let mut rx = Rx { shared };
+            let mut tx = Tx { shared };
+            // The scope's one move on its way to the app.
+            let call = app.call(Conn::Http(HttpConn {
+                scope: head.scope,
+                receiver: &mut rx,
+                sender: &mut tx,
+            }));
+            drive(shared, sleep.as_mut(), AssertUnwindSafe(call).catch_unwind()).await
+        };
+        match end_exchange(shared, outcome, log, peer) {
             Next::KeepAlive => {
                 let core = shared.core_mut();
                 if core.out.len() >= ctx.config.write_buffer_bytes {
@@ -272,26 +286,24 @@ async fn flush_before_close(shared: &mut Shared<'_>, sleep: Pin<&mut Sleep>) {
     }
 }
 
-/// Runs the app for one request and settles the outcome.
-async fn exchange(
+/// Fills in the rest of the scope, in place, and readies the connection
+/// state for the exchange; returns the access-log entry.
+///
+/// The exchange is three steps, not one `async fn` taking the head: an
+/// async fn's arguments are moved into its future and the future into
+/// its caller's, so the head (368 bytes) was copied twice more per
+/// request on its way to the app.
+fn begin_exchange(
     shared: &mut Shared<'_>,
-    app: &BoxApp,
-    head: RequestHead,
+    head: &mut RequestHead,
     peer: SocketAddr,
     local: Option<SocketAddr>,
-    sleep: Pin<&mut Sleep>,
-) -> Next {
+) -> Option<AccessLog> {
     let ctx = shared.ctx;
-    let RequestHead {
-        mut scope,
-        body,
-        keep_alive,
-        expect_continue,
-        te_trailers,
-    } = head;
+    let scope = &mut head.scope;
     let http11 = scope.version == Version::HTTP_11;
     let mut capabilities = Capabilities::NONE;
-    capabilities.trailers = te_trailers && http11;
+    capabilities.trailers = head.te_trailers && http11;
     capabilities.early_hints = http11;
     capabilities.send_file = true;
     scope.client = Some(peer);
@@ -299,31 +311,36 @@ async fn exchange(
     scope.state = ctx.state.clone();
     scope.capabilities = capabilities;
     let log = AccessLog::start(&scope.method, &scope.uri);
-    {
-        let core = shared.core_mut();
-        core.req = RequestState {
-            decoder: BodyDecoder::new(body, ctx.config.max_body_bytes),
-            method_is_head: scope.method == Method::HEAD,
-            version: scope.version,
-            keep_alive,
-            capabilities,
-            expect_continue,
-            final_delivered: false,
-            disconnect_reported: false,
-            body_error: None,
-        };
-        core.resp = ResponseState::new();
-        core.tx_waiting = false;
-    }
-
-    let outcome = {
-        let shared: &Shared<'_> = shared;
-        let mut rx = Rx { shared };
-        let mut tx = Tx { shared };
-        let call = app.call(Conn::Http(HttpConn::new(scope, &mut rx, &mut tx)));
-        drive(shared, sleep, AssertUnwindSafe(call).catch_unwind()).await
+    let method_is_head = scope.method == Method::HEAD;
+    let version = scope.version;
+    let core = shared.core_mut();
+    core.req = RequestState {
+        decoder: BodyDecoder::new(head.body, ctx.config.max_body_bytes),
+        method_is_head,
+        version,
+        keep_alive: head.keep_alive,
+        capabilities,
+        expect_continue: head.expect_continue,
+        final_delivered: false,
+        disconnect_reported: false,
+        body_error: None,
     };
+    core.resp = ResponseState::new();
+    core.tx_waiting = false;
+    log
+}
 
+/// The app's outcome: its result, or the panic it raised.
+type Outcome = std::thread::Result<rgi::AppResult>;
+
+/// Settles the exchange once the app returned.
+fn end_exchange(
+    shared: &mut Shared<'_>,
+    outcome: Outcome,
+    log: Option<AccessLog>,
+    peer: SocketAddr,
+) -> Next {
+    let ctx = shared.ctx;
     let core = shared.core_mut();
     let failure = match outcome {
         Ok(Ok(())) => None,
