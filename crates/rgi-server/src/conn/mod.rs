@@ -136,7 +136,12 @@ async fn run(
                 receiver: &mut rx,
                 sender: &mut tx,
             }));
-            drive(shared, sleep.as_mut(), AssertUnwindSafe(call).catch_unwind()).await
+            drive(
+                shared,
+                sleep.as_mut(),
+                AssertUnwindSafe(call).catch_unwind(),
+            )
+            .await
         };
         match end_exchange(shared, outcome, log, peer) {
             Next::KeepAlive => {
