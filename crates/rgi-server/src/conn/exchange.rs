@@ -21,7 +21,7 @@ use super::body::{BodyDecoder, BodyError, Decoded};
 use super::encode::{self, ConnectionHeader, LengthHeader};
 use super::file::FileSend;
 use super::io::{poll_read_buf, WriteBuf};
-use super::parse::tokens;
+use super::parse::{parse_content_length, tokens};
 use super::stall::StallClock;
 use crate::server::ServerCtx;
 use crate::shutdown::ConnWatch;
@@ -458,10 +458,7 @@ fn on_start(core: &mut Core, start: ResponseStart) -> Result<(), Error> {
     let mut app_close = false;
     for (name, value) in &start.headers {
         if *name == header::CONTENT_LENGTH {
-            let n = std::str::from_utf8(value.as_bytes())
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .filter(|_| value.as_bytes().iter().all(u8::is_ascii_digit))
+            let n = parse_content_length(value.as_bytes())
                 .ok_or_else(|| Error::protocol("HTTP-024", "invalid content-length in Start"))?;
             if app_length.is_some_and(|m| m != n) {
                 return Err(Error::protocol(

@@ -500,7 +500,7 @@ impl Framing {
 }
 
 /// `1*DIGIT`, without sign, list or whitespace, and without overflow.
-fn parse_content_length(value: &[u8]) -> Option<u64> {
+pub(crate) fn parse_content_length(value: &[u8]) -> Option<u64> {
     if value.is_empty() {
         return None;
     }
