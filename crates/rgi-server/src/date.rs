@@ -12,13 +12,14 @@ pub(crate) const DATE_LEN: usize = 29;
 
 struct CachedDate {
     bytes: [u8; DATE_LEN],
-    /// Whole seconds since the epoch of the rendered value.
-    second: u64,
+    /// The second the rendered value covers: `[start, next_update)`.
+    start: SystemTime,
+    next_update: SystemTime,
 }
 
 thread_local! {
     static CACHED: RefCell<CachedDate> = const {
-        RefCell::new(CachedDate { bytes: [0; DATE_LEN], second: u64::MAX })
+        RefCell::new(CachedDate { bytes: [0; DATE_LEN], start: UNIX_EPOCH, next_update: UNIX_EPOCH })
     };
 }
 
@@ -27,14 +28,18 @@ pub(crate) fn extend_with_date(out: &mut bytes::BytesMut) {
     CACHED.with(|cell| {
         let mut cached = cell.borrow_mut();
         let now = SystemTime::now();
-        let second = now
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_secs();
-        if second != cached.second {
+        // Comparisons per response; the subtraction from the epoch only
+        // once a second (it was a measurable part of every response).
+        // `start`: a clock set back re-renders too.
+        if now >= cached.next_update || now < cached.start {
+            let second = now
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or(Duration::ZERO)
+                .as_secs();
             let rendered = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(second));
             cached.bytes.copy_from_slice(rendered.as_bytes());
-            cached.second = second;
+            cached.start = UNIX_EPOCH + Duration::from_secs(second);
+            cached.next_update = cached.start + Duration::from_secs(1);
         }
         out.extend_from_slice(&cached.bytes);
     });
