@@ -106,7 +106,7 @@ async fn run(
     let mut sleep = pin!(tokio::time::sleep_until(first_deadline));
     let mut first = Some(first_deadline);
     loop {
-        let head = match read_head(shared, &mut fields, sleep.as_mut(), first.take()).await {
+        let mut head = match read_head(shared, &mut fields, sleep.as_mut(), first.take()).await {
             HeadRead::Request(head) => head,
             HeadRead::Closed => return End::Close { linger: false },
             HeadRead::Rejected(err) => {
@@ -124,7 +124,6 @@ async fn run(
                 };
             }
         };
-        let mut head = head;
         let log = begin_exchange(shared, &mut head, peer, local);
         let outcome = {
             let shared: &Shared<'_> = shared;
