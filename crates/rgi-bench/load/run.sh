@@ -11,7 +11,8 @@
 # 127.0.0.1 only; every run is bounded in time; everything started is
 # stopped on exit. Prints a table (per round, then medians and the rgi/hyper
 # ratio) and writes it with the raw tool output to
-# crates/rgi-bench/load/results/<date>[-quick].txt.
+# crates/rgi-bench/load/results/<date>[-quick][-runN].txt (a new file
+# for every run of the day).
 #
 # Environment: ROUNDS (3), DURATION seconds per run (5), SERVERS ("hyper rgi"),
 # SERVER_CPU (0), CLIENT_CPU (1), THREADS server worker threads (1),
@@ -42,7 +43,16 @@ STAMP=$(date -u +%F)
 # (`|| true`: under `set -e` a failed test in the substitution would end
 # the script silently in full mode.)
 SUFFIX=$([ "$QUICK" = 1 ] && echo -quick || true)
-RESULTS=${RESULTS:-"$HERE/results/$STAMP$SUFFIX.txt"}
+if [ -z "${RESULTS:-}" ]; then
+    # A second run the same day gets -run2, -run3...: never overwrite a
+    # recorded run's raw file.
+    RESULTS="$HERE/results/$STAMP$SUFFIX.txt"
+    n=2
+    while [ -e "$RESULTS" ]; do
+        RESULTS="$HERE/results/$STAMP$SUFFIX-run$n.txt"
+        n=$((n + 1))
+    done
+fi
 mkdir -p "$(dirname "$RESULTS")"
 
 # ---------------------------------------------------------------- cleanup
