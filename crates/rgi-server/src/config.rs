@@ -8,8 +8,9 @@ use http::HeaderValue;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LifespanMode {
-    /// Run it; an app that answers `Error::Unsupported` (or returns without
-    /// answering startup) is served without lifespan, with a log line.
+    /// Run it; an app that answers `Error::Unsupported` is served without
+    /// lifespan, with a log line (LIFE-007). One that returns `Ok` without
+    /// answering startup is a startup failure (LIFE-015).
     #[default]
     Auto,
     /// Run it and require it: an app without lifespan support makes `serve`

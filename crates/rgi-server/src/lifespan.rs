@@ -25,9 +25,11 @@ use crate::error::ServeError;
 
 const IDLE: u8 = 0;
 const STARTUP: u8 = 1;
-const STARTUP_ANSWERED: u8 = 2;
+/// `StartupComplete` sent: serving, no `Shutdown` asked yet.
+const STARTUP_COMPLETED: u8 = 2;
 const SHUTDOWN: u8 = 3;
 const SHUTDOWN_ANSWERED: u8 = 4;
+const STARTUP_FAILED: u8 = 5;
 
 type Outcome = Result<AppResult, Box<dyn Any + Send>>;
 
@@ -57,13 +59,18 @@ pub(crate) async fn startup(
         events: event_rx,
         phase: phase.clone(),
     };
+    let ended_in = phase.clone();
     let mut tx = LifespanTx {
         answers: answer_tx,
         phase,
     };
     let task = tokio::spawn(async move {
         let call = app.call(Conn::Lifespan(LifespanConn::new(scope, &mut rx, &mut tx)));
-        AssertUnwindSafe(call).catch_unwind().await
+        let outcome = AssertUnwindSafe(call).catch_unwind().await;
+        if ended_in.load(Ordering::SeqCst) == STARTUP_COMPLETED {
+            log_ended_while_serving(&outcome);
+        }
+        outcome
     });
     // The channel has room: this cannot wait.
     let _ = event_tx.send(LifespanReceive::Startup).await;
@@ -111,7 +118,14 @@ fn unanswered_startup(
         Ok(Err(e)) if Error::is_unsupported(&*e) => {
             unsupported("the app does not support lifespan")
         }
-        Ok(Ok(())) => unsupported("the app returned from lifespan without answering startup"),
+        // Returning `Ok` without answering is a startup failure, as an
+        // error is (LIFE-015): an app with no lifespan says so with
+        // `Error::Unsupported`, so a silent return is a bug to surface.
+        Ok(Ok(())) => {
+            let message = "the lifespan call returned without answering startup".to_owned();
+            tracing::error!(%message, "lifespan startup failed");
+            Err(ServeError::StartupFailed(message))
+        }
         Ok(Err(e)) => {
             let message = e.to_string();
             tracing::error!(%message, "lifespan startup failed");
@@ -130,7 +144,8 @@ impl Lifespan {
     /// the call to return.
     pub(crate) async fn shutdown(mut self, timeout: Duration) {
         if self.events.send(LifespanReceive::Shutdown).await.is_err() {
-            tracing::warn!("lifespan call ended before shutdown");
+            // Its end was logged when it happened (LIFE-011).
+            tracing::debug!("lifespan call already ended: no Shutdown sent");
             return;
         }
         let finished = tokio::time::timeout(timeout, async {
@@ -156,6 +171,19 @@ impl Lifespan {
             tracing::warn!(?timeout, "lifespan shutdown timed out");
             self.task.abort();
         }
+    }
+}
+
+/// A lifespan call that ends after `StartupComplete` but before it was
+/// asked to shut down is logged when it ends; serving goes on and it gets
+/// no `Shutdown` (LIFE-011).
+fn log_ended_while_serving(outcome: &Outcome) {
+    const WHAT: &str = "lifespan call ended while serving; no Shutdown will be sent";
+    match outcome {
+        Ok(Ok(())) => tracing::warn!("{WHAT}"),
+        Ok(Err(e)) if Error::is_unsupported(&**e) => tracing::warn!(error = %e, "{WHAT}"),
+        Ok(Err(e)) => tracing::error!(error = %e, "{WHAT}"),
+        Err(panic) => tracing::error!(panic = panic_text(&**panic), "{WHAT}"),
     }
 }
 
@@ -201,9 +229,8 @@ impl Sender<LifespanSend> for LifespanTx {
     fn start_send(&mut self, event: LifespanSend) -> Result<(), Error> {
         let phase = self.phase.load(Ordering::SeqCst);
         let next = match (&event, phase) {
-            (LifespanSend::StartupComplete | LifespanSend::StartupFailed { .. }, STARTUP) => {
-                STARTUP_ANSWERED
-            }
+            (LifespanSend::StartupComplete, STARTUP) => STARTUP_COMPLETED,
+            (LifespanSend::StartupFailed { .. }, STARTUP) => STARTUP_FAILED,
             (LifespanSend::ShutdownComplete | LifespanSend::ShutdownFailed { .. }, SHUTDOWN) => {
                 SHUTDOWN_ANSWERED
             }

@@ -1,5 +1,6 @@
 //! Lifespan: startup before accepting, failure, unsupported apps, state in
-//! every request, shutdown after draining (rules LIFE-001..LIFE-010).
+//! every request, shutdown after draining, a lifespan call that ends early
+//! (rules LIFE-001..LIFE-011, LIFE-015).
 
 mod common;
 
@@ -179,4 +180,90 @@ async fn lifespan_off_skips_it() {
     assert_eq!(client.request(&get("/")).await.text(), "no state");
     server.stop().await.unwrap();
     assert_eq!(events.lock().unwrap().clone(), ["request done"]);
+}
+
+/// Answers lifespan in one of the ways the spec calls a mistake; serves
+/// `ok` over HTTP.
+struct Careless {
+    /// Return `Ok(())` without answering `Startup` (else: complete
+    /// startup, then fail while serving).
+    skip_startup: bool,
+}
+
+#[rgi::async_trait]
+impl App for Careless {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        match conn {
+            Conn::Lifespan(mut life) => {
+                assert_eq!(life.recv().await, LifespanReceive::Startup);
+                if self.skip_startup {
+                    return Ok(());
+                }
+                life.send(LifespanSend::StartupComplete).await?;
+                Err("pool supervisor died".into())
+            }
+            Conn::Http(mut http) => {
+                Ok(http.respond(StatusCode::OK, HeaderMap::new(), "ok").await?)
+            }
+            other => other.unsupported(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn ok_before_answering_startup_is_a_startup_failure() {
+    // LIFE-015: only `Error::Unsupported` means "no lifespan", also in the
+    // default `Auto` mode.
+    let server = start(Careless { skip_startup: true }).await;
+    let addr = server.addr;
+    assert!(matches!(
+        server.join().await,
+        Err(ServeError::StartupFailed(_))
+    ));
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn lifespan_failing_while_serving_is_logged_as_an_error_and_serving_goes_on() {
+    // LIFE-011.
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // Thread-local: the current-thread runtime runs every task here.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let server = start(Careless {
+        skip_startup: false,
+    })
+    .await;
+    let logged = || {
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .any(|l| l.contains("ERROR") && l.contains("pool supervisor died"))
+    };
+    bounded("the lifespan failure to be logged", async {
+        while !logged() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let mut client = server.connect().await;
+    assert_eq!(client.request(&get("/")).await.text(), "ok");
+    server.stop().await.unwrap();
 }
