@@ -35,14 +35,20 @@
 //!   that goes past it is refused with `HTTP-024`; one that ends short
 //!   aborts the connection); otherwise a body sent whole in its first
 //!   event gets a `content-length`, a streamed one is chunked on HTTP/1.1
-//!   and close-delimited on HTTP/1.0. HEAD, 204 and 304 get no body.
+//!   and close-delimited on HTTP/1.0. HEAD, 204 and 304 get no body: a
+//!   `Body` with bytes or a `File` for them is refused with `HTTP-025`.
 //!   The head waits for the first body event (an empty `more: true` body
 //!   flushes it).
 //! * `Expect: 100-continue` is answered when the app first polls receive,
 //!   and never once the response started.
 //! * `date` (rendered at most once a second) and `server` are added unless
-//!   the app set them; connection-specific headers from the app are dropped
-//!   (`connection: close` from the app is honoured).
+//!   the app set them; a `Start` with a connection-specific field
+//!   (`connection`, `keep-alive`, `transfer-encoding`, `upgrade`,
+//!   `proxy-connection`, `te`) is refused with `HTTP-023`, leaving the
+//!   response unstarted.
+//! * A request with an absolute-form target (`GET http://a/p`) has its
+//!   `host` header set to the target's authority (`HTTP-033`); an HTTP/1.0
+//!   request without `Host` gets an empty `host`.
 //! * Response trailers are sent when the request had `TE: trailers`
 //!   (capability `trailers`); `103 Early Hints` on HTTP/1.1 (capability
 //!   `early_hints`). WebSocket upgrade requests are served as plain HTTP.
@@ -56,7 +62,6 @@
 //!   range with `start > end` is refused by `start_send` (`EXT-022`); a
 //!   file that cannot be opened or read, a range past its end, or a file
 //!   that shrank fail the `send` (`EXT-021`) and the response is aborted.
-//!   HEAD, 204 and 304 read no file bytes.
 //!
 //! ## Bad input
 //!
@@ -64,7 +69,10 @@
 //!
 //! | input | status |
 //! | --- | --- |
-//! | malformed request line, unsupported version | 400 |
+//! | malformed request line, malformed version, `HTTP/1.x` other than 1.0 and 1.1 | 400 |
+//! | a version other than HTTP/1 (`HTTP/2.0`, `HTTP/0.9`, the HTTP/2 preface) | **505** |
+//! | `CONNECT` (no tunnels here) | **501** |
+//! | authority-form target without `CONNECT`, asterisk-form without `OPTIONS`, userinfo or a bad authority in an absolute-form target | 400 |
 //! | HTTP/1.1 without `Host`, several `Host` | 400 |
 //! | both `Content-Length` and `Transfer-Encoding` | 400 |
 //! | malformed or differing `Content-Length` (`+5`, `5,5`, `-1`, overflow) | 400 |
@@ -102,7 +110,9 @@
 //!
 //! `Disconnect` is delivered once the body was read and the client closes
 //! its side (or a write fails), or the response is complete, or graceful
-//! shutdown begins; after it, `send` fails with `Error::Disconnected`.
+//! shutdown begins (`HTTP-035`: then a response not yet started is answered
+//! `503` by the server, one started is aborted, and the connection
+//! closes); after it, `send` fails with `Error::Disconnected`.
 //!
 //! ## Timeouts
 //!

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
@@ -12,6 +13,22 @@ use rgi::{App, AppResult, Conn, HttpSend, ResponseStart};
 
 /// Misbehaves according to the path.
 struct Rogue;
+
+/// How many body events for HEAD / 204 / 304 the server refused citing
+/// HTTP-025 (only `no_body_bytes_for_head_204_304_whatever_the_app_sends`
+/// sends such requests).
+static REFUSED_NO_BODY: AtomicUsize = AtomicUsize::new(0);
+
+/// Sends `event`; a refusal citing HTTP-025 is counted, any other outcome
+/// ignored: the test looks at the wire and the count.
+async fn send_counting_refusal(http: &mut rgi::HttpConn<'_>, event: HttpSend) {
+    if let Err(rgi::Error::Protocol {
+        rule: "HTTP-025", ..
+    }) = http.send(event).await
+    {
+        REFUSED_NO_BODY.fetch_add(1, Ordering::SeqCst);
+    }
+}
 
 fn start_with_headers(status: u16, headers: &[(&'static str, &'static str)]) -> HttpSend {
     let mut start = ResponseStart::new(StatusCode::from_u16(status).unwrap());
@@ -29,9 +46,9 @@ impl App for Rogue {
         };
         let path = http.scope.path.clone();
         match path.as_str() {
-            // A body for HEAD / 204 / 304 (breaks HTTP-025): the server must
-            // not put it on the wire. Errors are ignored on purpose: the
-            // test looks at the wire only.
+            // A body for HEAD / 204 / 304 (breaks HTTP-025): the server
+            // refuses it (CORE-012) and never puts it on the wire; the
+            // app then ends the body as it should.
             "/body" | "/204" | "/304" => {
                 let status = match path.as_str() {
                     "/204" => 204,
@@ -40,13 +57,15 @@ impl App for Rogue {
                 };
                 http.send(start_with_headers(status, &[("content-length", "5")]))
                     .await?;
-                let _ = http.send(HttpSend::body("hello")).await;
+                send_counting_refusal(&mut http, HttpSend::body("hello")).await;
+                let _ = http.send(HttpSend::body("")).await;
                 Ok(())
             }
             "/stream-body" => {
                 http.send(start_with_headers(200, &[])).await?;
-                let _ = http.send(HttpSend::chunk("hel")).await;
-                let _ = http.send(HttpSend::body("lo")).await;
+                send_counting_refusal(&mut http, HttpSend::chunk("hel")).await;
+                send_counting_refusal(&mut http, HttpSend::body("lo")).await;
+                let _ = http.send(HttpSend::body("")).await;
                 Ok(())
             }
             // content-length 10, 5 bytes: the connection is aborted.
@@ -73,21 +92,35 @@ impl App for Rogue {
                 http.send(HttpSend::body("456")).await?;
                 Ok(())
             }
-            // Framing and connection fields set by the app (HTTP-023).
+            // Framing and connection fields set by the app (HTTP-023):
+            // each is refused at Start, which leaves the response
+            // unstarted (CORE-012); the app then starts it properly and
+            // reports the rules cited in `x-refused`.
             "/hop-by-hop" => {
-                http.send(start_with_headers(
-                    200,
-                    &[
-                        ("transfer-encoding", "chunked"),
-                        ("connection", "keep-alive, upgrade"),
-                        ("keep-alive", "timeout=999"),
-                        ("upgrade", "h2c"),
-                        ("proxy-connection", "keep-alive"),
-                        ("te", "trailers"),
-                        ("x-kept", "yes"),
-                    ],
-                ))
-                .await?;
+                let mut refused = Vec::new();
+                for field in [
+                    ("transfer-encoding", "chunked"),
+                    ("connection", "keep-alive, upgrade"),
+                    ("keep-alive", "timeout=999"),
+                    ("upgrade", "h2c"),
+                    ("proxy-connection", "keep-alive"),
+                    ("te", "trailers"),
+                ] {
+                    match http
+                        .send(start_with_headers(200, &[field, ("x-kept", "yes")]))
+                        .await
+                    {
+                        Err(rgi::Error::Protocol { rule, .. }) => refused.push(rule),
+                        _ => refused.push("accepted"),
+                    }
+                }
+                let start = ResponseStart::new(StatusCode::OK)
+                    .header(http::HeaderName::from_static("x-kept"), "yes")
+                    .header(
+                        http::HeaderName::from_static("x-refused"),
+                        refused.join(","),
+                    );
+                http.send(HttpSend::Start(start)).await?;
                 http.send(HttpSend::body("hello")).await?;
                 Ok(())
             }
@@ -157,6 +190,9 @@ async fn no_body_bytes_for_head_204_304_whatever_the_app_sends() {
     let r = client.request(&get("/304")).await;
     assert_eq!((r.status, r.header("content-length")), (304, Some("5")));
     next_on_same_connection(&mut client).await;
+    // Every body event with bytes was refused citing HTTP-025: HEAD /body
+    // (1), HEAD /stream-body (2), /204 (1), /304 (1).
+    assert_eq!(REFUSED_NO_BODY.load(Ordering::SeqCst), 5);
     server.stop().await.unwrap();
 }
 
@@ -189,7 +225,7 @@ async fn a_lying_content_length_never_reaches_the_client_as_complete() {
 }
 
 #[tokio::test]
-async fn hop_by_hop_headers_from_the_app_are_dropped() {
+async fn hop_by_hop_headers_from_the_app_are_refused() {
     let server = start(Rogue).await;
     let mut client = server.connect().await;
     client.send(&get("/hop-by-hop")).await;
@@ -207,6 +243,11 @@ async fn hop_by_hop_headers_from_the_app_are_dropped() {
         assert!(!names.contains(&dropped), "{dropped} in {headers:?}");
     }
     assert!(names.contains(&"x-kept"));
+    let refused = headers.iter().find(|(n, _)| n == "x-refused");
+    assert_eq!(
+        refused.map(|(_, v)| v.as_str()),
+        Some(["HTTP-023"; 6].join(",").as_str())
+    );
     let length = headers.iter().find(|(n, _)| n == "content-length");
     assert_eq!(length.map(|(_, v)| v.as_str()), Some("5"));
     assert_eq!(client.read_exact_raw(5).await, b"hello");

@@ -7,7 +7,9 @@ use common::*;
 use http::StatusCode;
 use rgi::{App, AppResult, Conn, HttpSend, ResponseStart};
 
-/// Streams a body without content-length, even for HEAD.
+/// Streams a body without content-length; for HEAD it streams the same
+/// response with no body bytes (a flush, then the empty final body), as
+/// HTTP-025 asks.
 struct Streamer;
 
 #[rgi::async_trait]
@@ -18,6 +20,11 @@ impl App for Streamer {
         };
         http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
             .await?;
+        if http.scope.method == http::Method::HEAD {
+            http.send(HttpSend::flush()).await?;
+            http.send(HttpSend::body(Bytes::new())).await?;
+            return Ok(());
+        }
         http.send(HttpSend::chunk("some")).await?;
         http.send(HttpSend::body(Bytes::from_static(b" body")))
             .await?;

@@ -209,18 +209,30 @@ async fn body_file_body_mixed() {
 }
 
 #[tokio::test]
-async fn head_request_gets_no_file_bytes() {
-    let f = fixture().await;
+async fn file_for_head_is_refused_citing_http_025() {
+    // A response to HEAD carries no body bytes (HTTP-025): `File` is
+    // refused by `start_send` (CORE-012), nothing of the file is read.
+    let mut f = fixture().await;
     let mut client = f.server.connect().await;
     client
         .send(b"HEAD /whole HTTP/1.1\r\nHost: t\r\n\r\n")
         .await;
-    let r = client.read_response_to(true).await;
-    assert_eq!(r.header("content-length"), Some("200000"));
-    // The next response follows the head directly: no body bytes between.
-    let r = client.request(&get("/range")).await;
-    assert_eq!(r.status, 200);
-    assert!(r.body == expected(70_000..170_000));
+    // The app fails on the refusal after Start: the connection is aborted
+    // before the head went out.
+    assert!(client.read_to_eof().await.is_empty());
+    let (seen, err) = bounded("the app's error", f.errors.recv()).await.unwrap();
+    assert_eq!(seen, "/whole");
+    assert!(
+        matches!(
+            &err,
+            rgi::Error::Protocol {
+                rule: "HTTP-025",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_still_serves_the_file(&f).await;
     f.server.stop().await.unwrap();
 }
 

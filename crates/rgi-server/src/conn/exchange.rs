@@ -18,10 +18,10 @@ use rgi::{Capabilities, Error, FileBody, HttpReceive, HttpSend, Receiver, Respon
 use tokio::net::TcpStream;
 
 use super::body::{BodyDecoder, BodyError, Decoded};
-use super::encode::{self, ConnectionHeader, LengthHeader};
+use super::encode::{self, is_hop_by_hop, ConnectionHeader, LengthHeader};
 use super::file::FileSend;
 use super::io::{poll_read_buf, WriteBuf};
-use super::parse::{parse_content_length, tokens};
+use super::parse::parse_content_length;
 use super::stall::StallClock;
 use crate::server::ServerCtx;
 use crate::shutdown::ConnWatch;
@@ -191,8 +191,6 @@ pub(crate) struct ResponseState {
     trailers_announced: bool,
     /// The app's `content-length`, parsed at `Start`.
     app_length: Option<u64>,
-    /// The app's `connection` field says `close`, seen at `Start`.
-    app_close: bool,
     /// The connection closes after this response (announced in its head).
     pub(crate) close: bool,
     /// Body bytes the app handed over.
@@ -214,7 +212,6 @@ impl ResponseState {
             status: StatusCode::OK,
             trailers_announced: false,
             app_length: None,
-            app_close: false,
             close: false,
             body_bytes: 0,
             flush_requested: false,
@@ -452,10 +449,10 @@ fn on_start(core: &mut Core, start: ResponseStart) -> Result<(), Error> {
             format!("Start.status must be 200-599 (this server offers no upgrade), got {status}"),
         ));
     }
-    // One pass over the app's fields for the two the server acts on,
-    // instead of a hashed lookup for each (this runs for every response).
+    // One pass over the app's fields for the one the server acts on and
+    // the ones it refuses, instead of a hashed lookup for each (this runs
+    // for every response).
     let mut app_length = None;
-    let mut app_close = false;
     for (name, value) in &start.headers {
         if *name == header::CONTENT_LENGTH {
             let n = parse_content_length(value.as_bytes())
@@ -467,13 +464,19 @@ fn on_start(core: &mut Core, start: ResponseStart) -> Result<(), Error> {
                 ));
             }
             app_length = Some(n);
-        } else if *name == header::CONNECTION {
-            app_close |= tokens(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close"));
+        } else if is_hop_by_hop(name) {
+            // Refused, not dropped (CORE-012): an app bug shows the same
+            // way on every server.
+            return Err(Error::protocol(
+                "HTTP-023",
+                format!(
+                    "connection-specific field `{name}` in Start: the server frames the response"
+                ),
+            ));
         }
     }
     core.resp.status = start.status;
     core.resp.app_length = app_length;
-    core.resp.app_close = app_close;
     core.resp.trailers_announced = start.trailers;
     core.resp.phase = Phase::HeadPending(start);
     Ok(())
@@ -500,6 +503,9 @@ fn begin_body(
     event: &str,
 ) -> Result<(), Error> {
     check_body_allowed(core, event)?;
+    if len > 0 && no_body_allowed(core) {
+        return Err(no_body_bytes(event));
+    }
     if let Phase::HeadPending(_) = core.resp.phase {
         let framing = choose_framing(core, len, more);
         if let Framing::Length(n) = framing {
@@ -596,6 +602,9 @@ fn on_file(core: &mut Core, file: FileBody) -> Result<(), Error> {
         ));
     }
     check_body_allowed(core, "File")?;
+    if no_body_allowed(core) {
+        return Err(no_body_bytes("File"));
+    }
     if !file.path.is_absolute() {
         return Err(Error::protocol(
             "EXT-022",
@@ -697,14 +706,28 @@ fn complete(core: &mut Core) {
     core.wake_receiver();
 }
 
+/// Whether the response may carry no body bytes: HEAD, 204, 304
+/// (rules HTTP-025, HTTP-026).
+fn no_body_allowed(core: &Core) -> bool {
+    let status = core.resp.status;
+    core.req.method_is_head
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+}
+
+fn no_body_bytes(event: &str) -> Error {
+    Error::protocol(
+        "HTTP-025",
+        format!(
+            "{event} with body bytes for HEAD, 204 or 304: only an empty final Body may be sent"
+        ),
+    )
+}
+
 /// Chooses the response framing, once, when the head is written
 /// (rules HTTP-026, HTTP-028).
 fn choose_framing(core: &Core, first_len: u64, more: bool) -> Framing {
-    let status = core.resp.status;
-    if core.req.method_is_head
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
+    if no_body_allowed(core) {
         return Framing::NoBody;
     }
     if let Some(n) = core.resp.app_length {
@@ -742,7 +765,6 @@ fn write_head(
         Framing::CloseDelimited => LengthHeader::None,
     };
     let close = !core.req.keep_alive
-        || core.resp.app_close
         || framing == Framing::CloseDelimited
         || core.read_eof
         || body_left_behind
