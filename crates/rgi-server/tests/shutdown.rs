@@ -11,7 +11,9 @@ use http::{HeaderMap, StatusCode};
 use rgi::{App, AppResult, Conn, LifespanReceive, LifespanSend};
 use tokio::sync::Notify;
 
-/// `/slow` answers after the test says so; `/never` never answers.
+/// `/slow` answers after the test says so; `/never` never answers;
+/// `/long-poll` reads its body, then waits on receive and answers once
+/// that returns.
 struct Gated {
     started: Arc<Notify>,
     release: Arc<Notify>,
@@ -37,6 +39,13 @@ impl App for Gated {
                     "/never" => {
                         self.started.notify_one();
                         std::future::pending::<()>().await;
+                    }
+                    "/long-poll" => {
+                        while let rgi::HttpReceive::Body { more: true, .. } = http.recv().await {}
+                        self.started.notify_one();
+                        // Returns only when the client leaves or the
+                        // server ends the call (HTTP-011, HTTP-035).
+                        let _ = http.recv().await;
                     }
                     _ => {}
                 }
@@ -102,4 +111,26 @@ async fn drain_timeout_drops_requests_that_do_not_finish() {
     // serve returns after the drain timeout, and the connection is gone.
     server.join().await.unwrap();
     stuck.assert_closed().await;
+}
+
+#[tokio::test]
+async fn a_call_waiting_on_receive_is_ended_at_shutdown_with_503() {
+    // HTTP-035: the long poll gets `Disconnect` as soon as shutdown begins,
+    // its late `respond` fails with `Error::Disconnected`, and the client
+    // gets the server's 503 (not the app's 200) on a closed connection.
+    let (app, started, _release) = gated();
+    let mut config = test_config();
+    // Far longer than the bounded waits below: ending at the drain timeout
+    // would fail the test.
+    config.drain_timeout = Duration::from_secs(600);
+    let mut server = start_with(app, config).await;
+    let mut client = server.connect().await;
+    client.send(&get("/long-poll")).await;
+    bounded("request to start", started.notified()).await;
+    server.signal_stop();
+    let r = client.read_response().await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("connection"), Some("close"));
+    client.assert_closed().await;
+    server.join().await.unwrap();
 }
