@@ -67,6 +67,10 @@ pub struct Config {
     /// before their connections are dropped (and their app futures with
     /// them); also bounds the lifespan shutdown. Default 30 s.
     pub drain_timeout: Duration,
+    /// How long an app is still polled after its client is gone (so it
+    /// can see `Disconnect` and clean up) before its future is dropped
+    /// (rule CORE-032). Default 5 s.
+    pub disconnect_grace: Duration,
     /// Whether to run the lifespan scope. Default [`LifespanMode::Auto`].
     pub lifespan: LifespanMode,
     /// The `server` header added to responses that have none, or `None` to
@@ -94,6 +98,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(30),
+            disconnect_grace: Duration::from_secs(5),
             lifespan: LifespanMode::Auto,
             server_header: Some(HeaderValue::from_static("rgi")),
             nodelay: true,

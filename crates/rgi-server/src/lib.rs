@@ -126,6 +126,9 @@
 //!   every write, error answers and pipelined responses included. It
 //!   costs nothing while writes complete: the timer is armed only when a
 //!   write would block.
+//! * [`Config::disconnect_grace`]: once the client is gone, how long the
+//!   app is still polled (to see `Disconnect` and clean up) before its
+//!   future is dropped (`CORE-032`).
 //! * [`Config::drain_timeout`]: how long graceful shutdown waits.
 //!
 //! ## Logs

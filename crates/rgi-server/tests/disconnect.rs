@@ -1,5 +1,6 @@
 //! A client that goes away is delivered as `Disconnect` (rules HTTP-011,
-//! HTTP-012); sends after that fail with `Error::Disconnected` (CORE-010).
+//! HTTP-012); sends after that fail with `Error::Disconnected` (CORE-010);
+//! an app that ignores it is dropped after the grace period (CORE-032).
 
 mod common;
 
@@ -18,6 +19,8 @@ enum Seen {
     SendFailed(bool),
     MidBodyDisconnect(usize),
     AfterResponse(bool),
+    /// The server dropped the app's future.
+    Dropped,
 }
 
 struct Watcher(mpsc::UnboundedSender<Seen>);
@@ -159,5 +162,52 @@ async fn sending_to_a_gone_client_fails_with_disconnected() {
     client.read_exact_raw(1000).await;
     drop(client);
     assert!(bounded("send error", rx.recv()).await.unwrap());
+    server.stop().await.unwrap();
+}
+
+/// Sees `Disconnect`, then never returns; reports when its future is
+/// dropped.
+struct Stubborn(mpsc::UnboundedSender<Seen>);
+
+/// Reports `Seen::Dropped` when dropped: the server let go of the app's
+/// future.
+struct DropReport(mpsc::UnboundedSender<Seen>);
+
+impl Drop for DropReport {
+    fn drop(&mut self) {
+        let _ = self.0.send(Seen::Dropped);
+    }
+}
+
+#[rgi::async_trait]
+impl App for Stubborn {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return conn.unsupported();
+        };
+        let _report = DropReport(self.0.clone());
+        while let HttpReceive::Body { more: true, .. } = http.recv().await {}
+        assert_eq!(http.recv().await, HttpReceive::Disconnect);
+        let _ = self.0.send(Seen::Disconnect);
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_app_that_ignores_the_disconnect_is_dropped_after_the_grace_period() {
+    // CORE-032: polled on for at most the grace period, then dropped; the
+    // server keeps serving.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut config = test_config();
+    config.disconnect_grace = Duration::from_millis(100);
+    // Far longer than the bounded wait: only the grace period can end it.
+    config.drain_timeout = Duration::from_secs(600);
+    let server = start_with(Stubborn(tx), config).await;
+    let mut client = server.connect().await;
+    client.send(&get("/")).await;
+    drop(client);
+    assert_eq!(next(&mut rx).await, Seen::Disconnect);
+    assert_eq!(next(&mut rx).await, Seen::Dropped);
     server.stop().await.unwrap();
 }

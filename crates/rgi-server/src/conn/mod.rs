@@ -141,6 +141,14 @@ async fn run(
                 AssertUnwindSafe(call).catch_unwind(),
             )
             .await
+            .unwrap_or_else(|| {
+                tracing::warn!(
+                    client = %peer,
+                    grace = ?ctx.config.disconnect_grace,
+                    "app still running after its client left: dropped (CORE-032)"
+                );
+                Ok(Err(Error::Disconnected.into()))
+            })
         };
         match end_exchange(shared, outcome, log, peer) {
             Next::KeepAlive => {
@@ -444,16 +452,33 @@ fn body_consumed(core: &mut Core, chunk: usize) -> bool {
 /// output cannot be written, `sleep` serves as the write-stall timer; when
 /// it runs out the connection is given up and the app polled once more to
 /// see its send fail.
-async fn drive<F: Future>(shared: &Shared<'_>, mut sleep: Pin<&mut Sleep>, fut: F) -> F::Output {
+async fn drive<F: Future>(
+    shared: &Shared<'_>,
+    mut sleep: Pin<&mut Sleep>,
+    fut: F,
+) -> Option<F::Output> {
     let mut fut = pin!(fut);
     let timeout = shared.ctx.config.write_timeout;
+    let mut grace_armed = false;
     poll_fn(|cx| loop {
         if let Poll::Ready(output) = fut.as_mut().poll(cx) {
-            return Poll::Ready(output);
+            return Poll::Ready(Some(output));
         }
         let mut guard = shared.lock();
         let core = &mut *guard;
-        if core.peer_gone || core.out.is_empty() {
+        if core.peer_gone {
+            // The client is gone: the app is polled on so it can clean
+            // up, for at most `disconnect_grace`, then dropped (CORE-032).
+            // `None` drops it: it is pinned in this future.
+            if !grace_armed {
+                grace_armed = true;
+                sleep
+                    .as_mut()
+                    .reset(Instant::now() + shared.ctx.config.disconnect_grace);
+            }
+            return sleep.as_mut().poll(cx).map(|()| None);
+        }
+        if core.out.is_empty() {
             return Poll::Pending;
         }
         // The sender waiting on the socket has already tried to write.
