@@ -54,7 +54,10 @@ pub enum HttpSend {
     },
     /// A byte range of a file the server reads and sends itself, as if the
     /// app had sent those bytes as body chunks. Only with
-    /// [`Capabilities::send_file`](crate::Capabilities::send_file).
+    /// [`Capabilities::send_file`](crate::Capabilities::send_file), and
+    /// never for HEAD, 204 or 304 (rule `HTTP-025`). The server reads the
+    /// file when the event is flushed: a file it cannot read fails that
+    /// send and aborts the response (rule `EXT-021`).
     File(FileBody),
     /// Trailer fields, after the final body, only when
     /// [`ResponseStart::trailers`] was `true` (rule `HTTP-030`).
@@ -93,8 +96,10 @@ pub struct ResponseStart {
     /// [`HttpSend::EarlyHints`], `100 Continue` is the server's (`HTTP-013`).
     pub status: StatusCode,
     /// The response headers. The server adds `date`, `server` and framing
-    /// (`content-length` or `transfer-encoding`); hop-by-hop headers the app
-    /// sets are the server's to check (rule `HTTP-023`).
+    /// (`content-length` or `transfer-encoding`). Connection-specific
+    /// fields (`connection`, `keep-alive`, `transfer-encoding`, `upgrade`,
+    /// `proxy-connection`, `te`) are the server's: a `Start` carrying one
+    /// is refused (rules `HTTP-023`, `CORE-012`).
     pub headers: HeaderMap,
     /// Whether [`HttpSend::Trailers`] will follow the final body.
     pub trailers: bool,
