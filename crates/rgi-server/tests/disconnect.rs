@@ -211,3 +211,44 @@ async fn an_app_that_ignores_the_disconnect_is_dropped_after_the_grace_period() 
     assert_eq!(next(&mut rx).await, Seen::Dropped);
     server.stop().await.unwrap();
 }
+
+/// After the client left, sends an event that breaks a rule, then a valid
+/// one; reports the rule of the first refusal and whether the second
+/// failed with `Error::Disconnected`.
+struct LateAndWrong(mpsc::UnboundedSender<(String, bool)>);
+
+#[rgi::async_trait]
+impl App for LateAndWrong {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return conn.unsupported();
+        };
+        while let HttpReceive::Body { more: true, .. } = http.recv().await {}
+        assert_eq!(http.recv().await, HttpReceive::Disconnect);
+        let broken = match http.send(HttpSend::body("no start yet")).await {
+            Err(rgi::Error::Protocol { rule, .. }) => rule.to_owned(),
+            other => format!("{other:?}"),
+        };
+        let valid = http
+            .send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
+            .await;
+        let _ = self
+            .0
+            .send((broken, matches!(valid, Err(rgi::Error::Disconnected))));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn after_a_disconnect_a_broken_event_is_still_refused_with_its_rule() {
+    // CORE-012: the protocol error wins over the disconnect.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let server = start(LateAndWrong(tx)).await;
+    let mut client = server.connect().await;
+    client.send(&get("/")).await;
+    drop(client);
+    let (rule, valid_disconnected) = bounded("app report", rx.recv()).await.unwrap();
+    assert_eq!(rule, "HTTP-020");
+    assert!(valid_disconnected);
+    server.stop().await.unwrap();
+}

@@ -348,6 +348,10 @@ impl Sender<HttpSend> for Tx<'_, '_> {
         let mut guard = shared.lock();
         let core = &mut *guard;
         if core.peer_gone || core.req.disconnect_reported {
+            // A broken event is refused with its rule whatever the
+            // network did (CORE-012); only a valid one learns the client
+            // is gone (CORE-010).
+            check_event(core, &event)?;
             return Err(Error::Disconnected);
         }
         if core.resp.file.is_some() {
@@ -362,30 +366,17 @@ impl Sender<HttpSend> for Tx<'_, '_> {
         match event {
             HttpSend::Start(start) => on_start(core, start),
             HttpSend::Body { data, more } => on_body(shared, core, data, more),
-            HttpSend::Trailers(trailers) => match core.resp.phase {
-                Phase::AwaitTrailers => {
-                    if core.resp.framing == (Framing::Chunked { trailers: true }) {
-                        let n = encode::encode_trailers(core.out.tail(), &trailers);
-                        core.out.grew(n);
-                    }
-                    complete(core);
-                    Ok(())
+            HttpSend::Trailers(trailers) => {
+                check_trailers(core)?;
+                if core.resp.framing == (Framing::Chunked { trailers: true }) {
+                    let n = encode::encode_trailers(core.out.tail(), &trailers);
+                    core.out.grew(n);
                 }
-                _ => Err(Error::protocol(
-                    "HTTP-030",
-                    "Trailers is only allowed once, after the final body, when Start.trailers was set",
-                )),
-            },
+                complete(core);
+                Ok(())
+            }
             HttpSend::EarlyHints(hints) => {
-                if !core.req.capabilities.early_hints {
-                    return Err(Error::protocol(
-                        "EXT-001",
-                        "EarlyHints sent without the early_hints capability",
-                    ));
-                }
-                if core.resp.started() {
-                    return Err(Error::protocol("EXT-010", "EarlyHints sent after Start"));
-                }
+                check_early_hints(core)?;
                 let n = encode::encode_early_hints(core.out.tail(), &hints);
                 core.out.grew(n);
                 // Early hints are worth nothing late: push them out now.
@@ -438,7 +429,67 @@ impl Sender<HttpSend> for Tx<'_, '_> {
     }
 }
 
+/// The rule checks of [`Tx::start_send`], without acting on the event: for
+/// events sent once the client is gone.
+fn check_event(core: &Core, event: &HttpSend) -> Result<(), Error> {
+    match event {
+        HttpSend::Start(start) => check_start(core, start).map(|_| ()),
+        HttpSend::Body { data, .. } => {
+            check_body_allowed(core, "Body")?;
+            if !data.is_empty() && no_body_allowed(core) {
+                return Err(no_body_bytes("Body"));
+            }
+            let remaining = match core.resp.phase {
+                Phase::HeadPending(_) => core.resp.app_length,
+                _ => match core.resp.framing {
+                    Framing::Length(n) => Some(n),
+                    _ => None,
+                },
+            };
+            remaining.map_or(Ok(()), |n| check_excess(n, data.len() as u64))
+        }
+        HttpSend::File(file) => check_file(core, file),
+        HttpSend::Trailers(_) => check_trailers(core),
+        HttpSend::EarlyHints(_) => check_early_hints(core),
+        _ => Err(Error::protocol("HTTP-020", "unknown HTTP event")),
+    }
+}
+
+fn check_trailers(core: &Core) -> Result<(), Error> {
+    match core.resp.phase {
+        Phase::AwaitTrailers => Ok(()),
+        _ => Err(Error::protocol(
+            "HTTP-030",
+            "Trailers is only allowed once, after the final body, when Start.trailers was set",
+        )),
+    }
+}
+
+fn check_early_hints(core: &Core) -> Result<(), Error> {
+    if !core.req.capabilities.early_hints {
+        return Err(Error::protocol(
+            "EXT-001",
+            "EarlyHints sent without the early_hints capability",
+        ));
+    }
+    if core.resp.started() {
+        return Err(Error::protocol("EXT-010", "EarlyHints sent after Start"));
+    }
+    Ok(())
+}
+
 fn on_start(core: &mut Core, start: ResponseStart) -> Result<(), Error> {
+    let app_length = check_start(core, &start)?;
+    core.resp.status = start.status;
+    core.resp.app_length = app_length;
+    core.resp.trailers_announced = start.trailers;
+    core.resp.phase = Phase::HeadPending(start);
+    Ok(())
+}
+
+/// Checks `Start` (rules HTTP-020, HTTP-021, HTTP-023, HTTP-024); returns
+/// the app's `content-length`.
+fn check_start(core: &Core, start: &ResponseStart) -> Result<Option<u64>, Error> {
     if core.resp.started() {
         return Err(Error::protocol("HTTP-020", "Start sent twice"));
     }
@@ -475,11 +526,7 @@ fn on_start(core: &mut Core, start: ResponseStart) -> Result<(), Error> {
             ));
         }
     }
-    core.resp.status = start.status;
-    core.resp.app_length = app_length;
-    core.resp.trailers_announced = start.trailers;
-    core.resp.phase = Phase::HeadPending(start);
-    Ok(())
+    Ok(app_length)
 }
 
 fn on_body(shared: &Shared<'_>, core: &mut Core, data: Bytes, more: bool) -> Result<(), Error> {
@@ -595,6 +642,14 @@ fn fail_response(core: &mut Core) {
 }
 
 fn on_file(core: &mut Core, file: FileBody) -> Result<(), Error> {
+    check_file(core, &file)?;
+    core.resp.file = Some(Box::new(FileSend::new(file.path, file.range, file.more)));
+    Ok(())
+}
+
+/// Checks a `File` event (rules EXT-001, HTTP-020, HTTP-022, HTTP-025,
+/// EXT-022); the file itself is read at flush (EXT-021).
+fn check_file(core: &Core, file: &FileBody) -> Result<(), Error> {
     if !core.req.capabilities.send_file {
         return Err(Error::protocol(
             "EXT-001",
@@ -625,7 +680,6 @@ fn on_file(core: &mut Core, file: FileBody) -> Result<(), Error> {
             ));
         }
     }
-    core.resp.file = Some(Box::new(FileSend::new(file.path, file.range, file.more)));
     Ok(())
 }
 
