@@ -113,6 +113,19 @@ async fn response_shape_rules() {
         Some("HTTP-023")
     );
     assert_eq!(
+        rule(|| vec![
+            start_with(200, "connection", "keep-alive"),
+            HttpSend::body("")
+        ])
+        .await,
+        Some("HTTP-023")
+    );
+    // `connection: close` alone is the app's way to ask for a close (HTTP-036).
+    assert_eq!(
+        rule(|| vec![start_with(200, "connection", "close"), HttpSend::body("")]).await,
+        None
+    );
+    assert_eq!(
         rule(|| vec![start_with(200, "content-length", "3"), HttpSend::body("ab")]).await,
         Some("HTTP-024")
     );

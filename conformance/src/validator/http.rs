@@ -17,10 +17,23 @@ pub(crate) const CONNECTION_HEADERS: [&str; 6] = [
 ];
 
 /// The first connection-specific header in `headers`, if any.
+/// `connection: close` alone is allowed: it asks the server to close after
+/// the response (rule `HTTP-036`).
 pub(crate) fn connection_header(headers: &HeaderMap) -> Option<&'static str> {
-    CONNECTION_HEADERS
-        .into_iter()
-        .find(|name| headers.contains_key(*name))
+    CONNECTION_HEADERS.into_iter().find(|name| {
+        let mut values = headers.get_all(*name).iter().peekable();
+        values.peek().is_some() && !(*name == "connection" && values.all(is_close_only))
+    })
+}
+
+fn is_close_only(value: &http::HeaderValue) -> bool {
+    let mut tokens = value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+        .peekable();
+    tokens.peek().is_some() && tokens.all(|t| t.eq_ignore_ascii_case(b"close"))
 }
 
 /// The `content-length` of `headers`: `Ok(None)` when absent, `Err` when

@@ -45,7 +45,8 @@
 //!   the app set them; a `Start` with a connection-specific field
 //!   (`connection`, `keep-alive`, `transfer-encoding`, `upgrade`,
 //!   `proxy-connection`, `te`) is refused with `HTTP-023`, leaving the
-//!   response unstarted.
+//!   response unstarted; `connection: close` alone is the exception: it
+//!   closes the connection after the response (`HTTP-036`).
 //! * A request with an absolute-form target (`GET http://a/p`) has its
 //!   `host` header set to the target's authority (`HTTP-033`); an HTTP/1.0
 //!   request without `Host` gets an empty `host`.

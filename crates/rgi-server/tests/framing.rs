@@ -107,10 +107,19 @@ impl App for Framer {
                 http.send(HttpSend::body("own")).await?;
             }
             "/app-close" => {
-                // `connection` is the server's (HTTP-023): refused at
-                // Start, which leaves the response unstarted (CORE-012).
+                // `connection: close` is the one connection field an app
+                // may set: it asks for a close after this response
+                // (HTTP-036); the server writes its own `connection` field.
+                http.send(start_with_headers(200, &[("connection", "close")]))
+                    .await?;
+                http.send(HttpSend::body("bye")).await?;
+            }
+            "/app-keep-alive" => {
+                // Any other `connection` value is the server's (HTTP-023):
+                // refused at Start, which leaves the response unstarted
+                // (CORE-012).
                 let refused = match http
-                    .send(start_with_headers(200, &[("connection", "close")]))
+                    .send(start_with_headers(200, &[("connection", "keep-alive")]))
                     .await
                 {
                     Err(rgi::Error::Protocol { rule, .. }) => rule,
@@ -327,11 +336,23 @@ async fn server_header_can_be_turned_off() {
 }
 
 #[tokio::test]
-async fn app_connection_header_is_refused_and_the_connection_goes_on() {
+async fn app_connection_close_is_honoured() {
     let (app, _, _) = framer();
     let server = start(app).await;
     let mut client = server.connect().await;
     let r = client.request(&get("/app-close")).await;
+    assert_eq!(r.header("connection"), Some("close"));
+    assert_eq!(r.text(), "bye");
+    client.assert_closed().await;
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn other_app_connection_values_are_refused_and_the_connection_goes_on() {
+    let (app, _, _) = framer();
+    let server = start(app).await;
+    let mut client = server.connect().await;
+    let r = client.request(&get("/app-keep-alive")).await;
     assert_eq!(r.header("x-refused"), Some("HTTP-023"));
     assert_eq!(r.header("connection"), None);
     assert_eq!(r.text(), "bye");

@@ -21,7 +21,7 @@ use super::body::{BodyDecoder, BodyError, Decoded};
 use super::encode::{self, is_hop_by_hop, ConnectionHeader, LengthHeader};
 use super::file::FileSend;
 use super::io::{poll_read_buf, WriteBuf};
-use super::parse::parse_content_length;
+use super::parse::{parse_content_length, tokens};
 use super::stall::StallClock;
 use crate::server::ServerCtx;
 use crate::shutdown::ConnWatch;
@@ -191,6 +191,10 @@ pub(crate) struct ResponseState {
     trailers_announced: bool,
     /// The app's `content-length`, parsed at `Start`.
     app_length: Option<u64>,
+    /// The app's Start carried `connection: close`: the one connection
+    /// field an app may set, to ask for a close after this response
+    /// (rule HTTP-036).
+    app_close: bool,
     /// The connection closes after this response (announced in its head).
     pub(crate) close: bool,
     /// Body bytes the app handed over.
@@ -212,6 +216,7 @@ impl ResponseState {
             status: StatusCode::OK,
             trailers_announced: false,
             app_length: None,
+            app_close: false,
             close: false,
             body_bytes: 0,
             flush_requested: false,
@@ -479,17 +484,18 @@ fn check_early_hints(core: &Core) -> Result<(), Error> {
 }
 
 fn on_start(core: &mut Core, start: ResponseStart) -> Result<(), Error> {
-    let app_length = check_start(core, &start)?;
+    let (app_length, app_close) = check_start(core, &start)?;
     core.resp.status = start.status;
     core.resp.app_length = app_length;
+    core.resp.app_close = app_close;
     core.resp.trailers_announced = start.trailers;
     core.resp.phase = Phase::HeadPending(start);
     Ok(())
 }
 
-/// Checks `Start` (rules HTTP-020, HTTP-021, HTTP-023, HTTP-024); returns
-/// the app's `content-length`.
-fn check_start(core: &Core, start: &ResponseStart) -> Result<Option<u64>, Error> {
+/// Checks `Start` (rules HTTP-020, HTTP-021, HTTP-023, HTTP-024, HTTP-036);
+/// returns the app's `content-length` and whether it asked for a close.
+fn check_start(core: &Core, start: &ResponseStart) -> Result<(Option<u64>, bool), Error> {
     if core.resp.started() {
         return Err(Error::protocol("HTTP-020", "Start sent twice"));
     }
@@ -504,6 +510,7 @@ fn check_start(core: &Core, start: &ResponseStart) -> Result<Option<u64>, Error>
     // the ones it refuses, instead of a hashed lookup for each (this runs
     // for every response).
     let mut app_length = None;
+    let mut app_close = false;
     for (name, value) in &start.headers {
         if *name == header::CONTENT_LENGTH {
             let n = parse_content_length(value.as_bytes())
@@ -515,6 +522,8 @@ fn check_start(core: &Core, start: &ResponseStart) -> Result<Option<u64>, Error>
                 ));
             }
             app_length = Some(n);
+        } else if *name == header::CONNECTION && is_close_only(value.as_bytes()) {
+            app_close = true;
         } else if is_hop_by_hop(name) {
             // Refused, not dropped (CORE-012): an app bug shows the same
             // way on every server.
@@ -526,7 +535,14 @@ fn check_start(core: &Core, start: &ResponseStart) -> Result<Option<u64>, Error>
             ));
         }
     }
-    Ok(app_length)
+    Ok((app_length, app_close))
+}
+
+/// `connection: close` and nothing else (HTTP-036); any other token is a
+/// connection-specific field the app may not set (HTTP-023).
+fn is_close_only(value: &[u8]) -> bool {
+    let mut tokens = tokens(value).peekable();
+    tokens.peek().is_some() && tokens.all(|t| t.eq_ignore_ascii_case(b"close"))
 }
 
 fn on_body(shared: &Shared<'_>, core: &mut Core, data: Bytes, more: bool) -> Result<(), Error> {
@@ -819,6 +835,7 @@ fn write_head(
         Framing::CloseDelimited => LengthHeader::None,
     };
     let close = !core.req.keep_alive
+        || core.resp.app_close
         || framing == Framing::CloseDelimited
         || core.read_eof
         || body_left_behind
