@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use http::StatusCode;
 use rgi::{App, AppResult, Conn, HttpSend, ResponseStart};
@@ -119,38 +116,17 @@ async fn close_delimited_body_is_reset_on_failure() {
     server.stop().await.unwrap();
 }
 
-/// Collects log output.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn failures_are_logged_with_the_error() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
     // Thread-local: the current-thread runtime runs every task here.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_logs();
     let server = start(Failing).await;
     for path in ["/error", "/panic"] {
         let mut client = server.connect().await;
         assert_eq!(client.request(&get(path)).await.status, 500);
     }
     server.stop().await.unwrap();
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let errors: Vec<_> = text.lines().filter(|l| l.contains("ERROR")).collect();
     assert!(
         errors.iter().any(|l| l.contains("database on fire")),

@@ -223,37 +223,17 @@ async fn ok_before_answering_startup_is_a_startup_failure() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn lifespan_failing_while_serving_is_logged_as_an_error_and_serving_goes_on() {
     // LIFE-011.
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
     // Thread-local: the current-thread runtime runs every task here.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_logs();
     let server = start(Careless {
         skip_startup: false,
     })
     .await;
     let logged = || {
-        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let text = logs.text();
         text.lines()
             .any(|l| l.contains("ERROR") && l.contains("pool supervisor died"))
     };
