@@ -1,7 +1,24 @@
 //! Command-line flags for the bench binaries: `--name value` or
 //! `--name=value`, nothing more (no parser dependency for five flags).
 
+use std::net::SocketAddr;
 use std::str::FromStr;
+
+/// What both load peers start from: the `--bind` address (default
+/// 127.0.0.1:8080) and a multi-thread runtime with `--threads` workers
+/// (default 1). Both peers build it here, so their runtime shape cannot
+/// drift apart; exits with status 2 on a bad flag.
+pub fn peer_setup() -> (SocketAddr, tokio::runtime::Runtime) {
+    let args = args();
+    let bind = or_exit(flag(&args, "bind", ([127, 0, 0, 1], 8080).into()));
+    let threads: usize = or_exit(flag(&args, "threads", 1));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .expect("build the tokio runtime");
+    (bind, runtime)
+}
 
 /// The value of flag `--name` in `args`, parsed; `default` when absent.
 /// Errors name the flag and the bad value.
