@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
 use http::{HeaderMap, StatusCode};
-use rgi::{App, AppResult, Conn, HttpSend, ResponseStart};
+use rgi::{App, AppResult, Conn};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
@@ -133,24 +132,9 @@ async fn half_closed_clients_still_get_their_responses() {
 /// its write buffer and the socket buffers, not by what the app produces.
 #[tokio::test]
 async fn a_client_that_never_reads_does_not_grow_the_server() {
-    struct Firehose(Arc<AtomicU64>);
-    #[rgi::async_trait]
-    impl App for Firehose {
-        async fn call(&self, conn: Conn<'_>) -> AppResult {
-            let Conn::Http(mut http) = conn else {
-                return conn.unsupported();
-            };
-            http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
-                .await?;
-            let chunk = bytes::Bytes::from(vec![b'f'; 64 * 1024]);
-            loop {
-                http.send(HttpSend::chunk(chunk.clone())).await?;
-                self.0.fetch_add(chunk.len() as u64, Ordering::SeqCst);
-            }
-        }
-    }
-    let sent = Arc::new(AtomicU64::new(0));
-    let server = start(Firehose(sent.clone())).await;
+    let firehose = Firehose::default();
+    let sent = firehose.sent.clone();
+    let server = start(firehose).await;
     let mut client = server.connect().await;
     client.send(&get("/")).await;
     // Let the app run into backpressure, then check it stays there.

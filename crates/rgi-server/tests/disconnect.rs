@@ -131,31 +131,14 @@ async fn receive_after_a_complete_response_is_disconnect() {
     server.stop().await.unwrap();
 }
 
-/// Writes forever; the client reads a bit and leaves.
-struct Firehose(mpsc::UnboundedSender<bool>);
-
-#[rgi::async_trait]
-impl App for Firehose {
-    async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::Http(mut http) = conn else {
-            return conn.unsupported();
-        };
-        http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
-            .await?;
-        let chunk = bytes::Bytes::from(vec![b'z'; 16 * 1024]);
-        loop {
-            if let Err(e) = http.send(HttpSend::chunk(chunk.clone())).await {
-                let _ = self.0.send(matches!(e, rgi::Error::Disconnected));
-                return Err(e.into());
-            }
-        }
-    }
-}
-
 #[tokio::test]
 async fn sending_to_a_gone_client_fails_with_disconnected() {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let server = start(Firehose(tx)).await;
+    let server = start(Firehose {
+        ended: Some(tx),
+        ..Firehose::default()
+    })
+    .await;
     let mut client = server.connect().await;
     client.send(&get("/")).await;
     client.read_head().await;

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -546,5 +547,36 @@ impl TestServer {
             Client::from_stream(TcpStream::from_std(stream).unwrap()),
             TcpStream::from_std(writer).unwrap(),
         )
+    }
+}
+
+/// Starts a 200 response and sends 16 KiB chunks forever: the client's
+/// reading is all that paces it. `sent` counts the bytes each completed
+/// send handed over; the error that ends the stream is reported on `ended`
+/// (`true` when it is `Error::Disconnected`), if a sender is given.
+#[derive(Default)]
+pub struct Firehose {
+    pub sent: Arc<AtomicU64>,
+    pub ended: Option<tokio::sync::mpsc::UnboundedSender<bool>>,
+}
+
+#[rgi::async_trait]
+impl App for Firehose {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return conn.unsupported();
+        };
+        http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
+            .await?;
+        let chunk = bytes::Bytes::from(vec![b'z'; 16 * 1024]);
+        loop {
+            if let Err(e) = http.send(HttpSend::chunk(chunk.clone())).await {
+                if let Some(ended) = &self.ended {
+                    let _ = ended.send(matches!(e, rgi::Error::Disconnected));
+                }
+                return Err(e.into());
+            }
+            self.sent.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+        }
     }
 }
