@@ -17,7 +17,6 @@
 //! # use rgi::{App, AppResult, BoxApp, Conn};
 //! # struct MyMiddleware(BoxApp);
 //! # impl MyMiddleware { fn new(inner: BoxApp) -> Self { Self(inner) } }
-//! # #[rgi::async_trait]
 //! # impl App for MyMiddleware {
 //! #     async fn call(&self, conn: Conn<'_>) -> AppResult { self.0.call(conn).await }
 //! # }

@@ -22,7 +22,6 @@ struct Echo;
 #[derive(Debug, PartialEq)]
 struct Greeting(&'static str);
 
-#[rgi::async_trait]
 impl App for Echo {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {
@@ -92,7 +91,6 @@ async fn chunks_come_back_in_order_and_sizes() {
 /// Sends a start and then body chunks forever, counting completed sends.
 struct Firehose(Arc<AtomicUsize>);
 
-#[rgi::async_trait]
 impl App for Firehose {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {

@@ -66,7 +66,6 @@ struct Inner {
     seen: Arc<Mutex<Vec<HttpReceive>>>,
 }
 
-#[rgi::async_trait]
 impl App for Inner {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -89,7 +88,6 @@ impl App for Inner {
 
 struct Identity(BoxApp);
 
-#[rgi::async_trait]
 impl App for Identity {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         self.0.call(conn).await
@@ -99,7 +97,6 @@ impl App for Identity {
 /// Answers every HTTP request itself, without reading the body.
 struct Refuse(BoxApp);
 
-#[rgi::async_trait]
 impl App for Refuse {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {

@@ -30,7 +30,6 @@ async fn broken(check: Check, rule: &str) -> Report {
 /// Passes everything on.
 struct Identity(BoxApp);
 
-#[rgi::async_trait]
 impl App for Identity {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         self.0.call(conn).await
@@ -48,7 +47,6 @@ async fn identity_is_clean() {
 /// Adds `x-powered-by` to every response (declared).
 struct PoweredBy(BoxApp);
 
-#[rgi::async_trait]
 impl App for PoweredBy {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -90,7 +88,6 @@ fn authorized(headers: &HeaderMap) -> bool {
     headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()) == Some(b"Bearer secret")
 }
 
-#[rgi::async_trait]
 impl App for Auth {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {
@@ -137,7 +134,6 @@ struct Database {
 #[derive(Debug)]
 struct Pool(#[allow(dead_code)] String);
 
-#[rgi::async_trait]
 impl App for Database {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Lifespan(mut lifespan) = conn else {
@@ -189,7 +185,6 @@ async fn lifespan_resource_is_clean() {
 /// (`spec/http.md`, "Headers"): no false alarm.
 struct ReversesHeaderNames(BoxApp);
 
-#[rgi::async_trait]
 impl App for ReversesHeaderNames {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -241,7 +236,6 @@ impl Sender<HttpSend> for Collect {
     }
 }
 
-#[rgi::async_trait]
 impl App for Buffering {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -294,7 +288,6 @@ impl Sender<HttpSend> for Doubling<'_> {
     }
 }
 
-#[rgi::async_trait]
 impl App for DoubleStart {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -320,7 +313,6 @@ async fn double_start_is_caught() {
 /// (and WebSocket).
 struct HttpOnly(BoxApp);
 
-#[rgi::async_trait]
 impl App for HttpOnly {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {
@@ -360,7 +352,6 @@ impl Sender<HttpSend> for Swallow<'_> {
     }
 }
 
-#[rgi::async_trait]
 impl App for SwallowDisconnect {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -386,7 +377,6 @@ async fn swallowing_disconnect_is_caught() {
 /// Answers 401 without the token, then calls the inner app anyway.
 struct LeakyAuth(BoxApp);
 
-#[rgi::async_trait]
 impl App for LeakyAuth {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -414,7 +404,6 @@ async fn calling_the_inner_app_after_answering_is_caught() {
 /// Drops the `accept` request header without declaring it.
 struct DropsAccept(BoxApp);
 
-#[rgi::async_trait]
 impl App for DropsAccept {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -459,7 +448,6 @@ impl Sender<HttpSend> for Extra<'_> {
     }
 }
 
-#[rgi::async_trait]
 impl App for SendsAfterFinal {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -542,7 +530,6 @@ impl Sender<HttpSend> for HoldOne<'_> {
     }
 }
 
-#[rgi::async_trait]
 impl App for Lookahead {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -573,7 +560,6 @@ async fn holding_one_chunk_back_is_caught() {
 /// inner app's `ResponseStart.extensions`.
 struct DropsResponseExtensions(BoxApp);
 
-#[rgi::async_trait]
 impl App for DropsResponseExtensions {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -607,7 +593,6 @@ async fn dropping_response_extensions_is_caught() {
 /// Gives every request and WebSocket an empty state.
 struct ClearsState(BoxApp);
 
-#[rgi::async_trait]
 impl App for ClearsState {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {
@@ -651,7 +636,6 @@ impl Receiver<WebSocketReceive> for SkipFirstMessage<'_> {
     }
 }
 
-#[rgi::async_trait]
 impl App for SwallowsMessage {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::WebSocket(ws) = conn else {
@@ -690,7 +674,6 @@ impl Receiver<LifespanReceive> for Silent {
     }
 }
 
-#[rgi::async_trait]
 impl App for KeepsShutdown {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Lifespan(lifespan) = conn else {
@@ -699,9 +682,10 @@ impl App for KeepsShutdown {
         let (scope, receiver, sender) = lifespan.into_parts();
         let startup = receiver.recv().await;
         let mut startup_only = Prepend::new(startup, Silent);
-        let inner = self
-            .0
-            .call(LifespanConn::new(scope, &mut startup_only, &mut *sender).into());
+        let inner = Box::pin(
+            self.0
+                .call(LifespanConn::new(scope, &mut startup_only, &mut *sender).into()),
+        );
         let inner_returned = match select(inner, receiver.recv()).await {
             Either::Left((result, _)) => Some(result),
             Either::Right(_shutdown_and_inner) => None,
@@ -742,7 +726,6 @@ impl Sender<HttpSend> for DroppingSender<'_> {
     }
 }
 
-#[rgi::async_trait]
 impl App for DropsSome {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -813,7 +796,6 @@ async fn dropping_a_file_is_caught() {
 /// `Body`, which passes.
 struct ClearsSendFile(BoxApp);
 
-#[rgi::async_trait]
 impl App for ClearsSendFile {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {

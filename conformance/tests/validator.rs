@@ -19,7 +19,6 @@ use rgi_conformance::{Request, Side, TestClient, Validator, ViolationLog};
 /// stopping at the first send error.
 struct Script(fn() -> Vec<HttpSend>);
 
-#[rgi::async_trait]
 impl App for Script {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -195,7 +194,6 @@ async fn server_side_rules() {
     // The app stops reading after the final body, so deliver the extra
     // event through a reader that reads twice.
     struct ReadTwice;
-    #[rgi::async_trait]
     impl App for ReadTwice {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Http(mut http) = conn else {
@@ -220,7 +218,6 @@ async fn server_side_rules() {
 async fn fail_fast_refuses_the_event() {
     /// Sends Start twice and reports what the second send returned.
     struct Twice;
-    #[rgi::async_trait]
     impl App for Twice {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Http(mut http) = conn else {
@@ -254,7 +251,6 @@ async fn fail_fast_refuses_the_event() {
 /// A WebSocket app that sends what its script says after Connect.
 struct WsScript(fn() -> Vec<WebSocketSend>);
 
-#[rgi::async_trait]
 impl App for WsScript {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::WebSocket(mut ws) = conn else {
@@ -350,7 +346,6 @@ async fn websocket_rules() {
 /// answer, then returning.
 struct LifeScript(fn() -> Vec<Vec<LifespanSend>>);
 
-#[rgi::async_trait]
 impl App for LifeScript {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Lifespan(mut life) = conn else {
@@ -468,7 +463,6 @@ type Drive = for<'a> fn(Conn<'a>) -> BoxFuture<'a, AppResult>;
 /// An app running a plain async function.
 struct Run(Drive);
 
-#[rgi::async_trait]
 impl App for Run {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         (self.0)(conn).await

@@ -13,7 +13,6 @@
 //! use rgi_conformance::{Request, TestClient};
 //!
 //! struct Hello;
-//! #[rgi::async_trait]
 //! impl App for Hello {
 //!     async fn call(&self, conn: Conn<'_>) -> AppResult {
 //!         let Conn::Http(mut http) = conn else { return conn.unsupported() };

@@ -524,7 +524,6 @@ impl Inner {
     }
 }
 
-#[rgi::async_trait]
 impl App for Inner {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         self.record.get().calls.push(conn.kind());

@@ -50,7 +50,6 @@ pub(crate) struct Config {
 /// use rgi::{App, AppResult, BoxApp, Conn};
 ///
 /// struct Noop(BoxApp);
-/// #[rgi::async_trait]
 /// impl App for Noop {
 ///     async fn call(&self, conn: Conn<'_>) -> AppResult { self.0.call(conn).await }
 /// }

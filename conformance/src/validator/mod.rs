@@ -405,7 +405,6 @@ impl<M: Machine<In, Out>, In, Out: Send> Sender<Out> for CheckedSender<'_, '_, M
 ///
 /// /// Starts the response twice.
 /// struct Twice;
-/// #[rgi::async_trait]
 /// impl App for Twice {
 ///     async fn call(&self, conn: Conn<'_>) -> AppResult {
 ///         let Conn::Http(mut http) = conn else { return conn.unsupported() };
@@ -503,7 +502,6 @@ impl<A: App> Validator<A> {
     }
 }
 
-#[rgi::async_trait]
 impl<A: App> App for Validator<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {

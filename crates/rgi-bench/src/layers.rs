@@ -7,8 +7,8 @@ use std::hint::black_box;
 use bytes::Bytes;
 use http::StatusCode;
 use rgi::{
-    App, AppResult, BoxApp, BoxFuture, Conn, HttpConn, HttpSend, InspectSend, MapSend,
-    ResponseStart, SenderExt, Stack,
+    App, AppResult, BoxApp, Conn, HttpConn, HttpSend, InspectSend, MapSend, ResponseStart,
+    SenderExt, Stack,
 };
 
 /// The smallest complete HTTP app: a `200` with no headers and a static
@@ -16,7 +16,6 @@ use rgi::{
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MinimalApp;
 
-#[rgi::async_trait]
 impl App for MinimalApp {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -32,31 +31,16 @@ impl App for MinimalApp {
     }
 }
 
-/// A pass-through layer written the usual way, `async fn` under
-/// `#[rgi::async_trait]`: one boxed future per layer per request.
+/// A pass-through layer written the usual way, with `async fn`. Composed by
+/// type (`PassThrough<PassThrough<MinimalApp>>`, see [`nested`](crate::nested))
+/// it is not boxed; in a run-time [`Stack`] each layer's inner app is a
+/// [`BoxApp`], which boxes the inner call's future.
 #[derive(Debug)]
 pub struct PassThrough<A>(pub A);
 
-#[rgi::async_trait]
 impl<A: App> App for PassThrough<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         self.0.call(conn).await
-    }
-}
-
-/// A pass-through layer that hands back the inner app's future as it is
-/// (the trait's desugared signature allows it): no box of its own.
-#[derive(Debug)]
-pub struct DirectForward<A>(pub A);
-
-impl<A: App> App for DirectForward<A> {
-    fn call<'s, 'c, 'f>(&'s self, conn: Conn<'c>) -> BoxFuture<'f, AppResult>
-    where
-        's: 'f,
-        'c: 'f,
-        Self: 'f,
-    {
-        self.0.call(conn)
     }
 }
 
@@ -65,7 +49,6 @@ impl<A: App> App for DirectForward<A> {
 #[derive(Debug)]
 pub struct InspectLayer<A>(pub A);
 
-#[rgi::async_trait]
 impl<A: App> App for InspectLayer<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -86,7 +69,6 @@ impl<A: App> App for InspectLayer<A> {
 #[derive(Debug)]
 pub struct MapLayer<A>(pub A);
 
-#[rgi::async_trait]
 impl<A: App> App for MapLayer<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -98,6 +80,18 @@ impl<A: App> App for MapLayer<A> {
             .call(HttpConn::new(scope, receiver, &mut sender).into())
             .await
     }
+}
+
+/// `app` wrapped in one `$layer` (a tuple struct) per token after the `;`,
+/// composed by type: `nested!(PassThrough, MinimalApp; x x)` is
+/// `PassThrough(PassThrough(MinimalApp))`. A depth must be written out
+/// because each depth is its own type.
+#[macro_export]
+macro_rules! nested {
+    ($layer:ident, $app:expr; ) => { $app };
+    ($layer:ident, $app:expr; $_one:tt $($rest:tt)*) => {
+        $layer($crate::nested!($layer, $app; $($rest)*))
+    };
 }
 
 /// A function that wraps an app in one layer.
@@ -114,11 +108,6 @@ pub fn stack_of(depth: usize, layer: LayerFn, app: BoxApp) -> BoxApp {
 /// Wraps in a [`PassThrough`].
 pub fn pass_through(inner: BoxApp) -> BoxApp {
     rgi::boxed(PassThrough(inner))
-}
-
-/// Wraps in a [`DirectForward`].
-pub fn direct_forward(inner: BoxApp) -> BoxApp {
-    rgi::boxed(DirectForward(inner))
 }
 
 /// Wraps in an [`InspectLayer`].
@@ -140,9 +129,8 @@ mod tests {
 
     #[test]
     fn every_layer_kind_passes_the_response_through() {
-        let layers: [(&str, LayerFn); 4] = [
+        let layers: [(&str, LayerFn); 3] = [
             ("pass_through", pass_through),
-            ("direct_forward", direct_forward),
             ("inspect", inspect_layer),
             ("map", map_layer),
         ];
@@ -162,5 +150,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn layers_composed_by_type_pass_the_response_through() {
+        fn check(app: &impl App, what: &str) {
+            let scope = HttpScope::new(Method::GET, Uri::from_static("/")).unwrap();
+            let mut sender = CountingSender::default();
+            run_http(app, scope, &mut ScriptedReceiver::empty(), &mut sender)
+                .expect("completes in one poll")
+                .unwrap();
+            assert_eq!((sender.events, sender.body_bytes), (2, 2), "{what}");
+        }
+        check(
+            &crate::nested!(PassThrough, MinimalApp; x x x),
+            "pass-through x3",
+        );
+        check(
+            &crate::nested!(InspectLayer, MinimalApp; x x x),
+            "inspect x3",
+        );
+        check(&crate::nested!(MapLayer, MinimalApp; x x x), "map x3");
     }
 }

@@ -14,7 +14,6 @@ use crate::routes::{stream_chunk, Route, StreamParams, HELLO, TEXT_PLAIN};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LoadApp;
 
-#[rgi::async_trait]
 impl App for LoadApp {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {

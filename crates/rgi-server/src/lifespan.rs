@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use rgi::{
-    AppResult, BoxApp, Conn, Error, LifespanConn, LifespanReceive, LifespanScope, LifespanSend,
-    Receiver, Sender, State, StateBuilder,
+    App, AppResult, BoxApp, Conn, Error, LifespanConn, LifespanReceive, LifespanScope,
+    LifespanSend, Receiver, Sender, State, StateBuilder,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;

@@ -80,6 +80,10 @@ impl Server {
     }
 
     /// Serves `app` until Ctrl-C or SIGTERM, then shuts down gracefully.
+    ///
+    /// The server is generic over the app's type: each request's future is
+    /// the app's own, polled in place in the connection's task, with no box
+    /// (hand it a [`BoxApp`] for a stack chosen at run time).
     pub async fn serve(self, app: impl App) -> Result<(), ServeError> {
         self.serve_with_shutdown(app, shutdown_signal()).await
     }
@@ -102,12 +106,12 @@ impl Server {
             local_addr,
             config,
         } = self;
-        let app: BoxApp = rgi::boxed(app);
+        let app = Arc::new(app);
         let mut signal = pin!(signal);
 
         // LIFE-001: nothing is accepted before startup completes.
         let (lifespan, state) = tokio::select! {
-            started = lifespan::startup(app.clone(), config.lifespan) => started?,
+            started = lifespan::startup(app.clone() as BoxApp, config.lifespan) => started?,
             () = &mut signal => {
                 tracing::info!("shutdown requested during lifespan startup");
                 return Ok(());

@@ -38,7 +38,6 @@ fn start_with_headers(status: u16, headers: &[(&'static str, &'static str)]) -> 
     HttpSend::Start(start)
 }
 
-#[rgi::async_trait]
 impl App for Rogue {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -325,7 +324,6 @@ async fn expectations() {
 #[tokio::test]
 async fn a_stuck_app_cannot_hold_shutdown_past_the_drain_timeout() {
     struct Stuck;
-    #[rgi::async_trait]
     impl App for Stuck {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Http(_http) = conn else {

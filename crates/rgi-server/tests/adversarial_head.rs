@@ -261,7 +261,6 @@ async fn obs_text_in_values_is_kept_as_bytes() {
     // RFC 9110 §5.5: field values may carry obs-text (0x80-0xFF); a
     // recipient treats it as opaque data. It reaches the app untouched.
     struct Header;
-    #[rgi::async_trait]
     impl rgi::App for Header {
         async fn call(&self, conn: rgi::Conn<'_>) -> rgi::AppResult {
             let rgi::Conn::Http(mut http) = conn else {

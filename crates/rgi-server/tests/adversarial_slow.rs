@@ -66,7 +66,6 @@ async fn slowloris_head_gets_408_at_the_head_timeout() {
 #[tokio::test]
 async fn trickled_body_is_bounded_by_the_app_timeout() {
     struct Impatient;
-    #[rgi::async_trait]
     impl App for Impatient {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Http(mut http) = conn else {

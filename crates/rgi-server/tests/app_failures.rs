@@ -10,7 +10,6 @@ use rgi::{App, AppResult, Conn, HttpSend, ResponseStart};
 
 struct Failing;
 
-#[rgi::async_trait]
 impl App for Failing {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {

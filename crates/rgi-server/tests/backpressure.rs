@@ -127,7 +127,6 @@ async fn slow_reader_slows_the_echo_without_buffering_it() {
 /// Reads the body slowly, counting what it consumed.
 struct SlowConsumer(Arc<AtomicU64>);
 
-#[rgi::async_trait]
 impl App for SlowConsumer {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {

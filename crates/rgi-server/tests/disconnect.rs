@@ -25,7 +25,6 @@ enum Seen {
 
 struct Watcher(mpsc::UnboundedSender<Seen>);
 
-#[rgi::async_trait]
 impl App for Watcher {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -162,7 +161,6 @@ impl Drop for DropReport {
     }
 }
 
-#[rgi::async_trait]
 impl App for Stubborn {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -200,7 +198,6 @@ async fn an_app_that_ignores_the_disconnect_is_dropped_after_the_grace_period() 
 /// failed with `Error::Disconnected`.
 struct LateAndWrong(mpsc::UnboundedSender<(String, bool)>);
 
-#[rgi::async_trait]
 impl App for LateAndWrong {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {

@@ -14,7 +14,6 @@ use tokio::sync::Notify;
 /// Waits for the test's go-ahead, then echoes the body.
 struct PatientEcho(Arc<Notify>);
 
-#[rgi::async_trait]
 impl App for PatientEcho {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -30,7 +29,6 @@ impl App for PatientEcho {
 /// Refuses the upload without reading it.
 struct Refuser;
 
-#[rgi::async_trait]
 impl App for Refuser {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {

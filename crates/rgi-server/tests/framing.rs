@@ -33,7 +33,6 @@ fn start_with_headers(status: u16, headers: &[(&str, &str)]) -> HttpSend {
     HttpSend::Start(start)
 }
 
-#[rgi::async_trait]
 impl App for Framer {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {

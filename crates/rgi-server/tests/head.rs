@@ -12,7 +12,6 @@ use rgi::{App, AppResult, Conn, HttpSend, ResponseStart};
 /// HTTP-025 asks.
 struct Streamer;
 
-#[rgi::async_trait]
 impl App for Streamer {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {

@@ -32,7 +32,6 @@ impl Life {
     }
 }
 
-#[rgi::async_trait]
 impl App for Life {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {
@@ -190,7 +189,6 @@ struct Careless {
     skip_startup: bool,
 }
 
-#[rgi::async_trait]
 impl App for Careless {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {

@@ -72,7 +72,6 @@ fn more(file: FileBody) -> FileBody {
     file
 }
 
-#[rgi::async_trait]
 impl App for FileApp {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {

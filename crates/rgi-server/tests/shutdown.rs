@@ -19,7 +19,6 @@ struct Gated {
     release: Arc<Notify>,
 }
 
-#[rgi::async_trait]
 impl App for Gated {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {

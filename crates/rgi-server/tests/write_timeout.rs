@@ -26,7 +26,6 @@ struct Outcome {
 /// a small answer.
 struct EndlessStream(mpsc::UnboundedSender<Outcome>);
 
-#[rgi::async_trait]
 impl App for EndlessStream {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {

@@ -15,7 +15,11 @@ use crate::error::AppResult;
 /// an app is `Send + Sync` and shared (rule `CORE-001`). The returned
 /// future is `Send`, and dropping it is cancellation (rule `CORE-030`).
 ///
-/// The trait is object-safe: `Arc<dyn App>` is an app ([`BoxApp`]).
+/// Implement it with a plain `async fn`. Nothing is boxed: a stack of
+/// middleware composed by type (`Timing<Auth<Router>>`) is one future, as
+/// cheap as the code it runs. For stacks assembled at run time, any app is
+/// also a [`DynApp`], and [`BoxApp`] (`Arc<dyn DynApp>`) is an app: one box
+/// per call at each type-erased boundary, nowhere else.
 ///
 /// ```
 /// use rgi::{App, AppResult, Conn};
@@ -23,46 +27,74 @@ use crate::error::AppResult;
 /// /// The do-nothing middleware.
 /// struct Noop<A>(A);
 ///
-/// #[rgi::async_trait]
 /// impl<A: App> App for Noop<A> {
 ///     async fn call(&self, conn: Conn<'_>) -> AppResult {
 ///         self.0.call(conn).await
 ///     }
 /// }
 /// ```
-#[async_trait::async_trait]
 pub trait App: Send + Sync + 'static {
     /// Handles one connection-scope to the end. `Ok(())` once the scope is
     /// complete (the response fully sent, the socket closed, the lifespan
     /// shut down); `Err` otherwise (see `spec/README.md`, "Errors").
-    async fn call(&self, conn: Conn<'_>) -> AppResult;
+    ///
+    /// Written `async fn call(&self, conn: Conn<'_>) -> AppResult` in an
+    /// impl; the compiler checks that the future is `Send`.
+    fn call(&self, conn: Conn<'_>) -> impl Future<Output = AppResult> + Send;
 }
 
-/// A shared, type-erased app: what stacks built at run time are made of.
-pub type BoxApp = Arc<dyn App>;
+/// The object-safe form of [`App`], for apps chosen at run time: every app
+/// is one, and `dyn DynApp` is an app again. Use it through [`BoxApp`];
+/// there is nothing to implement.
+pub trait DynApp: Send + Sync + 'static {
+    /// [`App::call`] with its future boxed, so that it has one type for
+    /// every app.
+    fn call_boxed<'s, 'c, 'f>(&'s self, conn: Conn<'c>) -> BoxFuture<'f, AppResult>
+    where
+        's: 'f,
+        'c: 'f;
+}
 
-/// The future an [`App`] returns once type-erased.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-// Forwarding impls hand back the inner future as it is: no second box.
-impl<A: App + ?Sized> App for Arc<A> {
-    fn call<'s, 'c, 'f>(&'s self, conn: Conn<'c>) -> BoxFuture<'f, AppResult>
+impl<A: App> DynApp for A {
+    fn call_boxed<'s, 'c, 'f>(&'s self, conn: Conn<'c>) -> BoxFuture<'f, AppResult>
     where
         's: 'f,
         'c: 'f,
-        Self: 'f,
     {
+        Box::pin(self.call(conn))
+    }
+}
+
+impl App for dyn DynApp {
+    // An `async fn`, not the box itself: the box's one lifetime cannot name
+    // both the app's and the call's, and the wrapper is a pointer and a
+    // state byte.
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        self.call_boxed(conn).await
+    }
+}
+
+/// A shared, type-erased app: what stacks built at run time are made of.
+pub type BoxApp = Arc<dyn DynApp>;
+
+/// The future a [`DynApp`] returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+// Forwarding impls hand back the inner future as it is: no box, no wrapper.
+impl<A: App + ?Sized> App for Arc<A> {
+    fn call<'s, 'c>(
+        &'s self,
+        conn: Conn<'c>,
+    ) -> impl Future<Output = AppResult> + Send + use<'s, 'c, A> {
         (**self).call(conn)
     }
 }
 
 impl<A: App + ?Sized> App for Box<A> {
-    fn call<'s, 'c, 'f>(&'s self, conn: Conn<'c>) -> BoxFuture<'f, AppResult>
-    where
-        's: 'f,
-        'c: 'f,
-        Self: 'f,
-    {
+    fn call<'s, 'c>(
+        &'s self,
+        conn: Conn<'c>,
+    ) -> impl Future<Output = AppResult> + Send + use<'s, 'c, A> {
         (**self).call(conn)
     }
 }
@@ -93,12 +125,10 @@ impl<F: Fn(BoxApp) -> BoxApp + Send + Sync> Layer for F {
 /// use rgi::{App, AppResult, BoxApp, Conn, Stack};
 ///
 /// struct Hello;
-/// #[rgi::async_trait]
 /// impl App for Hello {
 ///     async fn call(&self, conn: Conn<'_>) -> AppResult { conn.unsupported() }
 /// }
 /// struct Noop(BoxApp);
-/// #[rgi::async_trait]
 /// impl App for Noop {
 ///     async fn call(&self, conn: Conn<'_>) -> AppResult { self.0.call(conn).await }
 /// }

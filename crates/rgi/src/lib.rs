@@ -28,7 +28,7 @@ pub mod patterns;
 mod scope;
 mod state;
 
-pub use app::{boxed, App, BoxApp, BoxFuture, Layer, Stack};
+pub use app::{boxed, App, BoxApp, BoxFuture, DynApp, Layer, Stack};
 pub use channel::{
     Flush, InspectSend, MapReceive, MapSend, Prepend, Receiver, ReceiverExt, Recv, SendEvent,
     Sender, SenderExt,
@@ -41,10 +41,6 @@ pub use event::{
 };
 pub use scope::{decode_path, Capabilities, HttpScope, LifespanScope, TlsInfo, WebSocketScope};
 pub use state::{State, StateBuilder};
-
-/// The `async_trait` attribute, re-exported so that implementing [`App`]
-/// needs no extra dependency: `#[rgi::async_trait]`.
-pub use async_trait::async_trait;
 
 /// Re-exported vocabulary: the `http` and `bytes` crates at the versions
 /// rgi uses.

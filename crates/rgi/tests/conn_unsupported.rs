@@ -14,7 +14,6 @@ use rgi::{
 /// Supports nothing; touches no handle.
 struct Nothing;
 
-#[rgi::async_trait]
 impl App for Nothing {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         conn.unsupported()

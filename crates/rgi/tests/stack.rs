@@ -18,7 +18,6 @@ struct Tracer {
     inner: BoxApp,
 }
 
-#[rgi::async_trait]
 impl App for Tracer {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         self.log.push(format!("{} in", self.name));
@@ -40,7 +39,6 @@ impl App for Tracer {
 
 struct Leaf(Log);
 
-#[rgi::async_trait]
 impl App for Leaf {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         self.0.push("leaf");

@@ -16,7 +16,6 @@ use tracing_subscriber::EnvFilter;
 /// Says hello, with the id the request-id middleware gave the request.
 struct Hello;
 
-#[rgi::async_trait]
 impl App for Hello {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {

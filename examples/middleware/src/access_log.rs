@@ -92,7 +92,6 @@ impl<A, F: Fn(&Entry<'_>) + Send + Sync + 'static> AccessLog<A, F> {
     }
 }
 
-#[rgi::async_trait]
 impl<A: App, F: Fn(&Entry<'_>) + Send + Sync + 'static> App for AccessLog<A, F> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {

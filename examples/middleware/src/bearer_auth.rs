@@ -60,7 +60,6 @@ where
     }
 }
 
-#[rgi::async_trait]
 impl<A, V, U> App for BearerAuth<A, V>
 where
     A: App,
@@ -152,7 +151,6 @@ mod tests {
     /// Says who it is talking to.
     struct WhoAmI;
 
-    #[rgi::async_trait]
     impl App for WhoAmI {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Http(mut http) = conn else {

@@ -90,7 +90,6 @@ impl<A> Database<A> {
     }
 }
 
-#[rgi::async_trait]
 impl<A: App> App for Database<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Lifespan(mut lifespan) = conn else {
@@ -196,7 +195,6 @@ mod tests {
     /// Reports whether the pool is there and open.
     struct UsesPool;
 
-    #[rgi::async_trait]
     impl App for UsesPool {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Http(mut http) = conn else {

@@ -40,7 +40,6 @@ impl<A> ErrorBoundary<A> {
     }
 }
 
-#[rgi::async_trait]
 impl<A: App> App for ErrorBoundary<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -140,7 +139,6 @@ mod tests {
     /// Fails in the way the path says.
     struct Trouble;
 
-    #[rgi::async_trait]
     impl App for Trouble {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Http(mut http) = conn else {

@@ -16,7 +16,7 @@
 //! It adds no future of its own: `call` hands back the chosen app's future
 //! as it is.
 
-use rgi::{App, AppResult, BoxApp, BoxFuture, Conn, Layer};
+use rgi::{App, AppResult, BoxApp, Conn, Layer};
 
 /// A middleware applied to every request except those under `prefixes`.
 #[derive(Clone)]
@@ -71,21 +71,16 @@ pub fn except<P: Into<String> + Clone + Send + Sync + 'static>(
 }
 
 impl App for Except {
-    fn call<'s, 'c, 'f>(&'s self, conn: Conn<'c>) -> BoxFuture<'f, AppResult>
-    where
-        's: 'f,
-        'c: 'f,
-        Self: 'f,
-    {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
         let skip = match &conn {
             Conn::Http(http) => self.excluded(http.scope.route_path()),
             Conn::WebSocket(ws) => self.excluded(ws.scope.route_path()),
             _ => false,
         };
         if skip {
-            self.bare.call(conn)
+            self.bare.call(conn).await
         } else {
-            self.wrapped.call(conn)
+            self.wrapped.call(conn).await
         }
     }
 }

@@ -90,7 +90,6 @@ impl<A> Gzip<A> {
     }
 }
 
-#[rgi::async_trait]
 impl<A: App> App for Gzip<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -287,7 +286,6 @@ mod tests {
         }
     }
 
-    #[rgi::async_trait]
     impl App for Reply {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Http(mut http) = conn else {
@@ -361,7 +359,6 @@ mod tests {
     /// Sends chunk k+1 only once the test says the client got chunk k.
     struct LockStep(tokio::sync::Mutex<tokio::sync::mpsc::Receiver<()>>);
 
-    #[rgi::async_trait]
     impl App for LockStep {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Http(mut http) = conn else {
@@ -529,7 +526,6 @@ mod tests {
     #[tokio::test]
     async fn passes_an_explicit_flush_and_clears_send_file() {
         struct Flusher;
-        #[rgi::async_trait]
         impl App for Flusher {
             async fn call(&self, conn: Conn<'_>) -> AppResult {
                 let Conn::Http(mut http) = conn else {

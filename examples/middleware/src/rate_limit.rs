@@ -51,7 +51,6 @@ impl<A> RateLimit<A> {
     }
 }
 
-#[rgi::async_trait]
 impl<A: App> App for RateLimit<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {

@@ -60,7 +60,6 @@ impl<A> SetRequestId<A> {
     }
 }
 
-#[rgi::async_trait]
 impl<A: App> App for SetRequestId<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -126,7 +125,6 @@ mod tests {
     /// Answers with the id it found in its scope: header and extension.
     struct ShowId;
 
-    #[rgi::async_trait]
     impl App for ShowId {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Http(mut http) = conn else {

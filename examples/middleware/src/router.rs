@@ -34,8 +34,9 @@ use rgi::bytes::Bytes;
 use rgi::http::header::CONTENT_TYPE;
 use rgi::http::{HeaderMap, HeaderValue, StatusCode};
 use rgi::{
-    App, AppResult, BoxApp, BoxFuture, CloseFrame, Conn, Error, LifespanConn, LifespanReceive,
-    LifespanScope, LifespanSend, Receiver, ScopeKind, Sender, WebSocketReceive, WebSocketSend,
+    App, AppResult, BoxApp, BoxFuture, CloseFrame, Conn, DynApp, Error, LifespanConn,
+    LifespanReceive, LifespanScope, LifespanSend, Receiver, ScopeKind, Sender, WebSocketReceive,
+    WebSocketSend,
 };
 
 /// Apps mounted under path prefixes.
@@ -80,41 +81,34 @@ impl std::fmt::Debug for Router {
 }
 
 impl App for Router {
-    // Hand-written (not `async_trait`) so that a routed request costs no
-    // future of the router's own: the mounted app's future is returned as is.
-    fn call<'s, 'c, 'f>(&'s self, conn: Conn<'c>) -> BoxFuture<'f, AppResult>
-    where
-        's: 'f,
-        'c: 'f,
-        Self: 'f,
-    {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {
             Conn::Http(mut http) => match self.find(http.scope.route_path()) {
                 Some((prefix, app)) => {
                     http.scope.root_path.push_str(prefix);
-                    app.call(http.into())
+                    app.call(http.into()).await
                 }
-                None => Box::pin(async move {
+                None => {
                     let mut headers = HeaderMap::with_capacity(2);
                     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
                     let body = Bytes::from_static(b"Not Found");
                     Ok(http.respond(StatusCode::NOT_FOUND, headers, body).await?)
-                }),
+                }
             },
             Conn::WebSocket(mut ws) => match self.find(ws.scope.route_path()) {
                 Some((prefix, app)) => {
                     ws.scope.root_path.push_str(prefix);
-                    app.call(ws.into())
+                    app.call(ws.into()).await
                 }
-                None => Box::pin(async move {
+                None => {
                     if ws.recv().await == WebSocketReceive::Connect {
                         ws.send(WebSocketSend::Close(CloseFrame::new(1008))).await?;
                     }
                     Ok(())
-                }),
+                }
             },
-            Conn::Lifespan(lifespan) => Box::pin(self.lifespan(lifespan)),
-            other => Box::pin(async move { other.unsupported() }),
+            Conn::Lifespan(lifespan) => self.lifespan(lifespan).await,
+            other => other.unsupported(),
         }
     }
 }
@@ -166,7 +160,7 @@ impl Router {
                 Child {
                     prefix,
                     link,
-                    future: Some(app.call(conn.into())),
+                    future: Some(app.call_boxed(conn.into())),
                     exit: None,
                     phase: Phase::Starting,
                 }
@@ -394,7 +388,6 @@ mod tests {
     /// Answers with `root_path path route_path`.
     struct Where;
 
-    #[rgi::async_trait]
     impl App for Where {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Http(mut http) = conn else {
@@ -449,7 +442,6 @@ mod tests {
         log: Arc<Mutex<Vec<String>>>,
     }
 
-    #[rgi::async_trait]
     impl<const N: usize> App for Mounted<N> {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Lifespan(mut lifespan) = conn else {

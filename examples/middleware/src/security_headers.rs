@@ -49,7 +49,6 @@ impl<A> SecurityHeaders<A> {
     }
 }
 
-#[rgi::async_trait]
 impl<A: App> App for SecurityHeaders<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -84,7 +83,6 @@ mod tests {
     /// Allows framing by its own origin, on purpose.
     struct Framed;
 
-    #[rgi::async_trait]
     impl App for Framed {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Http(mut http) = conn else {

@@ -152,7 +152,6 @@ impl<A> SessionLayer<A> {
     }
 }
 
-#[rgi::async_trait]
 impl<A: App> App for SessionLayer<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {
@@ -236,7 +235,6 @@ mod tests {
     /// Counts visits in the session; `/peek` only reads; `/logout` clears.
     struct Visits;
 
-    #[rgi::async_trait]
     impl App for Visits {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Http(mut http) = conn else {

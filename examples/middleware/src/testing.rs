@@ -8,7 +8,6 @@ use rgi::{App, AppResult, Conn, LifespanReceive, LifespanSend};
 /// 200 `hello` as `text/plain`; answers lifespan; declines WebSocket.
 pub(crate) struct Hello;
 
-#[rgi::async_trait]
 impl App for Hello {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {
@@ -33,7 +32,6 @@ impl App for Hello {
 /// Fails every HTTP request before starting the response.
 pub(crate) struct Fails;
 
-#[rgi::async_trait]
 impl App for Fails {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {

@@ -44,7 +44,6 @@ pub use routes::ECHO_BUFFER_LIMIT;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Testbed;
 
-#[rgi::async_trait]
 impl App for Testbed {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {

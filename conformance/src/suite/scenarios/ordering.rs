@@ -27,7 +27,6 @@ struct Tracer {
     inner: BoxApp,
 }
 
-#[rgi::async_trait]
 impl App for Tracer {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(http) = conn else {

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use http::{Method, StatusCode, Version};
-use rgi::{BoxApp, Capabilities, Conn, Error, HttpConn};
+use rgi::{App, Capabilities, Conn, Error, HttpConn};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
@@ -61,11 +61,11 @@ enum Next {
 }
 
 /// Serves one accepted connection to its end.
-pub(crate) async fn serve_connection(
+pub(crate) async fn serve_connection<A: App>(
     mut stream: TcpStream,
     peer: SocketAddr,
     ctx: Arc<ServerCtx>,
-    app: BoxApp,
+    app: Arc<A>,
 ) {
     let local = ctx.bound_addr.or_else(|| stream.local_addr().ok());
     let watch = ctx.shutdown.watch();
@@ -94,11 +94,11 @@ pub(crate) async fn serve_connection(
     }
 }
 
-async fn run(
+async fn run<A: App>(
     shared: &mut Shared<'_>,
     peer: SocketAddr,
     local: Option<SocketAddr>,
-    app: &BoxApp,
+    app: &A,
 ) -> End {
     let ctx = shared.ctx;
     let mut fields = Vec::new();

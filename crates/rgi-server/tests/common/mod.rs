@@ -357,7 +357,6 @@ pub fn post(path: &str, body: &[u8]) -> Vec<u8> {
 /// Answers 200 `Hello, world!` without reading the body.
 pub struct Hello;
 
-#[rgi::async_trait]
 impl App for Hello {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -375,7 +374,6 @@ impl App for Hello {
 /// (no content-length: chunked on HTTP/1.1).
 pub struct StreamEcho;
 
-#[rgi::async_trait]
 impl App for StreamEcho {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -401,7 +399,6 @@ impl App for StreamEcho {
 /// Answers with the whole request body read first, with its length.
 pub struct Echo;
 
-#[rgi::async_trait]
 impl App for Echo {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -419,7 +416,6 @@ impl App for Echo {
 /// first; `/echo...` answers with the request body.
 pub struct PathEcho;
 
-#[rgi::async_trait]
 impl App for PathEcho {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -470,7 +466,6 @@ pub async fn assert_still_serving(server: &TestServer) {
 /// so that a test sees exactly what reached the app.
 pub struct Reflect;
 
-#[rgi::async_trait]
 impl App for Reflect {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -503,7 +498,6 @@ impl App for Reflect {
 /// Answers 200 with the request path, never reading the body.
 pub struct PathNoRead;
 
-#[rgi::async_trait]
 impl App for PathNoRead {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
@@ -560,7 +554,6 @@ pub struct Firehose {
     pub ended: Option<tokio::sync::mpsc::UnboundedSender<bool>>,
 }
 
-#[rgi::async_trait]
 impl App for Firehose {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         let Conn::Http(mut http) = conn else {
