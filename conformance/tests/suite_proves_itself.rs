@@ -187,7 +187,7 @@ struct ReversesHeaderNames(BoxApp);
 
 impl App for ReversesHeaderNames {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::Http(mut http) = conn else {
+        let Conn::Http(http) = conn else {
             return self.0.call(conn).await;
         };
         let names: Vec<_> = http.scope.headers.keys().cloned().collect();
@@ -406,7 +406,7 @@ struct DropsAccept(BoxApp);
 
 impl App for DropsAccept {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::Http(mut http) = conn else {
+        let Conn::Http(http) = conn else {
             return self.0.call(conn).await;
         };
         http.scope.headers.remove(header::ACCEPT);
@@ -596,11 +596,11 @@ struct ClearsState(BoxApp);
 impl App for ClearsState {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {
-            Conn::Http(mut http) => {
+            Conn::Http(http) => {
                 http.scope.state = State::default();
                 self.0.call(http.into()).await
             }
-            Conn::WebSocket(mut ws) => {
+            Conn::WebSocket(ws) => {
                 ws.scope.state = State::default();
                 self.0.call(ws.into()).await
             }
@@ -799,7 +799,7 @@ struct ClearsSendFile(BoxApp);
 impl App for ClearsSendFile {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {
-            Conn::Http(mut http) => {
+            Conn::Http(http) => {
                 http.scope.capabilities.send_file = false;
                 self.0.call(http.into()).await
             }

@@ -509,7 +509,8 @@ async fn caller_side_http_rules() {
     // HTTP-011: a body after Disconnect.
     let mut rx = Deliver(VecDeque::from([HttpReceive::Disconnect, body(false)]));
     let mut tx = TakeAll;
-    let conn = HttpConn::new(http_scope(Capabilities::NONE), &mut rx, &mut tx);
+    let mut scope = http_scope(Capabilities::NONE);
+    let conn = HttpConn::new(&mut scope, &mut rx, &mut tx);
     assert_eq!(
         driven(read_twice_then_respond, conn.into()).await,
         Some("HTTP-011")
@@ -517,7 +518,8 @@ async fn caller_side_http_rules() {
     // CORE-010: a send taken after the caller delivered Disconnect.
     let mut rx = Deliver(VecDeque::from([body(true), HttpReceive::Disconnect]));
     let mut tx = TakeAll;
-    let conn = HttpConn::new(http_scope(Capabilities::NONE), &mut rx, &mut tx);
+    let mut scope = http_scope(Capabilities::NONE);
+    let conn = HttpConn::new(&mut scope, &mut rx, &mut tx);
     assert_eq!(
         driven(read_twice_then_respond, conn.into()).await,
         Some("CORE-010")
@@ -538,7 +540,8 @@ async fn app_side_http_rules_for_hand_driven_apps() {
     }
     let mut rx = Deliver(VecDeque::new());
     let mut tx = TakeAll;
-    let conn = HttpConn::new(http_scope(Capabilities::NONE), &mut rx, &mut tx);
+    let mut scope = http_scope(Capabilities::NONE);
+    let conn = HttpConn::new(&mut scope, &mut rx, &mut tx);
     assert_eq!(
         driven(two_without_flush, conn.into()).await,
         Some("CORE-021")
@@ -555,7 +558,8 @@ async fn app_side_http_rules_for_hand_driven_apps() {
     }
     let mut rx = Deliver(VecDeque::new());
     let mut tx = Gone;
-    let conn = HttpConn::new(http_scope(Capabilities::NONE), &mut rx, &mut tx);
+    let mut scope = http_scope(Capabilities::NONE);
+    let conn = HttpConn::new(&mut scope, &mut rx, &mut tx);
     assert_eq!(
         driven(sends_after_disconnected, conn.into()).await,
         Some("CORE-011")
@@ -573,7 +577,8 @@ async fn app_side_http_rules_for_hand_driven_apps() {
     }
     let mut rx = Deliver(VecDeque::new());
     let mut tx = TakeAll;
-    let conn = HttpConn::new(http_scope(Capabilities::ALL), &mut rx, &mut tx);
+    let mut scope = http_scope(Capabilities::ALL);
+    let conn = HttpConn::new(&mut scope, &mut rx, &mut tx);
     assert_eq!(
         driven(file_before_start, conn.into()).await,
         Some("EXT-020")
@@ -624,7 +629,8 @@ async fn caller_side_websocket_and_lifespan_rules() {
     // WS-001: a message before the app answered Connect.
     let mut rx = Deliver(VecDeque::from([WebSocketReceive::Connect, text()]));
     let mut tx = TakeAll;
-    let conn = WebSocketConn::new(ws_scope(Capabilities::NONE), &mut rx, &mut tx);
+    let mut scope = ws_scope(Capabilities::NONE);
+    let conn = WebSocketConn::new(&mut scope, &mut rx, &mut tx);
     assert_eq!(
         driven(reads_then_accepts, conn.into()).await,
         Some("WS-001")
@@ -635,7 +641,8 @@ async fn caller_side_websocket_and_lifespan_rules() {
         text(),
     ]));
     let mut tx = TakeAll;
-    let conn = WebSocketConn::new(ws_scope(Capabilities::NONE), &mut rx, &mut tx);
+    let mut scope = ws_scope(Capabilities::NONE);
+    let conn = WebSocketConn::new(&mut scope, &mut rx, &mut tx);
     assert_eq!(
         driven(reads_then_accepts, conn.into()).await,
         Some("WS-008")
@@ -661,7 +668,8 @@ async fn caller_side_websocket_and_lifespan_rules() {
         LifespanReceive::Shutdown,
     ]));
     let mut tx = TakeAll;
-    let conn = LifespanConn::new(LifespanScope::default(), &mut rx, &mut tx);
+    let mut scope = LifespanScope::default();
+    let conn = LifespanConn::new(&mut scope, &mut rx, &mut tx);
     assert_eq!(
         driven(answers_startup_and_waits, conn.into()).await,
         Some("LIFE-004")
@@ -669,7 +677,8 @@ async fn caller_side_websocket_and_lifespan_rules() {
     // LIFE-001: Shutdown first.
     let mut rx = Deliver(VecDeque::from([LifespanReceive::Shutdown]));
     let mut tx = TakeAll;
-    let conn = LifespanConn::new(LifespanScope::default(), &mut rx, &mut tx);
+    let mut scope = LifespanScope::default();
+    let conn = LifespanConn::new(&mut scope, &mut rx, &mut tx);
     assert_eq!(
         driven(answers_startup_and_waits, conn.into()).await,
         Some("LIFE-001")

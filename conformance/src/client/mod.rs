@@ -177,7 +177,8 @@ impl TestClient {
         let scope = request.scope;
         let future = async move {
             let _done = guard;
-            app.call(Conn::Http(HttpConn::new(scope, &mut rx, &mut tx)))
+            let mut scope = scope;
+            app.call(Conn::Http(HttpConn::new(&mut scope, &mut rx, &mut tx)))
                 .await
         };
         let mut exchange = HttpExchange {
@@ -232,8 +233,11 @@ impl TestClient {
         let scope = request.into_websocket_scope();
         let future = async move {
             let _done = guard;
-            app.call(Conn::WebSocket(WebSocketConn::new(scope, &mut rx, &mut tx)))
-                .await
+            let mut scope = scope;
+            app.call(Conn::WebSocket(WebSocketConn::new(
+                &mut scope, &mut rx, &mut tx,
+            )))
+            .await
         };
         WebSocketSession::handshake(Core::spawn(link, self.timeout, future)).await
     }
@@ -263,8 +267,11 @@ impl TestClient {
         let scope = LifespanScope::new(builder.clone());
         let future = async move {
             let _done = guard;
-            app.call(Conn::Lifespan(LifespanConn::new(scope, &mut rx, &mut tx)))
-                .await
+            let mut scope = scope;
+            app.call(Conn::Lifespan(LifespanConn::new(
+                &mut scope, &mut rx, &mut tx,
+            )))
+            .await
         };
         Lifespan {
             core: Core::spawn(link, self.timeout, future),

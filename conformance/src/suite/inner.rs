@@ -328,7 +328,7 @@ impl Inner {
 
     async fn http(&self, mut http: HttpConn<'_>) -> AppResult {
         let call = self.http_calls.fetch_add(1, Ordering::SeqCst);
-        self.record.get().scope = Some(ScopeSnapshot::of(&http.scope));
+        self.record.get().scope = Some(ScopeSnapshot::of(http.scope));
         match &self.http {
             HttpPlan::Respond(events) => {
                 self.read_all(&mut http).await?;

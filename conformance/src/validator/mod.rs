@@ -506,7 +506,7 @@ impl<A: App> App for Validator<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {
             Conn::Http(http) => {
-                let machine = HttpMachine::new(&http.scope);
+                let machine = HttpMachine::new(http.scope);
                 let parts = http.into_parts();
                 self.call_checked(machine, ScopeKind::Http, parts, |s, r, t| {
                     HttpConn::new(s, r, t).into()
@@ -514,7 +514,7 @@ impl<A: App> App for Validator<A> {
                 .await
             }
             Conn::WebSocket(ws) => {
-                let machine = WebSocketMachine::new(&ws.scope);
+                let machine = WebSocketMachine::new(ws.scope);
                 let parts = ws.into_parts();
                 self.call_checked(machine, ScopeKind::WebSocket, parts, |s, r, t| {
                     WebSocketConn::new(s, r, t).into()
@@ -538,11 +538,11 @@ impl<A: App> App for Validator<A> {
 }
 
 /// The handles of one call, as `XConn::into_parts` gives them.
-type Parts<'c, S, In, Out> = (S, &'c mut dyn Receiver<In>, &'c mut dyn Sender<Out>);
+type Parts<'c, S, In, Out> = (&'c mut S, &'c mut dyn Receiver<In>, &'c mut dyn Sender<Out>);
 
 /// Builds a call from its scope and handles (`XConn::new(..).into()`).
 type Rebuild<S, In, Out> =
-    for<'x> fn(S, &'x mut dyn Receiver<In>, &'x mut dyn Sender<Out>) -> Conn<'x>;
+    for<'x> fn(&'x mut S, &'x mut dyn Receiver<In>, &'x mut dyn Sender<Out>) -> Conn<'x>;
 
 impl<A: App> Validator<A> {
     /// Calls the wrapped app with both handles of one call checked by

@@ -41,7 +41,8 @@ pub fn run_http<A: App + ?Sized>(
     receiver: &mut dyn Receiver<HttpReceive>,
     sender: &mut dyn Sender<HttpSend>,
 ) -> Option<AppResult> {
-    poll_ready_future(app.call(Conn::Http(HttpConn::new(scope, receiver, sender))))
+    let mut scope = scope;
+    poll_ready_future(app.call(Conn::Http(HttpConn::new(&mut scope, receiver, sender))))
 }
 
 /// A request body already in memory, handed out one chunk per receive and

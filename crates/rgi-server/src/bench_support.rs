@@ -2,41 +2,50 @@
 //! parsing); hidden from the docs and not part of the stable API.
 
 use bytes::BytesMut;
-use http::HeaderMap;
+use http::{Method, Uri};
 use rgi::HttpScope;
 
 use crate::config::Config;
-use crate::conn::parse::{parse_head_reusing, FieldRanges};
+use crate::conn::parse::{parse_head_into, FieldRanges};
 
-/// The server's request-head parser with its reusable scratch space, as one
-/// connection holds it.
-#[derive(Debug, Default)]
+/// The server's request-head parser with its reusable scratch space and
+/// scope, as one connection holds them.
+#[derive(Debug)]
 pub struct HeadParser {
     config: Config,
     fields: Vec<FieldRanges>,
-    spare: HeaderMap,
+    scope: HttpScope,
+}
+
+impl Default for HeadParser {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl HeadParser {
     /// A parser with the default [`Config`].
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            config: Config::default(),
+            fields: Vec::new(),
+            scope: HttpScope::new(Method::GET, Uri::default()).expect("`/` is a path"),
+        }
     }
 
-    /// Parses and validates the head at the start of `buf` into a scope,
-    /// exactly as a connection does (the head's bytes are split off `buf`).
-    /// `None` when the head is incomplete or refused.
-    pub fn parse(&mut self, buf: &mut BytesMut) -> Option<HttpScope> {
-        parse_head_reusing(buf, &self.config, &mut self.fields, &mut self.spare)
-            .ok()
-            .flatten()
-            .map(|head| head.scope)
+    /// Parses and validates the head at the start of `buf` into the
+    /// parser's scope, exactly as a connection does (the head's bytes are
+    /// split off `buf`). `None` when the head is incomplete or refused.
+    pub fn parse(&mut self, buf: &mut BytesMut) -> Option<&mut HttpScope> {
+        match parse_head_into(buf, &self.config, &mut self.fields, &mut self.scope) {
+            Ok(Some(_)) => Some(&mut self.scope),
+            _ => None,
+        }
     }
 
-    /// Hands back a header map for the next parse, as a connection does
-    /// with the last response's map.
-    pub fn recycle(&mut self, mut headers: HeaderMap) {
-        headers.clear();
-        self.spare = headers;
+    /// Clears the scope for the next parse, as a connection does when a
+    /// request is done.
+    pub fn clear(&mut self) {
+        self.scope.clear();
     }
 }

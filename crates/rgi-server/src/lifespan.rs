@@ -54,7 +54,7 @@ pub(crate) async fn startup(
     let (answer_tx, mut answers) = mpsc::unbounded_channel();
     let phase = Arc::new(AtomicU8::new(IDLE));
     let builder = StateBuilder::new();
-    let scope = LifespanScope::new(builder.clone());
+    let mut scope = LifespanScope::new(builder.clone());
     let mut rx = LifespanRx {
         events: event_rx,
         phase: phase.clone(),
@@ -65,7 +65,9 @@ pub(crate) async fn startup(
         phase,
     };
     let task = tokio::spawn(async move {
-        let call = app.call(Conn::Lifespan(LifespanConn::new(scope, &mut rx, &mut tx)));
+        let call = app.call(Conn::Lifespan(LifespanConn::new(
+            &mut scope, &mut rx, &mut tx,
+        )));
         let outcome = AssertUnwindSafe(call).catch_unwind().await;
         if ended_in.load(Ordering::SeqCst) == STARTUP_COMPLETED {
             log_ended_while_serving(&outcome);

@@ -53,8 +53,12 @@ macro_rules! conn_type {
     ($(#[$doc:meta])* $name:ident, $scope:ty, $recv:ty, $send:ty, $kind:ident) => {
         $(#[$doc])*
         pub struct $name<'a> {
-            /// What the server knows about this call.
-            pub scope: $scope,
+            /// What the server knows about this call, lent for the call:
+            /// change it in place before handing the call on. Lent, not
+            /// given: the call stays three pointers wide however far it
+            /// travels, and the scope is the caller's again when the call
+            /// returns (with whatever the inner app left in it).
+            pub scope: &'a mut $scope,
             /// Where the events from the server come from.
             pub receiver: &'a mut dyn Receiver<$recv>,
             /// Where the app's events go.
@@ -64,7 +68,7 @@ macro_rules! conn_type {
         impl<'a> $name<'a> {
             /// A call from its scope and handles.
             pub fn new(
-                scope: $scope,
+                scope: &'a mut $scope,
                 receiver: &'a mut dyn Receiver<$recv>,
                 sender: &'a mut dyn Sender<$send>,
             ) -> Self {
@@ -75,7 +79,7 @@ macro_rules! conn_type {
             /// with [`new`](Self::new).
             pub fn into_parts(
                 self,
-            ) -> ($scope, &'a mut dyn Receiver<$recv>, &'a mut dyn Sender<$send>) {
+            ) -> (&'a mut $scope, &'a mut dyn Receiver<$recv>, &'a mut dyn Sender<$send>) {
                 (self.scope, self.receiver, self.sender)
             }
 
@@ -118,13 +122,15 @@ conn_type!(
 );
 
 impl HttpConn<'_> {
-    /// Sends a whole response in two events: a start with `status`,
-    /// `headers` and a `content-length`, then `body` as the final chunk. The
-    /// server can write it in one go. The short-circuiting middleware's tool.
+    /// Sends a whole response in two events: a start with `status` and
+    /// `headers`, then `body` as the final chunk. The server has the whole
+    /// body before it writes the head, so it can send both in one write
+    /// with a `content-length` of its own (rule `HTTP-034`; `rgi-server`
+    /// does). The short-circuiting middleware's tool.
     ///
     /// It keeps the body rules (rule `HTTP-025`) whatever it is given: a
-    /// response to `HEAD` keeps the `content-length` of `body` but sends no
-    /// body bytes; a `204` or `304` gets neither `content-length` nor body.
+    /// response to `HEAD` gets the `content-length` of `body` but no body
+    /// bytes; a `204` or `304` gets neither `content-length` nor body.
     pub async fn respond(
         &mut self,
         status: StatusCode,
@@ -133,11 +139,16 @@ impl HttpConn<'_> {
     ) -> Result<(), Error> {
         let mut body = body.into();
         let no_content = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
-        if !no_content {
-            headers.insert(header::CONTENT_LENGTH, length_value(body.len()));
-        }
-        if no_content || self.scope.method == Method::HEAD {
+        if no_content {
             body = Bytes::new();
+        } else if self.scope.method == Method::HEAD {
+            // The length a GET would get, which the server cannot know.
+            headers.insert(header::CONTENT_LENGTH, length_value(body.len()));
+            body = Bytes::new();
+        } else if let Some(stale) = headers.get_mut(header::CONTENT_LENGTH) {
+            // Left to the server unless the caller gave one; then it must
+            // be right.
+            *stale = length_value(body.len());
         }
         let mut start = ResponseStart::new(status);
         start.headers = headers;

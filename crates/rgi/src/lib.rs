@@ -39,7 +39,9 @@ pub use event::{
     Accept, CloseFrame, FileBody, HttpReceive, HttpSend, LifespanReceive, LifespanSend, Message,
     ResponseStart, WebSocketReceive, WebSocketSend,
 };
-pub use scope::{decode_path, Capabilities, HttpScope, LifespanScope, TlsInfo, WebSocketScope};
+pub use scope::{
+    decode_path, decode_path_into, Capabilities, HttpScope, LifespanScope, TlsInfo, WebSocketScope,
+};
 pub use state::{State, StateBuilder};
 
 /// Re-exported vocabulary: the `http` and `bytes` crates at the versions

@@ -70,8 +70,9 @@ pub struct TlsInfo {
 
 /// One HTTP request (spec: `spec/http.md`, "The scope").
 ///
-/// Fields are public: a middleware owns the scope it was given and changes
-/// it in place before handing it on (there is nobody else to surprise).
+/// Fields are public: a middleware changes the scope it was lent in place
+/// before handing it on, and finds it as the inner app left it once the
+/// inner call returns (rule `CORE-008`).
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct HttpScope {
@@ -162,6 +163,29 @@ impl HttpScope {
         parts
     }
 
+    /// Empties the scope for the next request on the same connection: every
+    /// field as [`new`](Self::new)`(GET, "/")` sets it, but `path`,
+    /// `root_path` and `headers` keep their allocations. A server that keeps
+    /// one scope per connection calls it when a request is done, so that
+    /// nothing of one request reaches the next, and the buffers that the
+    /// request's URI and header values shared are let go.
+    pub fn clear(&mut self) {
+        self.method = Method::GET;
+        self.uri = Uri::default();
+        self.version = Version::HTTP_11;
+        self.scheme = Scheme::HTTP;
+        self.path.clear();
+        self.path.push('/');
+        self.root_path.clear();
+        self.headers.clear();
+        self.client = None;
+        self.server = None;
+        self.state = State::new();
+        self.extensions.clear();
+        self.capabilities = Capabilities::NONE;
+        self.tls = None;
+    }
+
     /// The path as received, still percent-encoded, query excluded.
     pub fn raw_path(&self) -> &[u8] {
         self.uri.path().as_bytes()
@@ -237,23 +261,51 @@ impl LifespanScope {
 /// A `%` not followed by two hex digits is kept as it is (as browsers and
 /// uvicorn do). Allocates once, and only the string itself.
 pub fn decode_path(raw: &[u8]) -> Option<String> {
+    let mut out = String::new();
+    decode_path_into(raw, &mut out).then_some(out)
+}
+
+/// [`decode_path`] into `out` (cleared first), reusing its allocation: what
+/// a server that keeps one scope per connection uses. `false`, with `out`
+/// left empty, when the result is not UTF-8.
+pub fn decode_path_into(raw: &[u8], out: &mut String) -> bool {
+    out.clear();
     if !raw.contains(&b'%') {
-        return std::str::from_utf8(raw).ok().map(str::to_owned);
+        return match std::str::from_utf8(raw) {
+            Ok(path) => {
+                out.push_str(path);
+                true
+            }
+            Err(_) => false,
+        };
     }
-    let mut out = Vec::with_capacity(raw.len());
+    let mut bytes = std::mem::take(out).into_bytes();
+    bytes.reserve(raw.len());
     let mut i = 0;
     while i < raw.len() {
         if raw[i] == b'%' && i + 2 < raw.len() {
             if let (Some(h), Some(l)) = (hex(raw[i + 1]), hex(raw[i + 2])) {
-                out.push(h << 4 | l);
+                bytes.push(h << 4 | l);
                 i += 3;
                 continue;
             }
         }
-        out.push(raw[i]);
+        bytes.push(raw[i]);
         i += 1;
     }
-    String::from_utf8(out).ok()
+    match String::from_utf8(bytes) {
+        Ok(decoded) => {
+            *out = decoded;
+            true
+        }
+        Err(e) => {
+            // Keep the allocation for the next call.
+            let mut bytes = e.into_bytes();
+            bytes.clear();
+            *out = String::from_utf8(bytes).unwrap_or_default();
+            false
+        }
+    }
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -300,6 +352,41 @@ mod tests {
         assert_eq!(parts.method, Method::POST);
         assert_eq!(parts.uri, "/p%20q?x=1");
         assert_eq!(parts.extensions.get::<u32>(), Some(&7));
+    }
+
+    #[test]
+    fn decode_path_into_reuses_and_agrees_with_decode_path() {
+        let mut out = String::with_capacity(64);
+        for raw in [&b"/a%20b"[..], b"/plain", b"/%zz", b"/%41"] {
+            assert!(decode_path_into(raw, &mut out));
+            assert_eq!(Some(out.clone()), decode_path(raw));
+            assert!(out.capacity() >= 64, "the allocation is kept");
+        }
+        assert!(!decode_path_into(b"/%FF", &mut out));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn clear_leaves_nothing_of_the_last_request() {
+        let mut scope = HttpScope::new(Method::POST, Uri::from_static("/a%20b?q=1")).unwrap();
+        scope.version = Version::HTTP_10;
+        scope.scheme = Scheme::HTTPS;
+        scope.root_path.push_str("/a");
+        scope.headers.insert("x-a", "1".parse().unwrap());
+        scope.client = Some(([127, 0, 0, 1], 1).into());
+        scope.server = Some(([127, 0, 0, 1], 2).into());
+        let builder = crate::StateBuilder::new();
+        builder.insert(7u8);
+        scope.state = builder.freeze();
+        scope.extensions.insert(5u32);
+        scope.capabilities = Capabilities::ALL;
+        scope.tls = Some(Arc::new(TlsInfo::default()));
+        scope.clear();
+        let fresh = HttpScope::new(Method::GET, Uri::default()).unwrap();
+        assert_eq!(format!("{scope:?}"), format!("{fresh:?}"));
+        // Their `Debug` does not show their contents.
+        assert_eq!(scope.extensions.get::<u32>(), None);
+        assert_eq!(scope.state.get::<u8>(), None);
     }
 
     #[test]

@@ -37,22 +37,24 @@ fn check(err: BoxError, kind: ScopeKind) {
 fn unsupported_names_the_kind_and_touches_no_handle() {
     let mut rx = Script::<HttpReceive>::new([]);
     let mut tx = Recorder::<HttpSend>::new();
-    let conn: Conn<'_> = HttpConn::new(request(), &mut rx, &mut tx).into();
+    let mut scope = request();
+    let conn: Conn<'_> = HttpConn::new(&mut scope, &mut rx, &mut tx).into();
     assert_eq!(conn.kind(), ScopeKind::Http);
     check(run(Nothing.call(conn)).unwrap_err(), ScopeKind::Http);
     assert_eq!((rx.polls, tx.start_sends), (0, 0));
 
     let mut rx = Script::<WebSocketReceive>::new([]);
     let mut tx = Recorder::<WebSocketSend>::new();
-    let scope = WebSocketScope::new(request(), Vec::new());
-    let conn: Conn<'_> = WebSocketConn::new(scope, &mut rx, &mut tx).into();
+    let mut scope = WebSocketScope::new(request(), Vec::new());
+    let conn: Conn<'_> = WebSocketConn::new(&mut scope, &mut rx, &mut tx).into();
     assert_eq!(conn.kind(), ScopeKind::WebSocket);
     check(run(Nothing.call(conn)).unwrap_err(), ScopeKind::WebSocket);
     assert_eq!((rx.polls, tx.start_sends), (0, 0));
 
     let mut rx = Script::<LifespanReceive>::new([]);
     let mut tx = Recorder::<LifespanSend>::new();
-    let conn: Conn<'_> = LifespanConn::new(LifespanScope::default(), &mut rx, &mut tx).into();
+    let mut scope = LifespanScope::default();
+    let conn: Conn<'_> = LifespanConn::new(&mut scope, &mut rx, &mut tx).into();
     assert_eq!(conn.kind(), ScopeKind::Lifespan);
     check(run(Nothing.call(conn)).unwrap_err(), ScopeKind::Lifespan);
     assert_eq!((rx.polls, tx.start_sends), (0, 0));

@@ -24,7 +24,8 @@ fn respond(method: Method, status: StatusCode, text: &'static str) -> Vec<HttpSe
     let mut sender = Recorder::slow(1);
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    let mut conn = HttpConn::new(scope(method), &mut receiver, &mut sender);
+    let mut scope = scope(method);
+    let mut conn = HttpConn::new(&mut scope, &mut receiver, &mut sender);
     run(conn.respond(status, headers, text)).unwrap();
     assert_eq!(receiver.polls, 0, "respond does not read the request");
     sender.events
@@ -42,12 +43,13 @@ fn split(events: &[HttpSend]) -> (&rgi::ResponseStart, &Bytes, bool) {
 }
 
 #[test]
-fn respond_sends_start_with_length_then_the_final_body() {
+fn respond_sends_start_then_the_whole_body_as_the_final_chunk() {
     let events = respond(Method::GET, StatusCode::UNAUTHORIZED, "nope");
     let (start, data, more) = split(&events);
     assert_eq!(start.status, StatusCode::UNAUTHORIZED);
     assert_eq!(start.headers[header::CONTENT_TYPE], "text/plain");
-    assert_eq!(start.headers[header::CONTENT_LENGTH], "4");
+    // The server frames it (HTTP-034: one final Body, so a length).
+    assert!(start.headers.get(header::CONTENT_LENGTH).is_none());
     assert!(!start.trailers);
     assert_eq!(data, &Bytes::from("nope"));
     assert!(!more);
@@ -83,7 +85,8 @@ fn respond_replaces_a_stale_content_length() {
     let mut sender = Recorder::new();
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("999"));
-    let mut conn = HttpConn::new(scope(Method::GET), &mut receiver, &mut sender);
+    let mut scope = scope(Method::GET);
+    let mut conn = HttpConn::new(&mut scope, &mut receiver, &mut sender);
     run(conn.respond(StatusCode::OK, headers, "abc")).unwrap();
     let (start, _, _) = split(&sender.events);
     assert_eq!(
@@ -98,7 +101,8 @@ fn respond_stops_at_the_first_send_error() {
     let mut receiver = Script::<HttpReceive>::new([]);
     let mut sender = Recorder::new();
     sender.refuse = Some(|| Error::Disconnected);
-    let mut conn = HttpConn::new(scope(Method::GET), &mut receiver, &mut sender);
+    let mut scope = scope(Method::GET);
+    let mut conn = HttpConn::new(&mut scope, &mut receiver, &mut sender);
     let err = run(conn.respond(StatusCode::OK, HeaderMap::new(), "x")).unwrap_err();
     assert!(matches!(err, Error::Disconnected));
     assert_eq!(sender.start_sends, 1, "no Body after a refused Start");
@@ -109,7 +113,8 @@ fn respond_stops_at_the_first_send_error() {
 fn read(limit: usize, events: Vec<HttpReceive>) -> (Result<Bytes, Error>, Script<HttpReceive>) {
     let mut receiver = Script::new(events);
     let mut sender = Recorder::<HttpSend>::new();
-    let mut conn = HttpConn::new(scope(Method::POST), &mut receiver, &mut sender);
+    let mut scope = scope(Method::POST);
+    let mut conn = HttpConn::new(&mut scope, &mut receiver, &mut sender);
     let result = run(conn.read_body(limit));
     assert!(sender.events.is_empty(), "read_body sends nothing");
     (result, receiver)

@@ -63,13 +63,13 @@ fn tracer(name: &'static str, log: &Log) -> impl Fn(BoxApp) -> BoxApp + Send + S
 }
 
 fn call(app: &BoxApp) -> Recorder<HttpSend> {
-    let scope = HttpScope::new(Method::GET, Uri::from_static("/")).unwrap();
+    let mut scope = HttpScope::new(Method::GET, Uri::from_static("/")).unwrap();
     let mut receiver = Script::new([HttpReceive::Body {
         data: Default::default(),
         more: false,
     }]);
     let mut sender = Recorder::new();
-    run(app.call(HttpConn::new(scope, &mut receiver, &mut sender).into())).unwrap();
+    run(app.call(HttpConn::new(&mut scope, &mut receiver, &mut sender).into())).unwrap();
     sender
 }
 
@@ -145,7 +145,8 @@ fn non_http_calls_pass_every_layer() {
         .build(rgi::boxed(Leaf(log.clone())));
     let mut receiver = Script::<rgi::LifespanReceive>::new([]);
     let mut sender = Recorder::<rgi::LifespanSend>::new();
-    let conn = rgi::LifespanConn::new(Default::default(), &mut receiver, &mut sender);
+    let mut scope = rgi::LifespanScope::default();
+    let conn = rgi::LifespanConn::new(&mut scope, &mut receiver, &mut sender);
     let err = run(app.call(conn.into())).unwrap_err();
     assert!(
         rgi::Error::is_unsupported(&*err),

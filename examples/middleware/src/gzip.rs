@@ -98,7 +98,7 @@ impl<A: App> App for Gzip<A> {
         if http.scope.method == Method::HEAD || !accepts_gzip(&http.scope.headers) {
             return self.inner.call(http.into()).await;
         }
-        let (mut scope, receiver, sender) = http.into_parts();
+        let (scope, receiver, sender) = http.into_parts();
         scope.capabilities.send_file = false;
         let mut sender = GzipSend {
             inner: sender,

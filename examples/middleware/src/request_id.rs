@@ -65,7 +65,7 @@ impl<A: App> App for SetRequestId<A> {
         let Conn::Http(http) = conn else {
             return self.inner.call(conn).await;
         };
-        let (mut scope, receiver, sender) = http.into_parts();
+        let (scope, receiver, sender) = http.into_parts();
         let id = match scope.headers.get(&self.header) {
             Some(id) if looks_like_an_id(id) => id.clone(),
             _ => self.generate(),

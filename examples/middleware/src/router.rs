@@ -149,13 +149,17 @@ impl Router {
                 (LinkReceiver(link.clone()), LinkSender(link))
             })
             .collect();
+        let mut scopes: Vec<LifespanScope> = self
+            .mounts
+            .iter()
+            .map(|_| LifespanScope::new(upstream.scope.state.clone()))
+            .collect();
         let mut children: Vec<Child<'_>> = self
             .mounts
             .iter()
-            .zip(handles.iter_mut())
-            .map(|((prefix, app), (rx, tx))| {
+            .zip(handles.iter_mut().zip(scopes.iter_mut()))
+            .map(|((prefix, app), ((rx, tx), scope))| {
                 let link = rx.0.clone();
-                let scope = LifespanScope::new(upstream.scope.state.clone());
                 let conn = LifespanConn::new(scope, rx, tx);
                 Child {
                     prefix,

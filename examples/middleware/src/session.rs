@@ -157,7 +157,7 @@ impl<A: App> App for SessionLayer<A> {
         let Conn::Http(http) = conn else {
             return self.inner.call(conn).await;
         };
-        let (mut scope, receiver, sender) = http.into_parts();
+        let (scope, receiver, sender) = http.into_parts();
         let loaded = self.load(&scope.headers, Instant::now());
         let known = loaded.is_some();
         let (mut id, session) = loaded.unwrap_or_default();

@@ -85,7 +85,7 @@ fn status(digits: &str) -> Option<StatusCode> {
 
 pub(crate) async fn handle(mut http: HttpConn<'_>) -> AppResult {
     let http = &mut http;
-    match route(&http.scope) {
+    match route(http.scope) {
         Route::Hello => Ok(text(http, StatusCode::OK, "Hello, world!").await?),
         Route::Echo => echo(http).await,
         Route::Stream {

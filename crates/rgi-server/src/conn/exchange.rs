@@ -13,7 +13,7 @@ use std::task::{ready, Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{HeaderMap, StatusCode, Version};
+use http::{StatusCode, Version};
 use rgi::{Capabilities, Error, FileBody, HttpReceive, HttpSend, Receiver, ResponseStart, Sender};
 use tokio::net::TcpStream;
 
@@ -70,10 +70,6 @@ pub(crate) struct Core {
     /// No byte could be written for `write_timeout`: the connection was
     /// given up (and counts as gone).
     pub(crate) write_stalled: bool,
-    /// The last response's header map, emptied: the next request's headers
-    /// are parsed into it, so its storage is reused instead of allocating a
-    /// map per request (what hyper does with its `cached_headers`).
-    pub(crate) spare_headers: HeaderMap,
 }
 
 impl Core {
@@ -89,7 +85,6 @@ impl Core {
             tx_waiting: false,
             stall: StallClock::default(),
             write_stalled: false,
-            spare_headers: HeaderMap::new(),
         }
     }
 
@@ -582,7 +577,6 @@ fn begin_body(
         // head says so (HTTP-029, RFC 9112 §9.6).
         let body_left_behind = !more && core.req.decoder.needs_more_than(core.read_buf.len());
         write_head(shared, core, &start, framing, body_left_behind);
-        recycle_headers(core, start.headers);
     } else if let Framing::Length(n) = core.resp.framing {
         check_excess(n, len)?;
     }
@@ -747,18 +741,6 @@ fn poll_file_step(
     let chunk = ready!(file.poll_read(cx)).map_err(|e| Error::protocol("EXT-021", e))?;
     append_body(core, chunk.len(), |out| out.extend(chunk));
     Poll::Ready(Ok(false))
-}
-
-/// Header maps above this many fields are not kept for reuse, so one huge
-/// response does not pin its memory for the life of the connection.
-const SPARE_HEADERS_MAX: usize = 64;
-
-/// Keeps a response's header map (emptied) for the next request head.
-fn recycle_headers(core: &mut Core, mut headers: HeaderMap) {
-    if headers.capacity() <= SPARE_HEADERS_MAX {
-        headers.clear();
-        core.spare_headers = headers;
-    }
 }
 
 fn check_excess(remaining: u64, len: u64) -> Result<(), Error> {

@@ -19,8 +19,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use http::{Method, StatusCode, Version};
-use rgi::{App, Capabilities, Conn, Error, HttpConn};
+use http::{Method, StatusCode, Uri, Version};
+use rgi::{App, Capabilities, Conn, Error, HttpConn, HttpScope};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
@@ -30,7 +30,7 @@ use self::exchange::{
     write_error_response, Core, Framing, RequestState, ResponseState, Rx, Shared, Tx,
 };
 use self::io::poll_read_buf;
-use self::parse::{parse_head_reusing, FieldRanges, HeadError, RequestHead};
+use self::parse::{parse_head_into, FieldRanges, HeadError, RequestHead};
 use crate::access_log::{self, AccessLog};
 use crate::server::ServerCtx;
 
@@ -102,11 +102,23 @@ async fn run<A: App>(
 ) -> End {
     let ctx = shared.ctx;
     let mut fields = Vec::new();
+    // One scope per connection, filled in place for each request and
+    // cleared after it: it is never moved (368 bytes), and its path and
+    // header map keep their storage from one request to the next.
+    let mut scope = HttpScope::new(Method::GET, Uri::default()).expect("`/` is a path");
     let first_deadline = Instant::now() + ctx.config.head_timeout;
     let mut sleep = pin!(tokio::time::sleep_until(first_deadline));
     let mut first = Some(first_deadline);
     loop {
-        let mut head = match read_head(shared, &mut fields, sleep.as_mut(), first.take()).await {
+        let head = match read_head(
+            shared,
+            &mut fields,
+            &mut scope,
+            sleep.as_mut(),
+            first.take(),
+        )
+        .await
+        {
             HeadRead::Request(head) => head,
             HeadRead::Closed => return End::Close { linger: false },
             HeadRead::Rejected(err) => {
@@ -124,33 +136,35 @@ async fn run<A: App>(
                 };
             }
         };
-        let log = begin_exchange(shared, &mut head, peer, local);
+        let log = begin_exchange(shared, &head, &mut scope, peer, local);
         let outcome = {
             let shared: &Shared<'_> = shared;
             let mut rx = Rx { shared };
             let mut tx = Tx { shared };
-            // The scope's one move on its way to the app.
-            let call = app.call(Conn::Http(HttpConn {
-                scope: head.scope,
+            // The scope's one move on its way to the app. The app's future
+            // is built where it is polled and `drive` borrows it: passed by
+            // value it was copied into `drive`'s future and again into its
+            // pinned slot.
+            let call = pin!(AssertUnwindSafe(app.call(Conn::Http(HttpConn {
+                scope: &mut scope,
                 receiver: &mut rx,
                 sender: &mut tx,
-            }));
-            drive(
-                shared,
-                sleep.as_mut(),
-                AssertUnwindSafe(call).catch_unwind(),
-            )
-            .await
-            .unwrap_or_else(|| {
-                tracing::warn!(
-                    client = %peer,
-                    grace = ?ctx.config.disconnect_grace,
-                    "app still running after its client left: dropped (CORE-032)"
-                );
-                Ok(Err(Error::Disconnected.into()))
-            })
+            })))
+            .catch_unwind());
+            drive(shared, sleep.as_mut(), call)
+                .await
+                .unwrap_or_else(|| {
+                    tracing::warn!(
+                        client = %peer,
+                        grace = ?ctx.config.disconnect_grace,
+                        "app still running after its client left: dropped (CORE-032)"
+                    );
+                    Ok(Err(Error::Disconnected.into()))
+                })
         };
-        match end_exchange(shared, outcome, log, peer) {
+        let next = end_exchange(shared, outcome, log, peer);
+        scope.clear();
+        match next {
             Next::KeepAlive => {
                 let core = shared.core_mut();
                 if core.out.len() >= ctx.config.write_buffer_bytes {
@@ -189,6 +203,7 @@ enum Wait {
 async fn read_head(
     shared: &mut Shared<'_>,
     fields: &mut Vec<FieldRanges>,
+    scope: &mut HttpScope,
     mut sleep: Pin<&mut Sleep>,
     first_deadline: Option<Instant>,
 ) -> HeadRead {
@@ -199,12 +214,7 @@ async fn read_head(
     loop {
         let core = shared.core_mut();
         if !core.read_buf.is_empty() {
-            match parse_head_reusing(
-                &mut core.read_buf,
-                &ctx.config,
-                fields,
-                &mut core.spare_headers,
-            ) {
+            match parse_head_into(&mut core.read_buf, &ctx.config, fields, scope) {
                 Ok(Some(head)) => return HeadRead::Request(head),
                 Ok(None) => {}
                 Err(err) => return HeadRead::Rejected(err),
@@ -301,18 +311,17 @@ async fn flush_before_close(shared: &mut Shared<'_>, sleep: Pin<&mut Sleep>) {
 /// Fills in the rest of the scope, in place, and readies the connection
 /// state for the exchange; returns the access-log entry.
 ///
-/// The exchange is three steps, not one `async fn` taking the head: an
-/// async fn's arguments are moved into its future and the future into
-/// its caller's, so the head (368 bytes) was copied twice more per
-/// request on its way to the app.
+/// The exchange is three steps, not one `async fn`: an async fn's
+/// arguments are moved into its future and the future into its caller's,
+/// and the fewer large values travel, the fewer copies.
 fn begin_exchange(
     shared: &mut Shared<'_>,
-    head: &mut RequestHead,
+    head: &RequestHead,
+    scope: &mut HttpScope,
     peer: SocketAddr,
     local: Option<SocketAddr>,
 ) -> Option<AccessLog> {
     let ctx = shared.ctx;
-    let scope = &mut head.scope;
     let http11 = scope.version == Version::HTTP_11;
     let mut capabilities = Capabilities::NONE;
     capabilities.trailers = head.te_trailers && http11;
@@ -455,9 +464,8 @@ fn body_consumed(core: &mut Core, chunk: usize) -> bool {
 async fn drive<F: Future>(
     shared: &Shared<'_>,
     mut sleep: Pin<&mut Sleep>,
-    fut: F,
+    mut fut: Pin<&mut F>,
 ) -> Option<F::Output> {
-    let mut fut = pin!(fut);
     let timeout = shared.ctx.config.write_timeout;
     let mut grace_armed = false;
     poll_fn(|cx| loop {

@@ -25,11 +25,10 @@ pub(crate) enum BodyFraming {
     Chunked,
 }
 
-/// A parsed, validated request head.
+/// A parsed, validated request head: what the connection needs of it. The
+/// rest went into the connection's scope.
 #[derive(Debug)]
 pub(crate) struct RequestHead {
-    /// The scope, with method, URI, version, path and headers filled in.
-    pub(crate) scope: HttpScope,
     /// How the body is framed.
     pub(crate) body: BodyFraming,
     /// Whether the client allows the connection to stay open afterwards.
@@ -84,25 +83,30 @@ pub(crate) fn parse_head(
     buf: &mut BytesMut,
     config: &Config,
     fields: &mut Vec<FieldRanges>,
-) -> Result<Option<RequestHead>, HeadError> {
-    parse_head_reusing(buf, config, fields, &mut HeaderMap::new())
+) -> Result<Option<(RequestHead, HttpScope)>, HeadError> {
+    let mut scope = HttpScope::new(Method::GET, Uri::default()).expect("`/` is a path");
+    let head = parse_head_into(buf, config, fields, &mut scope)?;
+    Ok(head.map(|head| (head, scope)))
 }
 
-/// [`parse_head`], with the headers parsed into `spare` (taken, left
-/// empty): the connection passes the last response's emptied header map,
-/// so a keep-alive request reuses its storage instead of allocating.
-pub(crate) fn parse_head_reusing(
+/// [`parse_head`] into the connection's scope, which must be fresh or
+/// [`clear`](HttpScope::clear)ed: method, URI, version, path and headers
+/// are written in place, so a keep-alive request reuses the storage of
+/// the last one's path and header map instead of allocating, and the scope
+/// is never moved. On an error the scope is left half-filled (the
+/// connection closes).
+pub(crate) fn parse_head_into(
     buf: &mut BytesMut,
     config: &Config,
     fields: &mut Vec<FieldRanges>,
-    spare: &mut HeaderMap,
+    scope: &mut HttpScope,
 ) -> Result<Option<RequestHead>, HeadError> {
     fields.clear();
     let Some(raw) = parse_raw(buf, config, fields)? else {
         return Ok(None);
     };
     let head = buf.split_to(raw.len).freeze();
-    build(head, raw, config, fields, std::mem::take(spare))
+    build(head, raw, config, fields, scope).map(Some)
 }
 
 fn parse_raw(
@@ -249,10 +253,11 @@ fn build(
     raw: RawHead,
     config: &Config,
     fields: &[FieldRanges],
-    mut headers: HeaderMap,
-) -> Result<Option<RequestHead>, HeadError> {
+    scope: &mut HttpScope,
+) -> Result<RequestHead, HeadError> {
     let uri = Uri::from_maybe_shared(head.slice(raw.target.clone()))
         .map_err(|_| HeadError::bad("invalid request target"))?;
+    let headers = &mut scope.headers;
     headers.clear();
     headers.reserve(fields.len());
     let mut framing = Framing::default();
@@ -272,7 +277,7 @@ fn build(
     if framing.hosts > 1 {
         return Err(HeadError::bad("more than one Host header"));
     }
-    check_target_form(&raw.method, &uri, &mut headers)?;
+    check_target_form(&raw.method, &uri, headers)?;
     // `hosts` counted the client's Host fields; only without one can the
     // map lack it (the absolute form may have inserted the authority).
     if framing.hosts == 0 && !headers.contains_key(header::HOST) {
@@ -281,15 +286,13 @@ fn build(
         headers.append(header::HOST, HeaderValue::from_static(""));
     }
     let body = framing.body(version, config)?;
-    // `let else`, not `ok_or(..)?`: each wrapping of the 368-byte scope
-    // in another `Option`/`Result` was a copy of it.
-    let Some(mut scope) = HttpScope::new(raw.method, uri) else {
+    if !rgi::decode_path_into(uri.path().as_bytes(), &mut scope.path) {
         return Err(HeadError::bad("request path is not UTF-8 once decoded"));
-    };
+    }
+    scope.method = raw.method;
+    scope.uri = uri;
     scope.version = version;
-    scope.headers = headers;
-    Ok(Some(RequestHead {
-        scope,
+    Ok(RequestHead {
         body,
         keep_alive: if http11 {
             !framing.close
@@ -298,7 +301,7 @@ fn build(
         },
         expect_continue: http11 && framing.expect_continue,
         te_trailers: framing.te_trailers,
-    }))
+    })
 }
 
 /// Checks the request-target form against the method (RFC 9112 §3.2) and,
@@ -532,7 +535,7 @@ mod tests {
 
     fn parse_with(raw: &[u8], config: &Config) -> Result<Option<RequestHead>, HeadError> {
         let mut buf = BytesMut::from(raw);
-        parse_head(&mut buf, config, &mut Vec::new())
+        Ok(parse_head(&mut buf, config, &mut Vec::new())?.map(|(head, _scope)| head))
     }
 
     fn status(raw: &[u8]) -> u16 {
@@ -544,15 +547,15 @@ mod tests {
         let mut buf = BytesMut::from(
             &b"GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: 2\r\n\r\nNEXT"[..],
         );
-        let head = parse_head(&mut buf, &Config::default(), &mut Vec::new())
+        let (head, scope) = parse_head(&mut buf, &Config::default(), &mut Vec::new())
             .unwrap()
             .unwrap();
         assert_eq!(&buf[..], b"NEXT");
-        assert_eq!(head.scope.method, Method::GET);
-        assert_eq!(head.scope.path, "/a b");
-        assert_eq!(head.scope.query_string(), b"x=1");
-        assert_eq!(head.scope.version, Version::HTTP_11);
-        let values: Vec<_> = head.scope.headers.get_all("x-a").iter().collect();
+        assert_eq!(scope.method, Method::GET);
+        assert_eq!(scope.path, "/a b");
+        assert_eq!(scope.query_string(), b"x=1");
+        assert_eq!(scope.version, Version::HTTP_11);
+        let values: Vec<_> = scope.headers.get_all("x-a").iter().collect();
         assert_eq!(values, ["1", "2"]);
         assert_eq!(head.body, BodyFraming::Empty);
         assert!(head.keep_alive);
