@@ -261,24 +261,29 @@ impl LifespanScope {
 /// A `%` not followed by two hex digits is kept as it is (as browsers and
 /// uvicorn do). Allocates once, and only the string itself.
 pub fn decode_path(raw: &[u8]) -> Option<String> {
+    if !raw.contains(&b'%') {
+        return std::str::from_utf8(raw).ok().map(str::to_owned);
+    }
     let mut out = String::new();
-    decode_path_into(raw, &mut out).then_some(out)
+    decode_escapes_into(raw, &mut out).then_some(out)
 }
 
-/// [`decode_path`] into `out` (cleared first), reusing its allocation: what
-/// a server that keeps one scope per connection uses. `false`, with `out`
-/// left empty, when the result is not UTF-8.
-pub fn decode_path_into(raw: &[u8], out: &mut String) -> bool {
+/// [`decode_path`] of a URI's path (`Uri::path`, already a `&str`) into
+/// `out`, cleared first and reusing its allocation: what a server that
+/// keeps one scope per connection uses. `false`, with `out` left empty,
+/// when the result is not UTF-8.
+pub fn decode_path_into(raw: &str, out: &mut String) -> bool {
     out.clear();
-    if !raw.contains(&b'%') {
-        return match std::str::from_utf8(raw) {
-            Ok(path) => {
-                out.push_str(path);
-                true
-            }
-            Err(_) => false,
-        };
+    if !raw.as_bytes().contains(&b'%') {
+        // Nothing to decode, and a `&str` needs no UTF-8 check.
+        out.push_str(raw);
+        return true;
     }
+    decode_escapes_into(raw.as_bytes(), out)
+}
+
+/// Decodes `%XX` escapes of `raw` into the empty `out`.
+fn decode_escapes_into(raw: &[u8], out: &mut String) -> bool {
     let mut bytes = std::mem::take(out).into_bytes();
     bytes.reserve(raw.len());
     let mut i = 0;
@@ -357,12 +362,12 @@ mod tests {
     #[test]
     fn decode_path_into_reuses_and_agrees_with_decode_path() {
         let mut out = String::with_capacity(64);
-        for raw in [&b"/a%20b"[..], b"/plain", b"/%zz", b"/%41"] {
+        for raw in ["/a%20b", "/plain", "/%zz", "/%41", "/caf%C3%A9"] {
             assert!(decode_path_into(raw, &mut out));
-            assert_eq!(Some(out.clone()), decode_path(raw));
+            assert_eq!(Some(out.clone()), decode_path(raw.as_bytes()));
             assert!(out.capacity() >= 64, "the allocation is kept");
         }
-        assert!(!decode_path_into(b"/%FF", &mut out));
+        assert!(!decode_path_into("/%FF", &mut out));
         assert!(out.is_empty());
     }
 

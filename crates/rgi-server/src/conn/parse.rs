@@ -286,7 +286,7 @@ fn build(
         headers.append(header::HOST, HeaderValue::from_static(""));
     }
     let body = framing.body(version, config)?;
-    if !rgi::decode_path_into(uri.path().as_bytes(), &mut scope.path) {
+    if !rgi::decode_path_into(uri.path(), &mut scope.path) {
         return Err(HeadError::bad("request path is not UTF-8 once decoded"));
     }
     scope.method = raw.method;
