@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Instructions per request, rgi-server against hyper, counted by callgrind.
+#
+#   crates/rgi-bench/load/instructions.sh [scenario...]
+#
+# Scenarios: pipelined plaintext conn-per-request echo (default: all four;
+# see src/bin/instr-client.rs). For each scenario and peer, the peer runs
+# under `valgrind --tool=callgrind` twice, on a free 127.0.0.1 port: once
+# serving N1 requests from instr-client, once N2; it is stopped with
+# SIGTERM and the total Ir read from the `summary:` line of callgrind's
+# file. (Ir(N2) - Ir(N1)) / (N2 - N1) is the cost of one request with
+# startup and shutdown cancelled out: user-space instructions, nearly blind
+# to the load of the shared machine (pipelined, plaintext and echo repeat
+# to 0.1 %, conn-per-request to ~1 %). Prints one row per scenario: hyper,
+# rgi, rgi/hyper.
+#
+# Environment: N1 (200), N2 (1200), N1_PIPELINED (3200), N2_PIPELINED
+# (19200: batches of 16), PAUSE_US client pause between steps (2000),
+# HOST_HEADER the requests' host (default 127.0.0.1:<port>, as wrk sends;
+# `localhost` reproduces the phase 3 figures), THREADS worker threads (1).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../../.." && pwd)
+N1=${N1:-200}
+N2=${N2:-1200}
+N1_PIPELINED=${N1_PIPELINED:-$((200 * 16))}
+N2_PIPELINED=${N2_PIPELINED:-$((1200 * 16))}
+THREADS=${THREADS:-1}
+SCENARIOS=("$@")
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(pipelined plaintext conn-per-request echo)
+for scenario in "${SCENARIOS[@]}"; do
+  case "$scenario" in
+    pipelined|plaintext|conn-per-request|echo) ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "unknown scenario: $scenario (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+# ---------------------------------------------------------------- cleanup
+PEER_PID=
+WORK=$(mktemp -d)
+stop_peer() { # SIGTERM, then up to 60 s for callgrind to write its file
+  [ -n "$PEER_PID" ] || return 0
+  kill "$PEER_PID" 2>/dev/null || true
+  for _ in $(seq 600); do kill -0 "$PEER_PID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$PEER_PID" 2>/dev/null; then
+    echo "peer $PEER_PID ignored SIGTERM for 60 s: killed" >&2
+    kill -9 "$PEER_PID" 2>/dev/null || true
+  fi
+  wait "$PEER_PID" 2>/dev/null || true
+  PEER_PID=
+}
+cleanup() { stop_peer; rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- setup
+cd "$ROOT"
+BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+echo "building release binaries in $BIN_DIR ..." >&2
+cargo build --quiet --release -p rgi-bench --bin rgi-peer --bin hyper-peer --bin instr-client
+if ! command -v valgrind >/dev/null; then
+  echo "valgrind missing: installing it with apt-get ..." >&2
+  (apt-get update -qq && apt-get install -y -qq valgrind) >/dev/null
+fi
+
+# A port nothing listens on (a refused connection says so).
+free_port() {
+  local port
+  for _ in $(seq 100); do
+    port=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
+  done
+  echo "no free port found" >&2
+  return 1
+}
+
+# Sets IR to the total Ir of one peer under callgrind serving `requests`.
+# (Not a $(...) subshell: the peer's pid must stay visible to the trap.)
+IR=
+count() { # peer scenario requests
+  local port out="$WORK/$1-$2-$3.callgrind"
+  port=$(free_port)
+  valgrind --tool=callgrind --callgrind-out-file="$out" \
+    "$BIN_DIR/$1-peer" --bind "127.0.0.1:$port" --threads "$THREADS" 2>"$WORK/valgrind.log" &
+  PEER_PID=$!
+  # instr-client retries the connection for up to --wait s (the start
+  # wait), and bounds every step; `timeout` bounds the whole run.
+  if ! timeout 600 "$BIN_DIR/instr-client" --addr "127.0.0.1:$port" --scenario "$2" \
+      --requests "$3" --wait 60 --pause-us "${PAUSE_US:-2000}" \
+      --host "${HOST_HEADER:-127.0.0.1:$port}"; then
+    echo "$1-peer, $2, $3 requests: the client failed; valgrind said:" >&2
+    tail -5 "$WORK/valgrind.log" >&2
+    return 1
+  fi
+  stop_peer
+  IR=$(awk '/^summary:/ { print $2 }' "$out")
+  if [ -z "$IR" ]; then echo "no summary in $out" >&2; return 1; fi
+}
+
+# ---------------------------------------------------------------- run
+echo "# instructions per request (callgrind), $(date -u +%FT%TZ)," \
+  "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(valgrind --version)"
+printf '%-18s %12s %12s %10s\n' scenario hyper rgi rgi/hyper
+for scenario in "${SCENARIOS[@]}"; do
+  n1=$N1 n2=$N2
+  if [ "$scenario" = pipelined ]; then n1=$N1_PIPELINED n2=$N2_PIPELINED; fi
+  declare -A per_request=()
+  for peer in hyper rgi; do
+    count "$peer" "$scenario" "$n1"; ir1=$IR
+    count "$peer" "$scenario" "$n2"; ir2=$IR
+    echo "$peer $scenario: Ir($n1) = $ir1, Ir($n2) = $ir2" >&2
+    per_request[$peer]=$(( (ir2 - ir1) / (n2 - n1) ))
+  done
+  printf '%-18s %12s %12s %10s\n' "$scenario" "${per_request[hyper]}" "${per_request[rgi]}" \
+    "$(awk -v r="${per_request[rgi]}" -v h="${per_request[hyper]}" 'BEGIN { printf "%.3f", r / h }')"
+done
