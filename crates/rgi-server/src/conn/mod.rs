@@ -182,9 +182,6 @@ async fn run<A: App>(
     }
 }
 
-// Boxing the head would cost an allocation per request; the enum only
-// lives on the stack for the moment it is returned.
-#[allow(clippy::large_enum_variant)]
 enum HeadRead {
     Request(RequestHead),
     Closed,
