@@ -2,7 +2,6 @@
 //! parsing); hidden from the docs and not part of the stable API.
 
 use bytes::BytesMut;
-use http::{Method, Uri};
 use rgi::HttpScope;
 
 use crate::config::Config;
@@ -29,7 +28,7 @@ impl HeadParser {
         Self {
             config: Config::default(),
             fields: Vec::new(),
-            scope: HttpScope::new(Method::GET, Uri::default()).expect("`/` is a path"),
+            scope: HttpScope::default(),
         }
     }
 

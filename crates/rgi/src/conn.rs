@@ -55,9 +55,10 @@ macro_rules! conn_type {
         pub struct $name<'a> {
             /// What the server knows about this call, lent for the call:
             /// change it in place before handing the call on. Lent, not
-            /// given: the call stays three pointers wide however far it
-            /// travels, and the scope is the caller's again when the call
-            /// returns (with whatever the inner app left in it).
+            /// given: the call stays three references wide (48 bytes as a
+            /// `Conn`) however far it travels, and the scope is the
+            /// caller's again when the call returns, with whatever the
+            /// inner app left in it (rule `CORE-008`).
             pub scope: &'a mut $scope,
             /// Where the events from the server come from.
             pub receiver: &'a mut dyn Receiver<$recv>,
@@ -129,8 +130,11 @@ impl HttpConn<'_> {
     /// does). The short-circuiting middleware's tool.
     ///
     /// It keeps the body rules (rule `HTTP-025`) whatever it is given: a
-    /// response to `HEAD` gets the `content-length` of `body` but no body
-    /// bytes; a `204` or `304` gets neither `content-length` nor body.
+    /// response to `HEAD` gets the `content-length` of `body` (or keeps the
+    /// one in `headers` when `body` is empty: a `HEAD` handler that knows
+    /// the length without the bytes) but no body bytes; a `204` or `304`
+    /// gets no body bytes, and `content-length` only if `headers` has one
+    /// (a `304` may repeat the representation's, rule `HTTP-026`).
     pub async fn respond(
         &mut self,
         status: StatusCode,
@@ -143,7 +147,9 @@ impl HttpConn<'_> {
             body = Bytes::new();
         } else if self.scope.method == Method::HEAD {
             // The length a GET would get, which the server cannot know.
-            headers.insert(header::CONTENT_LENGTH, length_value(body.len()));
+            if !body.is_empty() || !headers.contains_key(header::CONTENT_LENGTH) {
+                headers.insert(header::CONTENT_LENGTH, length_value(body.len()));
+            }
             body = Bytes::new();
         } else if let Some(stale) = headers.get_mut(header::CONTENT_LENGTH) {
             // Left to the server unless the caller gave one; then it must

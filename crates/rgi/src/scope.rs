@@ -72,8 +72,10 @@ pub struct TlsInfo {
 ///
 /// Fields are public: a middleware changes the scope it was lent in place
 /// before handing it on, and finds it as the inner app left it once the
-/// inner call returns (rule `CORE-008`).
-#[derive(Debug)]
+/// inner call returns (rule `CORE-008`). `Clone` gives a copy to hand an
+/// inner app instead (a fallback that calls a second app, say); `Default`
+/// is `GET /`.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct HttpScope {
     /// The request method.
@@ -111,6 +113,13 @@ pub struct HttpScope {
     pub capabilities: Capabilities,
     /// TLS details; `None` on plain TCP.
     pub tls: Option<Arc<TlsInfo>>,
+}
+
+impl Default for HttpScope {
+    /// `GET /`, every other field as [`new`](Self::new) sets it.
+    fn default() -> Self {
+        Self::new(Method::GET, Uri::default()).expect("`/` is a path")
+    }
 }
 
 impl HttpScope {
@@ -165,25 +174,43 @@ impl HttpScope {
 
     /// Empties the scope for the next request on the same connection: every
     /// field as [`new`](Self::new)`(GET, "/")` sets it, but `path`,
-    /// `root_path` and `headers` keep their allocations. A server that keeps
-    /// one scope per connection calls it when a request is done, so that
-    /// nothing of one request reaches the next, and the buffers that the
-    /// request's URI and header values shared are let go.
+    /// `root_path`, `headers` and `extensions` keep their allocations. A
+    /// server that keeps one scope per connection calls it when a request
+    /// is done (rule `CORE-009`), so that nothing of one request reaches the
+    /// next, and the buffers that the request's URI and header values
+    /// shared are let go.
     pub fn clear(&mut self) {
-        self.method = Method::GET;
-        self.uri = Uri::default();
-        self.version = Version::HTTP_11;
-        self.scheme = Scheme::HTTP;
-        self.path.clear();
-        self.path.push('/');
-        self.root_path.clear();
-        self.headers.clear();
-        self.client = None;
-        self.server = None;
-        self.state = State::new();
-        self.extensions.clear();
-        self.capabilities = Capabilities::NONE;
-        self.tls = None;
+        // Destructured without `..`: a field added to the scope does not
+        // compile here until it is reset too.
+        let HttpScope {
+            method,
+            uri,
+            version,
+            scheme,
+            path,
+            root_path,
+            headers,
+            client,
+            server,
+            state,
+            extensions,
+            capabilities,
+            tls,
+        } = self;
+        *method = Method::GET;
+        *uri = Uri::default();
+        *version = Version::HTTP_11;
+        *scheme = Scheme::HTTP;
+        path.clear();
+        path.push('/');
+        root_path.clear();
+        headers.clear();
+        *client = None;
+        *server = None;
+        *state = State::new();
+        extensions.clear();
+        *capabilities = Capabilities::NONE;
+        *tls = None;
     }
 
     /// The path as received, still percent-encoded, query excluded.
@@ -209,7 +236,7 @@ impl HttpScope {
 /// One WebSocket connection (spec: `spec/websocket.md`). It is the handshake
 /// request's scope plus the subprotocols the client offered; it dereferences
 /// to [`HttpScope`] so `scope.path` and `scope.headers` read the same.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct WebSocketScope {
     /// The handshake request.

@@ -65,6 +65,20 @@ fn respond_to_head_keeps_the_length_but_sends_no_bytes() {
 }
 
 #[test]
+fn respond_to_head_keeps_a_known_length_given_without_the_bytes() {
+    let mut receiver = Script::<HttpReceive>::new([]);
+    let mut sender = Recorder::new();
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("1234"));
+    let mut scope = scope(Method::HEAD);
+    let mut conn = HttpConn::new(&mut scope, &mut receiver, &mut sender);
+    run(conn.respond(StatusCode::OK, headers, "")).unwrap();
+    let (start, data, _) = split(&sender.events);
+    assert_eq!(start.headers[header::CONTENT_LENGTH], "1234");
+    assert!(data.is_empty());
+}
+
+#[test]
 fn respond_204_and_304_send_neither_length_nor_bytes() {
     for status in [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED] {
         let events = respond(Method::GET, status, "ignored");

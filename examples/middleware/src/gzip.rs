@@ -20,8 +20,10 @@
 //! * the status is `204`, `304` or `206`, or the app set
 //!   `content-encoding`, `content-range` or `cache-control: no-transform`;
 //! * the content type is not in the seed's compressible list;
-//! * the body has a `content-length` below the minimum size (500 bytes by
-//!   default): too small to gain anything.
+//! * the body is below the minimum size (500 bytes by default): too small
+//!   to gain anything. Known from `content-length`, or, without one, from
+//!   the first body event when it is the final one (what `respond` sends):
+//!   such a `Start` is held back until that event says which it is.
 //!
 //! When it compresses it removes `content-length` (the compressed length is
 //! not known in advance; the server frames the body), adds
@@ -106,6 +108,8 @@ impl<A: App> App for Gzip<A> {
             level: self.level,
             started: false,
             encoder: None,
+            held: None,
+            pending: None,
         };
         self.inner
             .call(HttpConn::new(scope, receiver, &mut sender).into())
@@ -121,22 +125,79 @@ struct GzipSend<S> {
     started: bool,
     /// `Some` while compressing; taken by the final body.
     encoder: Option<GzEncoder<Vec<u8>>>,
+    /// A compressible `Start` without `content-length`, held until the
+    /// first body event tells whether the body is too small.
+    held: Option<ResponseStart>,
+    /// The body event that follows a `Start` released late: passed on
+    /// once the `Start` is flushed (one event in flight, CORE-020).
+    pending: Option<HttpSend>,
+}
+
+impl<S: Sender<HttpSend>> GzipSend<S> {
+    /// Decides on a held `Start` at its first body event, passes the
+    /// `Start` on and keeps the (maybe compressed) body for `poll_flush`.
+    fn release(&mut self, mut start: ResponseStart, event: HttpSend) -> Result<(), Error> {
+        let small_and_whole = matches!(
+            &event,
+            HttpSend::Body { data, more: false } if (data.len() as u64) < self.minimum_size
+        );
+        let compress = matches!(event, HttpSend::Body { .. }) && !small_and_whole;
+        if compress {
+            mark_compressed(&mut start.headers);
+            self.encoder = Some(GzEncoder::new(Vec::new(), self.level));
+        }
+        self.inner.start_send(HttpSend::Start(start))?;
+        self.pending = Some(match event {
+            // The explicit flush passes on as it is, as it does later.
+            HttpSend::Body { data, more } if compress && !(more && data.is_empty()) => {
+                self.compress(data, more)
+            }
+            other => other,
+        });
+        Ok(())
+    }
+
+    /// One body event through the encoder: a sync flush, or the gzip
+    /// stream's end for the final one.
+    fn compress(&mut self, data: Bytes, more: bool) -> HttpSend {
+        let compressed = if more {
+            let encoder = self.encoder.as_mut().expect("compressing");
+            encoder.write_all(&data).expect(IN_MEMORY);
+            encoder.flush().expect(IN_MEMORY);
+            std::mem::take(encoder.get_mut())
+        } else {
+            let mut encoder = self.encoder.take().expect("compressing");
+            encoder.write_all(&data).expect(IN_MEMORY);
+            encoder.finish().expect(IN_MEMORY)
+        };
+        HttpSend::Body {
+            data: Bytes::from(compressed),
+            more,
+        }
+    }
 }
 
 impl<S: Sender<HttpSend>> Sender<HttpSend> for GzipSend<S> {
     fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
         match event {
             HttpSend::Start(mut start) if !self.started => {
-                let compress = worth_compressing(&start, self.minimum_size);
-                if compress {
-                    mark_compressed(&mut start.headers);
-                }
-                self.inner.start_send(HttpSend::Start(start))?;
                 self.started = true;
-                if compress {
-                    self.encoder = Some(GzEncoder::new(Vec::new(), self.level));
+                match worth_compressing(&start, self.minimum_size) {
+                    Worth::No => self.inner.start_send(HttpSend::Start(start)),
+                    Worth::Yes => {
+                        mark_compressed(&mut start.headers);
+                        self.encoder = Some(GzEncoder::new(Vec::new(), self.level));
+                        self.inner.start_send(HttpSend::Start(start))
+                    }
+                    Worth::IfNotSmall => {
+                        self.held = Some(start);
+                        Ok(())
+                    }
                 }
-                Ok(())
+            }
+            event if self.held.is_some() => {
+                let start = self.held.take().expect("checked by the guard");
+                self.release(start, event)
             }
             // The explicit flush: everything sent so far was flushed
             // already, so it passes on as it is.
@@ -144,20 +205,8 @@ impl<S: Sender<HttpSend>> Sender<HttpSend> for GzipSend<S> {
                 self.inner.start_send(HttpSend::flush())
             }
             HttpSend::Body { data, more } if self.encoder.is_some() => {
-                let compressed = if more {
-                    let encoder = self.encoder.as_mut().expect("checked by the guard");
-                    encoder.write_all(&data).expect(IN_MEMORY);
-                    encoder.flush().expect(IN_MEMORY);
-                    std::mem::take(encoder.get_mut())
-                } else {
-                    let mut encoder = self.encoder.take().expect("checked by the guard");
-                    encoder.write_all(&data).expect(IN_MEMORY);
-                    encoder.finish().expect(IN_MEMORY)
-                };
-                self.inner.start_send(HttpSend::Body {
-                    data: Bytes::from(compressed),
-                    more,
-                })
+                let event = self.compress(data, more);
+                self.inner.start_send(event)
             }
             HttpSend::File(_) if self.encoder.is_some() => Err(Error::protocol(
                 "EXT-001",
@@ -168,7 +217,13 @@ impl<S: Sender<HttpSend>> Sender<HttpSend> for GzipSend<S> {
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.inner.poll_flush(cx)
+        loop {
+            std::task::ready!(self.inner.poll_flush(cx))?;
+            match self.pending.take() {
+                Some(event) => self.inner.start_send(event)?,
+                None => return Poll::Ready(Ok(())),
+            }
+        }
     }
 }
 
@@ -200,7 +255,15 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
     any
 }
 
-fn worth_compressing(start: &ResponseStart, minimum_size: u64) -> bool {
+/// What `Start` says about compressing the body.
+enum Worth {
+    No,
+    Yes,
+    /// Compressible, of unknown length: decided at the first body event.
+    IfNotSmall,
+}
+
+fn worth_compressing(start: &ResponseStart, minimum_size: u64) -> Worth {
     let headers = &start.headers;
     let status_has_plain_body = !matches!(
         start.status,
@@ -211,22 +274,27 @@ fn worth_compressing(start: &ResponseStart, minimum_size: u64) -> bool {
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or("").trim())
         .is_some_and(|essence| COMPRESSIBLE.iter().any(|t| t.eq_ignore_ascii_case(essence)));
-    let too_small = headers
+    let length = headers
         .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|length| length < minimum_size);
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let too_small = length.is_some_and(|length| length < minimum_size);
     let no_transform = headers
         .get_all(CACHE_CONTROL)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|directive| directive.trim().eq_ignore_ascii_case("no-transform"));
-    status_has_plain_body
+    let worth = status_has_plain_body
         && compressible
         && !too_small
         && !no_transform
         && !headers.contains_key(CONTENT_ENCODING)
-        && !headers.contains_key(CONTENT_RANGE)
+        && !headers.contains_key(CONTENT_RANGE);
+    match (worth, length) {
+        (false, _) => Worth::No,
+        (true, Some(_)) => Worth::Yes,
+        (true, None) => Worth::IfNotSmall,
+    }
 }
 
 fn mark_compressed(headers: &mut HeaderMap) {
@@ -433,6 +501,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn decides_at_the_first_body_when_start_has_no_length() {
+        // `respond` sends no content-length: a whole body above the
+        // minimum is compressed (and the held Start goes out first)...
+        let response = TestClient::new(Gzip::new(Reply::text(&[paragraph(0)])))
+            .send(gzip_get("/"))
+            .await
+            .unwrap();
+        assert_eq!(response.header("content-encoding"), Some("gzip"));
+        let mut decoder = GzDecoder::new(Vec::new());
+        decoder.write_all(&response.body()).unwrap();
+        assert_eq!(decoder.finish().unwrap(), paragraph(0).as_bytes());
+        // ...and a stream whose first chunk is small is still a stream.
+        let response = TestClient::new(Gzip::new(Reply::text(&["a".into(), paragraph(1)])))
+            .send(gzip_get("/"))
+            .await
+            .unwrap();
+        assert_eq!(response.header("content-encoding"), Some("gzip"));
+        let mut decoder = GzDecoder::new(Vec::new());
+        decoder.write_all(&response.body()).unwrap();
+        assert_eq!(
+            decoder.finish().unwrap(),
+            format!("a{}", paragraph(1)).as_bytes()
+        );
+    }
+
+    #[tokio::test]
     async fn leaves_alone_what_it_should_not_compress() {
         let big = [paragraph(0)];
         let with = |f: fn(&mut Reply)| {
@@ -484,6 +578,11 @@ mod tests {
                     with_length: true,
                     ..Reply::text(&["tiny".into()])
                 },
+                gzip_get("/"),
+            ),
+            (
+                "small, one final chunk, no length (what respond sends)",
+                Reply::text(&["tiny".into()]),
                 gzip_get("/"),
             ),
         ];

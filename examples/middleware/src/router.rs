@@ -34,9 +34,9 @@ use rgi::bytes::Bytes;
 use rgi::http::header::CONTENT_TYPE;
 use rgi::http::{HeaderMap, HeaderValue, StatusCode};
 use rgi::{
-    App, AppResult, BoxApp, BoxFuture, CloseFrame, Conn, DynApp, Error, LifespanConn,
-    LifespanReceive, LifespanScope, LifespanSend, Receiver, ScopeKind, Sender, WebSocketReceive,
-    WebSocketSend,
+    App, AppResult, BoxApp, BoxFuture, CloseFrame, Conn, DynApp, Error, HttpConn, LifespanConn,
+    LifespanReceive, LifespanScope, LifespanSend, Receiver, ScopeKind, Sender, WebSocketConn,
+    WebSocketReceive, WebSocketSend,
 };
 
 /// Apps mounted under path prefixes.
@@ -85,8 +85,17 @@ impl App for Router {
         match conn {
             Conn::Http(mut http) => match self.find(http.scope.route_path()) {
                 Some((prefix, app)) => {
-                    http.scope.root_path.push_str(prefix);
-                    app.call(http.into()).await
+                    // Mounted for this call only: restored after it, so a
+                    // caller that goes on with the scope (a fallback)
+                    // finds it as it was (CORE-008).
+                    let (scope, receiver, sender) = http.into_parts();
+                    let mount_point = scope.root_path.len();
+                    scope.root_path.push_str(prefix);
+                    let result = app
+                        .call(HttpConn::new(&mut *scope, receiver, sender).into())
+                        .await;
+                    scope.root_path.truncate(mount_point);
+                    result
                 }
                 None => {
                     let mut headers = HeaderMap::with_capacity(2);
@@ -97,8 +106,14 @@ impl App for Router {
             },
             Conn::WebSocket(mut ws) => match self.find(ws.scope.route_path()) {
                 Some((prefix, app)) => {
-                    ws.scope.root_path.push_str(prefix);
-                    app.call(ws.into()).await
+                    let (scope, receiver, sender) = ws.into_parts();
+                    let mount_point = scope.root_path.len();
+                    scope.root_path.push_str(prefix);
+                    let result = app
+                        .call(WebSocketConn::new(&mut *scope, receiver, sender).into())
+                        .await;
+                    scope.root_path.truncate(mount_point);
+                    result
                 }
                 None => {
                     if ws.recv().await == WebSocketReceive::Connect {
@@ -401,6 +416,34 @@ mod tests {
             let body = format!("{:?} {:?} {:?}", s.root_path, s.path, s.route_path());
             Ok(http.respond(StatusCode::OK, HeaderMap::new(), body).await?)
         }
+    }
+
+    /// Records the caller's `root_path` after the inner call returned.
+    struct AfterCall<A>(A, Arc<Mutex<Vec<String>>>);
+
+    impl<A: App> App for AfterCall<A> {
+        async fn call(&self, conn: Conn<'_>) -> AppResult {
+            let Conn::Http(http) = conn else {
+                return self.0.call(conn).await;
+            };
+            let (scope, receiver, sender) = http.into_parts();
+            let result = self
+                .0
+                .call(HttpConn::new(&mut *scope, receiver, sender).into())
+                .await;
+            self.1.lock().unwrap().push(scope.root_path.clone());
+            result
+        }
+    }
+
+    #[tokio::test]
+    async fn the_mount_point_is_restored_when_the_call_returns() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let router = Router::new().mount("/api", Router::new().mount("/v1", Where));
+        let client = TestClient::new(AfterCall(router, seen.clone()));
+        let response = client.get("/api/v1/items").await.unwrap();
+        assert_eq!(response.body(), r#""/api/v1" "/api/v1/items" "/items""#);
+        assert_eq!(*seen.lock().unwrap(), [""], "CORE-008: root_path restored");
     }
 
     #[tokio::test]

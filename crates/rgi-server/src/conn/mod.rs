@@ -19,7 +19,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use http::{Method, StatusCode, Uri, Version};
+use http::{Method, StatusCode, Version};
 use rgi::{App, Capabilities, Conn, Error, HttpConn, HttpScope};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -105,7 +105,7 @@ async fn run<A: App>(
     // One scope per connection, filled in place for each request and
     // cleared after it: it is never moved (368 bytes), and its path and
     // header map keep their storage from one request to the next.
-    let mut scope = HttpScope::new(Method::GET, Uri::default()).expect("`/` is a path");
+    let mut scope = HttpScope::default();
     let first_deadline = Instant::now() + ctx.config.head_timeout;
     let mut sleep = pin!(tokio::time::sleep_until(first_deadline));
     let mut first = Some(first_deadline);
@@ -163,7 +163,7 @@ async fn run<A: App>(
                 })
         };
         let next = end_exchange(shared, outcome, log, peer);
-        scope.clear();
+        recycle(&mut scope);
         match next {
             Next::KeepAlive => {
                 let core = shared.core_mut();
@@ -180,6 +180,21 @@ async fn run<A: App>(
             }
         }
     }
+}
+
+/// Header fields and path bytes a connection's scope keeps room for
+/// between requests: a request with many fields or a long path does not
+/// pin that much memory for the connection's life.
+const KEPT_HEADER_FIELDS: usize = 64;
+const KEPT_PATH_BYTES: usize = 1024;
+
+/// Readies the connection's scope for the next request (rule CORE-009).
+fn recycle(scope: &mut HttpScope) {
+    scope.clear();
+    if scope.headers.capacity() > KEPT_HEADER_FIELDS {
+        scope.headers = http::HeaderMap::new();
+    }
+    scope.path.shrink_to(KEPT_PATH_BYTES);
 }
 
 enum HeadRead {

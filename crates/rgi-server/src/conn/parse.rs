@@ -84,7 +84,7 @@ pub(crate) fn parse_head(
     config: &Config,
     fields: &mut Vec<FieldRanges>,
 ) -> Result<Option<(RequestHead, HttpScope)>, HeadError> {
-    let mut scope = HttpScope::new(Method::GET, Uri::default()).expect("`/` is a path");
+    let mut scope = HttpScope::default();
     let head = parse_head_into(buf, config, fields, &mut scope)?;
     Ok(head.map(|head| (head, scope)))
 }
