@@ -236,7 +236,20 @@ pub(crate) struct Rx<'s, 'c> {
 
 /// The app's sender for one request.
 pub(crate) struct Tx<'s, 'c> {
-    pub(crate) shared: &'s Shared<'c>,
+    shared: &'s Shared<'c>,
+    /// `false` right after a `start_send` that left nothing to flush: the
+    /// `poll_flush` that follows it returns at once, without the lock
+    /// (half of the lock round trips of a small response).
+    flush_pending: bool,
+}
+
+impl<'s, 'c> Tx<'s, 'c> {
+    pub(crate) fn new(shared: &'s Shared<'c>) -> Self {
+        Self {
+            shared,
+            flush_pending: true,
+        }
+    }
 }
 
 fn report_disconnect(core: &mut Core) -> Poll<HttpReceive> {
@@ -344,6 +357,7 @@ fn poll_body(shared: &Shared<'_>, core: &mut Core, cx: &mut Context<'_>) -> Poll
 
 impl Sender<HttpSend> for Tx<'_, '_> {
     fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
+        self.flush_pending = true;
         let shared = self.shared;
         let mut guard = shared.lock();
         let core = &mut *guard;
@@ -363,7 +377,7 @@ impl Sender<HttpSend> for Tx<'_, '_> {
             ));
         }
         core.tx_waiting = false;
-        match event {
+        let result = match event {
             HttpSend::Start(start) => on_start(core, start),
             HttpSend::Body { data, more } => on_body(shared, core, data, more),
             HttpSend::Trailers(trailers) => {
@@ -385,10 +399,23 @@ impl Sender<HttpSend> for Tx<'_, '_> {
             }
             HttpSend::File(file) => on_file(core, file),
             _ => Err(Error::protocol("HTTP-020", "unknown HTTP event")),
-        }
+        };
+        // What `poll_flush` would find to do, decided while the lock is
+        // held anyway. Between this and the `poll_flush` of the same
+        // `send` nothing else runs, so nothing can change it.
+        self.flush_pending = result.is_err()
+            || core.resp.file.is_some()
+            || core.resp.flush_requested
+            || core.out.len() > shared.ctx.config.write_buffer_bytes;
+        result
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if !self.flush_pending {
+            // Once: a flush without a new event takes the full path.
+            self.flush_pending = true;
+            return Poll::Ready(Ok(()));
+        }
         let shared = self.shared;
         let mut guard = shared.lock();
         let core = &mut *guard;

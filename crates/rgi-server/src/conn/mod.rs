@@ -140,7 +140,7 @@ async fn run<A: App>(
         let outcome = {
             let shared: &Shared<'_> = shared;
             let mut rx = Rx { shared };
-            let mut tx = Tx { shared };
+            let mut tx = Tx::new(shared);
             // The scope's one move on its way to the app. The app's future
             // is built where it is polled and `drive` borrows it: passed by
             // value it was copied into `drive`'s future and again into its
