@@ -826,3 +826,52 @@ async fn clearing_send_file_is_clean_when_declared() {
     // Undeclared, the same middleware is caught.
     broken(check(|inner| rgi::boxed(ClearsSendFile(inner))), "CORE-004").await;
 }
+
+/// Mounts its inner app at `/conformance` (a router's job) and leaves the
+/// mount point in the scope when the call returns.
+struct LeavesMountPoint(BoxApp);
+
+impl App for LeavesMountPoint {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(http) = conn else {
+            return self.0.call(conn).await;
+        };
+        http.scope.root_path.push_str("/conformance");
+        self.0.call(http.into()).await
+    }
+}
+
+/// The same, restoring the mount point as CORE-008 asks.
+struct RestoresMountPoint(BoxApp);
+
+impl App for RestoresMountPoint {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(http) = conn else {
+            return self.0.call(conn).await;
+        };
+        let (scope, receiver, sender) = http.into_parts();
+        let mount_point = scope.root_path.len();
+        scope.root_path.push_str("/conformance");
+        let result = self
+            .0
+            .call(HttpConn::new(&mut *scope, receiver, sender).into())
+            .await;
+        scope.root_path.truncate(mount_point);
+        result
+    }
+}
+
+#[tokio::test]
+async fn leaving_the_mount_point_behind_is_caught() {
+    broken(
+        check(|inner| rgi::boxed(LeavesMountPoint(inner)))
+            .declare(Declare::ChangesScope(rgi_conformance::ScopeField::Path)),
+        "CORE-008",
+    )
+    .await;
+    check(|inner| rgi::boxed(RestoresMountPoint(inner)))
+        .declare(Declare::ChangesScope(rgi_conformance::ScopeField::Path))
+        .run()
+        .await
+        .assert_clean();
+}

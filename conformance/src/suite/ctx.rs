@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::{HeaderMap, Method};
 use rgi::{BoxApp, Capabilities, State, StateBuilder};
 
-use super::inner::{HttpPlan, Inner, LifePlan, OuterExtension, OuterState, Recorder};
+use super::inner::{AfterCall, HttpPlan, Inner, LifePlan, OuterExtension, OuterState, Recorder};
 use super::Config;
 use crate::declare::{Declarations, ScopeField};
 use crate::report::{Outcome, Row};
@@ -182,6 +182,10 @@ impl<'a> Ctx<'a> {
         let inner_log = inner.log();
         let outer = Validator::new(wrap(rgi::boxed(inner)));
         let outer_log = outer.log();
+        let outer = AfterCall {
+            inner: rgi::boxed(outer),
+            record: record.clone(),
+        };
         Harness {
             client: TestClient::new(outer).timeout(self.timeout()),
             outer: outer_log,

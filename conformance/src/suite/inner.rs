@@ -11,9 +11,9 @@ use http::header::{HeaderName, HeaderValue};
 use http::uri::Scheme;
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use rgi::{
-    Accept, App, AppResult, Capabilities, Conn, Error, FileBody, HttpConn, HttpReceive, HttpScope,
-    HttpSend, LifespanConn, LifespanReceive, LifespanSend, Message, ResponseStart, ScopeKind,
-    WebSocketConn, WebSocketReceive, WebSocketSend,
+    Accept, App, AppResult, BoxApp, Capabilities, Conn, Error, FileBody, HttpConn, HttpReceive,
+    HttpScope, HttpSend, LifespanConn, LifespanReceive, LifespanSend, Message, ResponseStart,
+    ScopeKind, WebSocketConn, WebSocketReceive, WebSocketSend,
 };
 use tokio::sync::mpsc;
 
@@ -270,6 +270,33 @@ pub(crate) struct Record {
     pub(crate) life_received: Vec<LifespanReceive>,
     /// The chunks of the `LockStep` plan the client did not confirm in time.
     pub(crate) gate_timeouts: Vec<usize>,
+    /// `root_path` of the last HTTP call before the middleware was called
+    /// and after it returned, seen by [`AfterCall`] (CORE-008).
+    pub(crate) root_path_around: Option<(String, String)>,
+}
+
+/// Outside the middleware under test: notes the scope's `root_path` before
+/// the call and after it returns, which only the caller of a lent scope can
+/// see (CORE-008).
+pub(crate) struct AfterCall {
+    pub(crate) inner: BoxApp,
+    pub(crate) record: Recorder,
+}
+
+impl App for AfterCall {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(http) = conn else {
+            return self.inner.call(conn).await;
+        };
+        let (scope, receiver, sender) = http.into_parts();
+        let before = scope.root_path.clone();
+        let result = self
+            .inner
+            .call(HttpConn::new(&mut *scope, receiver, sender).into())
+            .await;
+        self.record.get().root_path_around = Some((before, scope.root_path.clone()));
+        result
+    }
 }
 
 /// A shared handle on the inner app's record.

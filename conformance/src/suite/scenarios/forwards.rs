@@ -147,6 +147,7 @@ pub(crate) async fn exchange(config: &Config) -> Vec<Row> {
     const CAPS: &str = "forwards/request-capabilities";
     const BODY: &str = "forwards/request-body";
     const RESPONSE: &str = "forwards/response-events";
+    const AFTER: &str = "forwards/scope-after-the-call";
     let Some(got_scope) = got_scope else {
         let why = match &result {
             Ok(r) => format!(
@@ -163,6 +164,19 @@ pub(crate) async fn exchange(config: &Config) -> Vec<Row> {
         SCOPE,
         "CORE-004",
         scope_field_difference(&sent_scope, &got_scope, &declared),
+    );
+    let around = h.record.get().root_path_around.clone();
+    ctx.expect(
+        AFTER,
+        "CORE-008",
+        match around {
+            None => Some("the call never returned to its caller".to_owned()),
+            Some((before, after)) => (before != after).then(|| {
+                format!(
+                    "scope.root_path was {before:?} when the middleware was called and {after:?} when it returned; expected the mount point restored, so that a caller going on with the scope (a fallback, a retry) finds it as it was"
+                )
+            }),
+        },
     );
     ctx.expect(
         HEADERS,
