@@ -8,13 +8,15 @@
 //! [`SPEC_VERSION`]); this crate is its Rust form. It has no runtime
 //! dependency and does no I/O.
 //!
-//! * [`App`]: called once per connection-scope with a [`Conn`].
-//! * [`Conn`]: a scope ([`HttpScope`], [`WebSocketScope`], [`LifespanScope`])
-//!   paired with a typed [`Receiver`] and [`Sender`].
+//! * [`App`]: called once per connection-scope with a [`Conn`]; an
+//!   `async fn` in every impl, so a stack composed by type is one future.
+//! * [`Conn`]: a scope ([`HttpScope`], [`WebSocketScope`], [`LifespanScope`]),
+//!   lent to the call, paired with a typed [`Receiver`] and [`Sender`].
 //! * Events: [`HttpReceive`] / [`HttpSend`], [`WebSocketReceive`] /
 //!   [`WebSocketSend`], [`LifespanReceive`] / [`LifespanSend`].
 //! * [`Error`]: the protocol's typed errors.
-//! * [`Stack`] / [`BoxApp`]: stacks built at run time.
+//! * [`Stack`] / [`BoxApp`] / [`DynApp`]: stacks built at run time (one box
+//!   per type-erased layer).
 //!
 //! The seed middleware patterns, as compiled examples, are in [`patterns`].
 #![forbid(unsafe_code)]
