@@ -93,6 +93,21 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The CORE-031 row: the middleware returned once the call was over
+    /// (`after` says what ended it), or the error met waiting for it.
+    pub(crate) fn returned<T, E: std::fmt::Display>(
+        &mut self,
+        scenario: &'static str,
+        after: &str,
+        finished: &Result<T, E>,
+    ) {
+        let why = finished
+            .as_ref()
+            .err()
+            .map(|e| format!("{after}, the middleware did not return: {e}"));
+        self.expect(scenario, "CORE-031", why);
+    }
+
     /// Rows for what the two validators found: one per rule in `rules`
     /// (pass unless violated), plus a fail row for any other violation.
     pub(crate) fn validated(

@@ -535,13 +535,7 @@ pub(crate) async fn disconnect(config: &Config) -> Vec<Row> {
         }).or_else(|| sent.err().map(|e| format!("the client could not send the first chunk: {e}"))),
     );
     let finished = exchange.finish().await;
-    ctx.expect(
-        NAME,
-        "CORE-031",
-        finished
-            .err()
-            .map(|e| format!("after the client disconnected, the middleware did not return: {e}")),
-    );
+    ctx.returned(NAME, "after the client disconnected", &finished);
     ctx.validated(NAME, &h, &["HTTP-011"]);
     ctx.rows
 }
@@ -597,13 +591,7 @@ pub(crate) async fn send_error(config: &Config) -> Vec<Row> {
             )
         }),
     );
-    ctx.expect(
-        NAME,
-        "CORE-031",
-        finished
-            .err()
-            .map(|e| format!("after the client disconnected, the middleware did not return: {e}")),
-    );
+    ctx.returned(NAME, "after the client disconnected", &finished);
     ctx.validated(NAME, &h, &["CORE-010"]);
     ctx.rows
 }
