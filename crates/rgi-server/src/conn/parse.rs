@@ -258,7 +258,9 @@ fn build(
     let uri = Uri::from_maybe_shared(head.slice(raw.target.clone()))
         .map_err(|_| HeadError::bad("invalid request target"))?;
     let headers = &mut scope.headers;
-    headers.clear();
+    // Fresh or cleared (`parse_head_into`'s contract): clearing again would
+    // walk the map's whole index table a second time per request.
+    debug_assert!(headers.is_empty(), "the scope was not cleared");
     headers.reserve(fields.len());
     let mut framing = Framing::default();
     for (name, value) in fields {
