@@ -554,3 +554,40 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(non-string panic payload)")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recycling_keeps_small_storage_and_lets_large_go() {
+        let mut scope = HttpScope::default();
+        for i in 0..8 {
+            scope.headers.append(
+                http::header::HeaderName::from_bytes(format!("x-{i}").as_bytes()).unwrap(),
+                http::HeaderValue::from_static("v"),
+            );
+        }
+        scope.path.push_str("/short");
+        let (fields, path) = (scope.headers.capacity(), scope.path.capacity());
+        recycle(&mut scope);
+        assert_eq!(scope.headers.capacity(), fields, "a small map is kept");
+        assert_eq!(
+            scope.path.capacity(),
+            path,
+            "a short path's storage is kept"
+        );
+
+        for i in 0..100 {
+            scope.headers.append(
+                http::header::HeaderName::from_bytes(format!("x-{i}").as_bytes()).unwrap(),
+                http::HeaderValue::from_static("v"),
+            );
+        }
+        scope.path.push_str(&"a".repeat(8 * 1024));
+        recycle(&mut scope);
+        assert!(scope.headers.capacity() <= KEPT_HEADER_FIELDS);
+        assert!(scope.path.capacity() <= KEPT_PATH_BYTES);
+        assert!(scope.headers.is_empty() && scope.path == "/");
+    }
+}
