@@ -153,6 +153,7 @@ mod access_log;
 pub mod bench_support;
 mod config;
 mod conn;
+mod ctx;
 mod date;
 mod error;
 mod lifespan;

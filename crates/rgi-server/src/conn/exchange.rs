@@ -23,7 +23,7 @@ use super::file::FileSend;
 use super::io::{poll_read_buf, WriteBuf};
 use super::parse::{parse_content_length, tokens};
 use super::stall::StallClock;
-use crate::server::ServerCtx;
+use crate::ctx::ServerCtx;
 use crate::shutdown::ConnWatch;
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";

@@ -32,7 +32,7 @@ use self::exchange::{
 use self::io::poll_read_buf;
 use self::parse::{parse_head_into, FieldRanges, HeadError, RequestHead};
 use crate::access_log::{self, AccessLog};
-use crate::server::ServerCtx;
+use crate::ctx::ServerCtx;
 
 /// Bytes reserved per read while waiting for a head.
 const HEAD_READ_BYTES: usize = 8 * 1024;
