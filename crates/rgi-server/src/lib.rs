@@ -159,6 +159,7 @@ mod error;
 mod lifespan;
 mod server;
 mod shutdown;
+mod wire;
 
 pub use access_log::TARGET as ACCESS_LOG_TARGET;
 pub use config::{Config, LifespanMode};
