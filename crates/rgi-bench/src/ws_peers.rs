@@ -72,14 +72,13 @@ async fn fastwebsockets_upgrade(
         let Ok(ws) = upgraded.await else { return };
         let mut ws = FragmentCollector::new(ws);
         while let Ok(frame) = ws.read_frame().await {
-            match frame.opcode {
+            let echo = match frame.opcode {
                 OpCode::Close => return,
-                OpCode::Text | OpCode::Binary => {
-                    if ws.write_frame(frame).await.is_err() {
-                        return;
-                    }
-                }
-                _ => {}
+                OpCode::Text | OpCode::Binary => ws.write_frame(frame).await,
+                _ => Ok(()),
+            };
+            if echo.is_err() {
+                return;
             }
         }
     });
