@@ -153,11 +153,13 @@ mod access_log;
 pub mod bench_support;
 mod config;
 mod conn;
+mod ctx;
 mod date;
 mod error;
 mod lifespan;
 mod server;
 mod shutdown;
+mod wire;
 
 pub use access_log::TARGET as ACCESS_LOG_TARGET;
 pub use config::{Config, LifespanMode};

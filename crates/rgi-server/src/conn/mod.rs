@@ -2,12 +2,9 @@
 //! sender polled inside this task, decide keep-alive, repeat; then close.
 
 mod body;
-mod encode;
 mod exchange;
 mod file;
-mod io;
 pub(crate) mod parse;
-mod stall;
 
 use std::any::Any;
 use std::future::{poll_fn, Future};
@@ -26,13 +23,12 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use self::body::{BodyDecoder, Decoded};
-use self::exchange::{
-    write_error_response, Core, Framing, RequestState, ResponseState, Rx, Shared, Tx,
-};
-use self::io::poll_read_buf;
+use self::exchange::{Core, Framing, RequestState, ResponseState, Rx, Shared, Tx};
 use self::parse::{parse_head_into, FieldRanges, HeadError, RequestHead};
 use crate::access_log::{self, AccessLog};
-use crate::server::ServerCtx;
+use crate::ctx::ServerCtx;
+use crate::wire::encode::write_error_response;
+use crate::wire::io::poll_read_buf;
 
 /// Bytes reserved per read while waiting for a head.
 const HEAD_READ_BYTES: usize = 8 * 1024;
