@@ -160,8 +160,10 @@ mod lifespan;
 mod server;
 mod shutdown;
 mod wire;
+mod ws;
 
 pub use access_log::TARGET as ACCESS_LOG_TARGET;
 pub use config::{Config, LifespanMode};
 pub use error::ServeError;
 pub use server::Server;
+pub use ws::WebSocketConfig;

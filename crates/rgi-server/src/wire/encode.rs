@@ -24,6 +24,8 @@ pub(crate) enum ConnectionHeader {
     None,
     Close,
     KeepAlive,
+    /// `connection: upgrade` and `upgrade: websocket`, for a `101`.
+    UpgradeWebSocket,
 }
 
 /// Whether `name` is a connection-specific field the app must not set
@@ -80,6 +82,9 @@ pub(crate) fn encode_head(
         ConnectionHeader::None => {}
         ConnectionHeader::Close => out.extend_from_slice(b"connection: close\r\n"),
         ConnectionHeader::KeepAlive => out.extend_from_slice(b"connection: keep-alive\r\n"),
+        ConnectionHeader::UpgradeWebSocket => {
+            out.extend_from_slice(b"connection: upgrade\r\nupgrade: websocket\r\n");
+        }
     }
     out.extend_from_slice(b"\r\n");
     out.len() - start
