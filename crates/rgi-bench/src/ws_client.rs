@@ -329,7 +329,10 @@ mod tests {
         let payload = b"hello hello hello hello, a compressible message".repeat(50);
         let compressed = compress(&payload);
         assert!(compressed.len() < payload.len() / 4);
-        assert!(!compressed.ends_with(&[0, 0, 0xff, 0xff]), "the tail is cut");
+        assert!(
+            !compressed.ends_with(&[0, 0, 0xff, 0xff]),
+            "the tail is cut"
+        );
         let mut inflate = Decompress::new(false);
         let mut out = Vec::with_capacity(payload.len() * 2);
         let mut input = compressed;
