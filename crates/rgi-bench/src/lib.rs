@@ -12,6 +12,9 @@
 //! * [`layers`]: the middleware whose cost the benches measure.
 //! * [`client`], [`stats`], [`proc_status`], [`cli`]: the small load clients'
 //!   tools (`conn-per-request`, `idle-conns`, `big-uploads`).
+//! * [`ws_peers`]: the WebSocket baselines (`tungstenite-peer`,
+//!   `fastwebsockets-peer`); [`ws_client`]: the WebSocket load client's
+//!   protocol side (`ws-load`, `load/ws.sh`).
 //!
 //! `load/run.sh` runs the whole load comparison; `BENCHMARKS.md` at the repo
 //! root holds the figures.
@@ -25,3 +28,5 @@ pub mod proc_status;
 pub mod rgi_app;
 pub mod routes;
 pub mod stats;
+pub mod ws_client;
+pub mod ws_peers;

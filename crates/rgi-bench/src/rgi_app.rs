@@ -4,20 +4,26 @@
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use rgi::{App, AppResult, Conn, Error, HttpConn, HttpReceive, HttpSend, ResponseStart};
+use rgi::{
+    Accept, App, AppResult, Conn, Error, HttpConn, HttpReceive, HttpSend, ResponseStart,
+    WebSocketConn, WebSocketReceive, WebSocketSend,
+};
 
 use crate::routes::{stream_chunk, Route, StreamParams, HELLO, TEXT_PLAIN};
 
-/// The load app: see [`routes`](crate::routes) for what it answers. Other
-/// kinds of scope (lifespan, WebSocket) are unsupported, so a server runs
-/// it without lifespan.
+/// The load app: see [`routes`](crate::routes) for what it answers. A
+/// WebSocket on any path is the echo (every message sent back as it came),
+/// the route the WebSocket peers serve (`ws_peers`, `load/ws.sh`).
+/// Lifespan is unsupported, so a server runs it without lifespan.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LoadApp;
 
 impl App for LoadApp {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::Http(mut http) = conn else {
-            return conn.unsupported();
+        let mut http = match conn {
+            Conn::Http(http) => http,
+            Conn::WebSocket(ws) => return Ok(ws_echo(ws).await?),
+            other => return other.unsupported(),
         };
         let scope = &http.scope;
         let query = scope.uri.query().unwrap_or("");
@@ -37,6 +43,19 @@ impl App for LoadApp {
         }
         Ok(())
     }
+}
+
+/// Accepts, then sends every message back until the client leaves.
+async fn ws_echo(mut ws: WebSocketConn<'_>) -> Result<(), Error> {
+    if ws.recv().await != WebSocketReceive::Connect {
+        return Ok(());
+    }
+    ws.send(WebSocketSend::Accept(Accept::new())).await?;
+    // Disconnect (or an event a later spec adds) ends it.
+    while let WebSocketReceive::Message(message) = ws.recv().await {
+        ws.send(WebSocketSend::Message(message)).await?;
+    }
+    Ok(())
 }
 
 /// Sends each request chunk back as it arrives, announcing the request's

@@ -15,14 +15,16 @@
 //! [`except`](crate::except) (`except(["/health"], auth_layer)`).
 //!
 //! WebSocket handshakes are checked too (the seed forgets them): a refused
-//! one is closed before `Accept`, which the server answers with `403`.
+//! one gets the same 401 and JSON body as a denial response where the
+//! server announces `websocket_denial`, and is closed before `Accept` (a
+//! `403`) elsewhere ([`refuse_handshake`]).
 
 use rgi::bytes::Bytes;
 use rgi::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use rgi::http::{HeaderMap, HeaderValue, StatusCode};
-use rgi::{
-    App, AppResult, CloseFrame, Conn, HttpConn, WebSocketConn, WebSocketReceive, WebSocketSend,
-};
+use rgi::{App, AppResult, Conn};
+
+use crate::refuse::refuse_handshake;
 
 /// The user a verified token belongs to, as the inner app finds it in
 /// `scope.extensions`.
@@ -73,14 +75,22 @@ where
                     http.scope.extensions.insert(Authenticated(user));
                     self.inner.call(http.into()).await
                 }
-                Err(refusal) => unauthorized(&mut http, refusal).await,
+                Err(refusal) => {
+                    let (headers, body) = unauthorized(refusal);
+                    Ok(http
+                        .respond(StatusCode::UNAUTHORIZED, headers, body)
+                        .await?)
+                }
             },
             Conn::WebSocket(mut ws) => match self.check(&ws.scope.headers) {
                 Ok(user) => {
                     ws.scope.extensions.insert(Authenticated(user));
                     self.inner.call(ws.into()).await
                 }
-                Err(_) => refuse_handshake(&mut ws).await,
+                Err(refusal) => {
+                    let (headers, body) = unauthorized(refusal);
+                    refuse_handshake(&mut ws, StatusCode::UNAUTHORIZED, headers, body).await
+                }
             },
             other => self.inner.call(other).await,
         }
@@ -96,7 +106,8 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-async fn unauthorized(http: &mut HttpConn<'_>, refusal: Refusal) -> AppResult {
+/// The seed's 401: its JSON body and a `www-authenticate` challenge.
+fn unauthorized(refusal: Refusal) -> (HeaderMap, Bytes) {
     let (body, challenge) = match refusal {
         Refusal::Missing => (
             r#"{"error":"Missing Authorization header"}"#,
@@ -110,22 +121,7 @@ async fn unauthorized(http: &mut HttpConn<'_>, refusal: Refusal) -> AppResult {
     let mut headers = HeaderMap::with_capacity(3);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-    Ok(http
-        .respond(
-            StatusCode::UNAUTHORIZED,
-            headers,
-            Bytes::from_static(body.as_bytes()),
-        )
-        .await?)
-}
-
-/// Answers the handshake with `Close` before `Accept`: an HTTP 403 (rule
-/// `WS-004`). Code 1008 is "policy violation".
-async fn refuse_handshake(ws: &mut WebSocketConn<'_>) -> AppResult {
-    if ws.recv().await == WebSocketReceive::Connect {
-        ws.send(WebSocketSend::Close(CloseFrame::new(1008))).await?;
-    }
-    Ok(())
+    (headers, Bytes::from_static(body.as_bytes()))
 }
 
 /// Compares two secrets in time that depends only on their lengths, so a
@@ -136,7 +132,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use rgi::http::StatusCode;
+    use rgi::CloseFrame;
     use rgi_conformance::{Handshake, Request, TestClient};
 
     use super::*;
@@ -210,6 +206,30 @@ mod tests {
             // The inner app never ran: it would have said hello.
             assert!(response.exit().is_ok());
         }
+    }
+
+    #[tokio::test]
+    async fn denies_an_unauthenticated_websocket_with_the_json_401() {
+        let request = Request::get("/ws")
+            .header("authorization", "Bearer nope")
+            .capabilities(rgi::Capabilities::ALL);
+        let session = client().connect(request).await.unwrap();
+        let transcript = session.finish().await.unwrap();
+        let Handshake::Denied {
+            status,
+            headers,
+            body,
+            complete: true,
+        } = transcript.handshake
+        else {
+            panic!("not a complete denial: {:?}", transcript.handshake);
+        };
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(headers[WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token"));
+        assert_eq!(body, r#"{"error":"Invalid or expired token"}"#);
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@
 //! | [`session`] | cookie session over a bounded in-memory store | 000 session |
 //! | [`database`] | open a resource at startup, share it through lifespan state | 002 database lifespan |
 //! | [`router`] | mount apps under prefixes; lifespan fans out to all of them | 000 MVC controller, spec `lifespan.md` |
+//! | [`refuse`] | refuse a WebSocket handshake: a denial response where the server carries one, else `Close` (403) | spec `websocket.md` |
 #![forbid(unsafe_code)]
 
 pub mod access_log;
@@ -28,6 +29,7 @@ pub mod error_boundary;
 pub mod except;
 pub mod gzip;
 pub mod rate_limit;
+pub mod refuse;
 pub mod request_id;
 pub mod router;
 pub mod security_headers;
@@ -40,6 +42,7 @@ pub use error_boundary::ErrorBoundary;
 pub use except::{except, Except};
 pub use gzip::Gzip;
 pub use rate_limit::{Limiter, RateLimit};
+pub use refuse::refuse_handshake;
 pub use request_id::{RequestId, SetRequestId};
 pub use router::Router;
 pub use security_headers::SecurityHeaders;

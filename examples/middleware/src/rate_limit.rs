@@ -17,7 +17,12 @@
 //!   `scope.client` in a middleware that knows which proxies to trust, and
 //!   put it outside this one.
 //!
-//! HTTP requests only; other scope kinds pass through.
+//! HTTP requests and WebSocket handshakes draw from the same buckets (a
+//! handshake is a request, and an open socket costs the server more than
+//! one). A refused handshake gets the same 429 as a denial response where
+//! the server announces `websocket_denial`, a `403` elsewhere
+//! ([`refuse_handshake`](crate::refuse_handshake)); the messages of an
+//! accepted socket are not limited. Lifespan passes through.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -28,6 +33,8 @@ use rgi::bytes::Bytes;
 use rgi::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use rgi::http::{HeaderMap, HeaderValue, StatusCode};
 use rgi::{App, AppResult, Conn};
+
+use crate::refuse::refuse_handshake;
 
 /// Limits each client address to `per_minute` requests, in bursts of up to
 /// `burst`.
@@ -53,21 +60,40 @@ impl<A> RateLimit<A> {
 
 impl<A: App> App for RateLimit<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::Http(mut http) = conn else {
-            return self.inner.call(conn).await;
-        };
-        let client = http.scope.client.map(|addr| addr.ip());
-        let Err(retry_after) = self.limiter.check(client, Instant::now()) else {
-            return self.inner.call(http.into()).await;
-        };
-        let mut headers = HeaderMap::with_capacity(3);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
-        let body = Bytes::from_static(b"Rate limit exceeded");
-        Ok(http
-            .respond(StatusCode::TOO_MANY_REQUESTS, headers, body)
-            .await?)
+        match conn {
+            Conn::Http(mut http) => {
+                let client = http.scope.client.map(|addr| addr.ip());
+                match self.limiter.check(client, Instant::now()) {
+                    Ok(()) => self.inner.call(http.into()).await,
+                    Err(retry_after) => {
+                        let (headers, body) = too_many(retry_after);
+                        let status = StatusCode::TOO_MANY_REQUESTS;
+                        Ok(http.respond(status, headers, body).await?)
+                    }
+                }
+            }
+            Conn::WebSocket(mut ws) => {
+                let client = ws.scope.client.map(|addr| addr.ip());
+                match self.limiter.check(client, Instant::now()) {
+                    Ok(()) => self.inner.call(ws.into()).await,
+                    Err(retry_after) => {
+                        let (headers, body) = too_many(retry_after);
+                        let status = StatusCode::TOO_MANY_REQUESTS;
+                        refuse_handshake(&mut ws, status, headers, body).await
+                    }
+                }
+            }
+            other => self.inner.call(other).await,
+        }
     }
+}
+
+/// The seed's 429: `retry-after` and a plain-text body.
+fn too_many(retry_after: u64) -> (HeaderMap, Bytes) {
+    let mut headers = HeaderMap::with_capacity(3);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
+    (headers, Bytes::from_static(b"Rate limit exceeded"))
 }
 
 /// The buckets of every client seen recently.
@@ -248,5 +274,50 @@ mod tests {
         // The same port or another: it is the address that counts.
         let response = client.send(from(2)).await.unwrap();
         assert_eq!(response.status(), Some(StatusCode::OK));
+    }
+
+    /// Accepts, then closes: a WebSocket that got through.
+    struct Accepts;
+
+    impl App for Accepts {
+        async fn call(&self, conn: Conn<'_>) -> AppResult {
+            let Conn::WebSocket(mut ws) = conn else {
+                return conn.unsupported();
+            };
+            ws.recv().await;
+            ws.send(rgi::WebSocketSend::Accept(rgi::Accept::new()))
+                .await?;
+            ws.send(rgi::WebSocketSend::Close(rgi::CloseFrame::normal()))
+                .await?;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn handshakes_draw_from_the_same_bucket() {
+        let client = TestClient::new(RateLimit::new(Accepts, 1, 1));
+        let addr = SocketAddr::from(([10, 0, 0, 1], 5000));
+        let handshake = || {
+            Request::get("/ws")
+                .addresses(addr, "127.0.0.1:80".parse().unwrap())
+                .capabilities(rgi::Capabilities::ALL)
+        };
+        let first = client.connect(handshake()).await.unwrap();
+        assert!(first.handshake_outcome().is_accepted());
+        first.finish().await.unwrap();
+        let second = client.connect(handshake()).await.unwrap();
+        let transcript = second.finish().await.unwrap();
+        let rgi_conformance::Handshake::Denied {
+            status,
+            headers,
+            body,
+            ..
+        } = transcript.handshake
+        else {
+            panic!("not denied: {:?}", transcript.handshake);
+        };
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(headers[RETRY_AFTER], "60");
+        assert_eq!(body, "Rate limit exceeded");
     }
 }

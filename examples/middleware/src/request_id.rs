@@ -1,7 +1,9 @@
 //! Request id: every HTTP request gets an id, in the request headers the
 //! inner app sees, in [`RequestId`] in `scope.extensions` (for inner layers)
 //! and in `ResponseStart::extensions` (for outer ones), and in the response
-//! headers.
+//! headers. A WebSocket handshake gets one too: in its scope the same way,
+//! and in the `101`'s headers (`Accept::headers`) or in its denial
+//! response, so a socket's log lines can be tied to the client's.
 //!
 //! Ports seed 002's `RequestIDMiddleware` and seed 003's correlation id. The
 //! seed's `scope["request_id"]` becomes a typed extension: no string key to
@@ -16,7 +18,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rgi::http::{HeaderName, HeaderValue};
-use rgi::{App, AppResult, Conn, HttpConn, HttpSend, MapSend};
+use rgi::{
+    App, AppResult, Conn, HttpConn, HttpScope, HttpSend, MapSend, WebSocketConn, WebSocketSend,
+};
 
 /// The id of the current request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,29 +64,60 @@ impl<A> SetRequestId<A> {
     }
 }
 
-impl<A: App> App for SetRequestId<A> {
-    async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::Http(http) = conn else {
-            return self.inner.call(conn).await;
-        };
-        let (scope, receiver, sender) = http.into_parts();
+impl<A> SetRequestId<A> {
+    /// The request's id (the client's if plausible, else a new one), put
+    /// into its headers (replacing every earlier value, so the inner app
+    /// sees one) and its extensions.
+    fn assign(&self, scope: &mut HttpScope) -> HeaderValue {
         let id = match scope.headers.get(&self.header) {
             Some(id) if looks_like_an_id(id) => id.clone(),
             _ => self.generate(),
         };
-        // `insert` replaces every earlier value: the inner app sees one id.
         scope.headers.insert(self.header.clone(), id.clone());
         scope.extensions.insert(RequestId(id.clone()));
-        let mut sender = MapSend::new(sender, |mut event: HttpSend| {
-            if let HttpSend::Start(start) = &mut event {
-                start.headers.insert(self.header.clone(), id.clone());
-                start.extensions.insert(RequestId(id.clone()));
+        id
+    }
+}
+
+impl<A: App> App for SetRequestId<A> {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        match conn {
+            Conn::Http(http) => {
+                let (scope, receiver, sender) = http.into_parts();
+                let id = self.assign(scope);
+                let mut sender = MapSend::new(sender, |mut event: HttpSend| {
+                    if let HttpSend::Start(start) = &mut event {
+                        start.headers.insert(self.header.clone(), id.clone());
+                        start.extensions.insert(RequestId(id.clone()));
+                    }
+                    event
+                });
+                self.inner
+                    .call(HttpConn::new(scope, receiver, &mut sender).into())
+                    .await
             }
-            event
-        });
-        self.inner
-            .call(HttpConn::new(scope, receiver, &mut sender).into())
-            .await
+            Conn::WebSocket(ws) => {
+                let (scope, receiver, sender) = ws.into_parts();
+                let id = self.assign(scope);
+                let mut sender = MapSend::new(sender, |mut event: WebSocketSend| {
+                    match &mut event {
+                        WebSocketSend::Accept(accept) => {
+                            accept.headers.insert(self.header.clone(), id.clone());
+                        }
+                        WebSocketSend::DenyStart(start) => {
+                            start.headers.insert(self.header.clone(), id.clone());
+                            start.extensions.insert(RequestId(id.clone()));
+                        }
+                        _ => {}
+                    }
+                    event
+                });
+                self.inner
+                    .call(WebSocketConn::new(scope, receiver, &mut sender).into())
+                    .await
+            }
+            other => self.inner.call(other).await,
+        }
     }
 }
 
@@ -180,6 +215,49 @@ mod tests {
             assert_eq!(id.len(), 33, "{hostile} was kept");
             assert_eq!(response.body(), format!("[{id:?}] Some({id:?})"));
         }
+    }
+
+    /// Accepts, then closes with the id it found in its scope as reason.
+    struct SocketShowsId;
+
+    impl App for SocketShowsId {
+        async fn call(&self, conn: Conn<'_>) -> AppResult {
+            let Conn::WebSocket(mut ws) = conn else {
+                return conn.unsupported();
+            };
+            ws.recv().await;
+            let id = ws.scope.extensions.get::<RequestId>().cloned();
+            let header = ws.scope.headers.get("x-request-id").cloned();
+            assert_eq!(id.as_ref().map(|id| &id.0), header.as_ref());
+            ws.send(rgi::WebSocketSend::Accept(rgi::Accept::new()))
+                .await?;
+            let reason = id.map_or(String::new(), |id| id.0.to_str().unwrap().to_owned());
+            let mut close = rgi::CloseFrame::normal();
+            close.reason = reason;
+            ws.send(rgi::WebSocketSend::Close(close)).await?;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_websocket_gets_an_id_in_its_scope_and_its_101() {
+        let client = TestClient::new(SetRequestId::new(SocketShowsId));
+        let session = client
+            .connect(Request::get("/ws").header("x-request-id", "sock-1"))
+            .await
+            .unwrap();
+        let rgi_conformance::Handshake::Accepted { headers, .. } = session.handshake_outcome()
+        else {
+            panic!("not accepted: {:?}", session.handshake_outcome());
+        };
+        assert_eq!(headers["x-request-id"], "sock-1");
+        let transcript = session.finish().await.unwrap();
+        assert!(transcript.exit.is_ok(), "{}", transcript.exit);
+        let closed = transcript.trace.from_app().find_map(|event| match event {
+            rgi::WebSocketSend::Close(frame) => Some(frame.reason.clone()),
+            _ => None,
+        });
+        assert_eq!(closed.as_deref(), Some("sock-1"));
     }
 
     #[tokio::test]

@@ -20,6 +20,12 @@
 //! A session changed after the response started is still stored (the
 //! handle and the store share one map), but a brand-new session's cookie
 //! can only go out with `Start`.
+//!
+//! WebSocket handshakes carry the cookie too (a browser sends it with the
+//! upgrade request, and cannot send an `Authorization` header there), so a
+//! socket finds its session the same way: the check that guards a chat
+//! room's handshake reads it. The cookie goes out with the `101`
+//! (`Accept::headers`) or the denial response, as it would with `Start`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -28,7 +34,9 @@ use std::time::{Duration, Instant};
 use rgi::http::header::{COOKIE, SET_COOKIE};
 use rgi::http::uri::Scheme;
 use rgi::http::{HeaderMap, HeaderValue};
-use rgi::{App, AppResult, Conn, HttpConn, HttpSend, MapSend};
+use rgi::{
+    App, AppResult, Conn, HttpConn, HttpScope, HttpSend, MapSend, WebSocketConn, WebSocketSend,
+};
 
 const COOKIE_NAME: &str = "session_id";
 
@@ -152,58 +160,109 @@ impl<A> SessionLayer<A> {
     }
 }
 
-impl<A: App> App for SessionLayer<A> {
-    async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::Http(http) = conn else {
-            return self.inner.call(conn).await;
-        };
-        let (scope, receiver, sender) = http.into_parts();
-        let loaded = self.load(&scope.headers, Instant::now());
+/// One call's session: the one loaded (or a fresh, unsaved one), and
+/// what it takes to save it and set its cookie when the response starts.
+struct Issue {
+    known: bool,
+    id: String,
+    session: Session,
+    secure: bool,
+    failure: Option<getrandom::Error>,
+}
+
+impl Issue {
+    /// Loads the request's session and lends it to the inner app.
+    fn open<A>(layer: &SessionLayer<A>, scope: &mut HttpScope) -> Self {
+        let loaded = layer.load(&scope.headers, Instant::now());
         let known = loaded.is_some();
-        let (mut id, session) = loaded.unwrap_or_default();
-        let secure = scope.scheme == Scheme::HTTPS;
+        let (id, session) = loaded.unwrap_or_default();
         scope.extensions.insert(session.clone());
-        let mut failure = None;
-        let mut sender = MapSend::new(sender, |mut event: HttpSend| {
-            let HttpSend::Start(start) = &mut event else {
-                return event;
-            };
-            // A new session is created only once it holds something.
-            if !known && session.is_empty() {
-                return event;
-            }
-            if !known {
-                match new_id() {
-                    Ok(new) => id = new,
-                    Err(err) => {
-                        failure = Some(err);
-                        return event;
-                    }
+        Self {
+            known,
+            id,
+            session,
+            secure: scope.scheme == Scheme::HTTPS,
+            failure: None,
+        }
+    }
+
+    /// Saves the session and adds its cookie to the response's `headers`.
+    fn respond<A>(&mut self, layer: &SessionLayer<A>, headers: &mut HeaderMap) {
+        // A new session is created only once it holds something.
+        if !self.known && self.session.is_empty() {
+            return;
+        }
+        if !self.known {
+            match new_id() {
+                Ok(new) => self.id = new,
+                Err(err) => {
+                    self.failure = Some(err);
+                    return;
                 }
             }
-            self.save(&id, &session, Instant::now());
-            let mut cookie = format!(
-                "{COOKIE_NAME}={id}; HttpOnly; Path=/; Max-Age={}; SameSite=Lax",
-                self.ttl.as_secs()
-            );
-            if secure {
-                cookie.push_str("; Secure");
-            }
-            if let Ok(cookie) = HeaderValue::try_from(cookie) {
-                start.headers.append(SET_COOKIE, cookie);
-            }
-            event
-        });
-        let result = self
-            .inner
-            .call(HttpConn::new(scope, receiver, &mut sender).into())
-            .await;
-        if let Some(err) = failure {
+        }
+        layer.save(&self.id, &self.session, Instant::now());
+        let mut cookie = format!(
+            "{COOKIE_NAME}={}; HttpOnly; Path=/; Max-Age={}; SameSite=Lax",
+            self.id,
+            layer.ttl.as_secs()
+        );
+        if self.secure {
+            cookie.push_str("; Secure");
+        }
+        if let Ok(cookie) = HeaderValue::try_from(cookie) {
+            headers.append(SET_COOKIE, cookie);
+        }
+    }
+
+    fn close(self) {
+        if let Some(err) = self.failure {
             // Without OS randomness there is no safe id: the session was
             // neither stored nor sent, and the response went out without it.
             tracing::error!(error = %err, "no session id: the OS random source failed");
         }
-        result
+    }
+}
+
+impl<A: App> App for SessionLayer<A> {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        match conn {
+            Conn::Http(http) => {
+                let (scope, receiver, sender) = http.into_parts();
+                let mut issue = Issue::open(self, scope);
+                let mut sender = MapSend::new(sender, |mut event: HttpSend| {
+                    if let HttpSend::Start(start) = &mut event {
+                        issue.respond(self, &mut start.headers);
+                    }
+                    event
+                });
+                let result = self
+                    .inner
+                    .call(HttpConn::new(scope, receiver, &mut sender).into())
+                    .await;
+                issue.close();
+                result
+            }
+            Conn::WebSocket(ws) => {
+                let (scope, receiver, sender) = ws.into_parts();
+                let mut issue = Issue::open(self, scope);
+                let mut sender = MapSend::new(sender, |mut event: WebSocketSend| {
+                    match &mut event {
+                        WebSocketSend::Accept(accept) => issue.respond(self, &mut accept.headers),
+                        WebSocketSend::DenyStart(start) => issue.respond(self, &mut start.headers),
+                        _ => {}
+                    }
+                    event
+                });
+                let result = self
+                    .inner
+                    .call(WebSocketConn::new(scope, receiver, &mut sender).into())
+                    .await;
+                issue.close();
+                result
+            }
+            other => self.inner.call(other).await,
+        }
     }
 }
 
@@ -319,6 +378,46 @@ mod tests {
         let request = Request::get("/").with_scope(|s| s.scheme = Scheme::HTTPS);
         let response = client.send(request).await.unwrap();
         assert!(response.header("set-cookie").unwrap().ends_with("; Secure"));
+    }
+
+    /// HTTP to [`Visits`]; a socket is accepted and closed with the
+    /// session's `visits` as the reason.
+    struct VisitsOrSocket;
+
+    impl App for VisitsOrSocket {
+        async fn call(&self, conn: Conn<'_>) -> AppResult {
+            let Conn::WebSocket(mut ws) = conn else {
+                return Visits.call(conn).await;
+            };
+            ws.recv().await;
+            let session = ws.scope.extensions.get::<Session>().expect("session");
+            let mut close = rgi::CloseFrame::normal();
+            close.reason = session.get("visits").unwrap_or_default();
+            ws.send(rgi::WebSocketSend::Accept(rgi::Accept::new()))
+                .await?;
+            ws.send(rgi::WebSocketSend::Close(close)).await?;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_websocket_handshake_finds_the_session_of_its_cookie() {
+        let client = TestClient::new(SessionLayer::new(VisitsOrSocket));
+        let cookie = session_cookie(&client.get("/").await.unwrap()).unwrap();
+        for (cookie, visits) in [(Some(cookie.as_str()), "1"), (None, "")] {
+            let mut request = Request::get("/ws");
+            if let Some(cookie) = cookie {
+                request = request.header("cookie", cookie);
+            }
+            let session = client.connect(request).await.unwrap();
+            assert!(session.handshake_outcome().is_accepted());
+            let transcript = session.finish().await.unwrap();
+            let reason = transcript.trace.from_app().find_map(|event| match event {
+                rgi::WebSocketSend::Close(frame) => Some(frame.reason.clone()),
+                _ => None,
+            });
+            assert_eq!(reason.as_deref(), Some(visits), "{cookie:?}");
+        }
     }
 
     #[test]

@@ -64,6 +64,11 @@ async fn bearer_auth() {
         })
         .short_circuits(|| Request::head("/private"))
         .refuses_websocket(|| Request::get("/ws"))
+        .refuses_websocket(|| {
+            Request::get("/ws")
+                .header("authorization", "Bearer nope")
+                .capabilities(rgi::Capabilities::ALL)
+        })
         .run()
         .await
         .assert_clean();
@@ -81,6 +86,16 @@ async fn rate_limit() {
         .short_circuits(move || {
             let server: SocketAddr = "127.0.0.1:80".parse().unwrap();
             Request::get("/").addresses(SocketAddr::new(limited, 4000), server)
+        })
+        .refuses_websocket(move || {
+            let server: SocketAddr = "127.0.0.1:80".parse().unwrap();
+            Request::get("/ws").addresses(SocketAddr::new(limited, 4001), server)
+        })
+        .refuses_websocket(move || {
+            let server: SocketAddr = "127.0.0.1:80".parse().unwrap();
+            Request::get("/ws")
+                .addresses(SocketAddr::new(limited, 4002), server)
+                .capabilities(rgi::Capabilities::ALL)
         })
         .run()
         .await

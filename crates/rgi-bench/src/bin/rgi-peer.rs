@@ -11,18 +11,29 @@
 //! which makes the streaming scenario measure syscall count rather than
 //! the server (about 0.63 × hyper at 64 KiB, see BENCHMARKS.md).
 //!
-//! `rgi-peer [--bind 127.0.0.1:8080] [--threads 1]`
+//! WebSocket (any path: the echo) is served with permessage-deflate
+//! unless `--ws-deflate off`: the comparison with the WebSocket peers,
+//! which have no compression, turns it off (`load/ws.sh`).
+//!
+//! `rgi-peer [--bind 127.0.0.1:8080] [--threads 1] [--ws-deflate on|off]`
 
 use rgi_bench::cli;
 use rgi_bench::rgi_app::LoadApp;
 
 fn main() {
     let (bind, runtime) = cli::peer_setup();
+    let deflate: String = cli::or_exit(cli::flag(&cli::args(), "ws-deflate", "on".to_owned()));
+    let mut config = config();
+    config.websocket.deflate = match deflate.as_str() {
+        "on" => true,
+        "off" => false,
+        other => cli::or_exit(Err(format!("--ws-deflate: on or off, not {other:?}"))),
+    };
     runtime.block_on(async {
         let server = rgi_server::Server::bind(bind)
             .await
             .unwrap_or_else(|e| panic!("bind {bind}: {e}"))
-            .with_config(config());
+            .with_config(config);
         if let Err(e) = server.serve(LoadApp).await {
             eprintln!("rgi-peer: {e}");
             std::process::exit(1);
