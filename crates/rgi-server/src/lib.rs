@@ -158,6 +158,8 @@ mod config;
 mod conn;
 mod date;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_support;
 mod lifespan;
 mod server;
 mod shutdown;

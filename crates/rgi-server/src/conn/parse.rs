@@ -57,7 +57,7 @@ impl HeadError {
 }
 
 /// Byte ranges of one header field inside the head.
-pub(crate) type FieldRanges = (Range<usize>, Range<usize>);
+pub type FieldRanges = (Range<usize>, Range<usize>);
 
 /// Header slots kept on the stack; larger `max_headers` use the heap.
 const STACK_HEADERS: usize = 128;
@@ -114,7 +114,8 @@ pub(crate) fn parse_head_into(
                 fields.clear();
                 parse_raw(buf, config, fields)?
             }
-            HigherMinor::Unfinished => None,
+            HigherMinor::Unfinished if buf.len() < config.max_head_bytes => None,
+            HigherMinor::Unfinished => return Err(head_too_large()),
             HigherMinor::No => return Err(e),
         },
         other => other?,
