@@ -24,6 +24,9 @@
 //!
 //! ## Protocol
 //!
+//! * `HTTP/1.x` with x > 1 is served as HTTP/1.1 (RFC 9112 §2.3).
+//! * Header values reach the app as the bytes received, obs-text
+//!   (0x80-0xFF) included.
 //! * Keep-alive, HTTP/1.0 (close unless `Connection: keep-alive`),
 //!   pipelining (responses in order; responses to requests already
 //!   buffered are written together).
@@ -69,7 +72,7 @@
 //!
 //! | input | status |
 //! | --- | --- |
-//! | malformed request line, malformed version, `HTTP/1.x` other than 1.0 and 1.1 | 400 |
+//! | malformed request line, malformed version | 400 |
 //! | a version other than HTTP/1 (`HTTP/2.0`, `HTTP/0.9`, the HTTP/2 preface) | **505** |
 //! | `CONNECT` (no tunnels here) | **501** |
 //! | authority-form target without `CONNECT`, asterisk-form without `OPTIONS`, userinfo or a bad authority in an absolute-form target | 400 |
@@ -156,6 +159,8 @@ mod conn;
 mod ctx;
 mod date;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_support;
 mod lifespan;
 mod server;
 mod shutdown;

@@ -50,6 +50,13 @@ async fn broken_chunk_framing_gets_400() {
         b"0\r\nX: a\nb\r\n\r\n",
         b"0\r\nX: a\x00\r\n\r\n",
         b"0\r\n\r\r",
+        // Trailer lines are field lines (RFC 9112 §7.1.2): without a colon,
+        // or folded, they are refused. A last chunk missing its final CRLF
+        // must not swallow the request behind it as trailers (found by the
+        // differential test against hyper, RELIABILITY.md).
+        b"0\r\nT v\r\n\r\n",
+        b"0\r\nT: v\r\n folded\r\n\r\n",
+        b"5\r\nhello\r\n0\r\nGET /next HTTP/1.1\r\nHost: t\r\n\r\n",
     ];
     for body in cases {
         assert_refused(&server, &chunked(body), 400).await;

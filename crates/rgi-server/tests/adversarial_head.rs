@@ -73,6 +73,62 @@ async fn other_http_major_versions_get_505() {
 }
 
 #[tokio::test]
+async fn higher_http1_minor_versions_are_served_as_http11() {
+    // RFC 9112 §2.3: a server SHOULD answer a higher minor version than
+    // it implements as the highest it supports; the scope says HTTP/1.1
+    // and so does the response, which keeps the connection alive.
+    struct ShowVersion;
+    impl rgi::App for ShowVersion {
+        async fn call(&self, conn: rgi::Conn<'_>) -> rgi::AppResult {
+            let rgi::Conn::Http(mut http) = conn else {
+                return conn.unsupported();
+            };
+            let body = http.read_body(1024).await?;
+            let mut out = format!("{:?} {} ", http.scope.version, http.scope.path).into_bytes();
+            out.extend_from_slice(&body);
+            http.respond(http::StatusCode::OK, http::HeaderMap::new(), out)
+                .await?;
+            Ok(())
+        }
+    }
+    let server = start(ShowVersion).await;
+    let mut client = server.connect().await;
+    // Pipelined, one with a body: each is framed as HTTP/1.1 would be.
+    client
+        .send(
+            b"GET /nine HTTP/1.9\r\nHost: t\r\n\r\n\
+              POST /two HTTP/1.2\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi\
+              GET /chunked HTTP/1.5\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        )
+        .await;
+    for expected in [
+        "HTTP/1.1 /nine ",
+        "HTTP/1.1 /two hi",
+        "HTTP/1.1 /chunked abc",
+    ] {
+        // `read_response` checks the status line says `HTTP/1.1`.
+        let r = client.read_response().await;
+        assert_eq!((r.status, r.text()), (200, expected));
+        assert_eq!(r.header("connection"), None, "kept alive");
+    }
+    // Split across reads right after the version: still served.
+    client.send(b"GET /split HTTP/1.9").await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    client.send(b"\r\nHost: t\r\n\r\n").await;
+    assert_eq!(client.read_response().await.text(), "HTTP/1.1 /split ");
+    // Not a version: still refused.
+    for raw in [
+        &b"GET / HTTP/1.10\r\nHost: t\r\n\r\n"[..],
+        b"GET / HTTP/1.a\r\nHost: t\r\n\r\n",
+        b"GET / HTTP/1.9 \r\nHost: t\r\n\r\n",
+        b"GET / HTTP/1.9\r\n\r\n",
+    ] {
+        assert_refused(&server, raw, 400).await;
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn connect_is_not_implemented() {
     // The server offers no tunnels. Letting an app answer 2xx to CONNECT
     // would tell the client that the connection is now a tunnel (RFC 9110

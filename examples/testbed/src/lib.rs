@@ -6,7 +6,7 @@
 //! | `/` (any method, body not read) | 200, `content-type: text/plain; charset=utf-8`, `Hello, world!` |
 //! | `/echo` (any method) | 200 with the request body exactly, `content-type: application/octet-stream`, `x-body-length: N` |
 //! | `GET /stream?n=N&size=S&delay_ms=D` | 200 without `content-length`: N chunks of S bytes (chunk k is the byte `b'a' + k % 26` repeated), D ms apart, then an empty final chunk |
-//! | `GET /headers` | 200, a JSON object of the request headers: names lower-case, repeated names joined with `", "`, keys sorted |
+//! | `GET /headers` | 200, a JSON object of the request headers: names lower-case, repeated names joined with `", "`, keys sorted; values are the bytes received (only `"`, `\` and tab escaped), so obs-text (0x80-0xFF) comes back byte for byte and such a body is not UTF-8 |
 //! | `GET /status/NNN` (200..=599) | that status, no header from the app, empty body; any other NNN is a 404 |
 //! | `GET /slow?ms=M` | waits M ms, then 200 `done` |
 //! | `GET /error` | the app fails before starting the response (the server answers 500) |

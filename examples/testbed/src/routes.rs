@@ -224,20 +224,47 @@ async fn stream(http: &mut HttpConn<'_>, chunks: u64, size: usize, delay: Durati
 }
 
 async fn headers(http: &mut HttpConn<'_>) -> AppResult {
-    let mut joined: BTreeMap<&str, String> = BTreeMap::new();
+    let mut joined: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     for (name, value) in &http.scope.headers {
-        // Values are bytes; anything that is not UTF-8 shows as U+FFFD.
-        let value = String::from_utf8_lossy(value.as_bytes());
         joined
             .entry(name.as_str())
             .and_modify(|all| {
-                all.push_str(", ");
-                all.push_str(&value);
+                all.extend_from_slice(b", ");
+                all.extend_from_slice(value.as_bytes());
             })
-            .or_insert_with(|| value.into_owned());
+            .or_insert_with(|| value.as_bytes().to_vec());
     }
-    let body = serde_json::to_vec(&joined)?;
+    let mut body = Vec::with_capacity(2 + joined.len() * 32);
+    body.push(b'{');
+    for (i, (name, value)) in joined.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        json_string_of_bytes(&mut body, name.as_bytes());
+        body.push(b':');
+        json_string_of_bytes(&mut body, value);
+    }
+    body.push(b'}');
     Ok(json(http, body).await?)
+}
+
+/// Writes `bytes` as a JSON string whose content is those very bytes: only
+/// what JSON must escape is escaped (`"`, `\`, and HTAB, the one control a
+/// field value can hold). A value with obs-text (0x80-0xFF, RFC 9110 §5.5)
+/// thus comes back byte for byte, where a UTF-8 rendering would replace it
+/// with U+FFFD; for UTF-8 values it is exactly what `serde_json` writes.
+fn json_string_of_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    for &b in bytes {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x00..=0x1f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
 }
 
 async fn error_after_start(http: &mut HttpConn<'_>) -> AppResult {

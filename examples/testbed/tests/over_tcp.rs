@@ -182,3 +182,25 @@ async fn two_hundred_concurrent_keep_alive_connections() {
     drop(stop);
     tokio::time::timeout(STEP, server).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn headers_come_back_byte_for_byte() {
+    // RFC 9110 §5.5: a field value may carry obs-text (0x80-0xFF), opaque
+    // bytes to a recipient. `/headers` returns the bytes the app received,
+    // not a UTF-8 rendering of them (which would turn each into U+FFFD).
+    let (addr, stop, server) = serve_testbed().await;
+    let mut conn = Conn::open(addr).await;
+    let reply = conn
+        .exchange(
+            b"GET /headers HTTP/1.1\r\nhost: testbed\r\nx-obs: caf\xe9 \x80\xff\r\n\
+              x-quote: a\"b\\c\td\r\nx-obs: \xa0\r\n\r\n",
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.body,
+        b"{\"host\":\"testbed\",\"x-obs\":\"caf\xe9 \x80\xff, \xa0\",\"x-quote\":\"a\\\"b\\\\c\\td\"}"
+    );
+    drop(stop);
+    tokio::time::timeout(STEP, server).await.unwrap().unwrap();
+}

@@ -181,14 +181,19 @@ async fn headers_are_joined_and_sorted() {
         .header("X-Zeta", "1")
         .header("accept", "a")
         .header("x-zeta", "2")
+        .header("x-json", "q\"b\\t\t\u{e9}")
         .header("Host", "h");
     let response = send(request).await;
     assert_ok(&response, 200);
     assert_eq!(response.header("content-type"), Some("application/json"));
     assert_eq!(
         response.body(),
-        r#"{"accept":"a","host":"h","x-zeta":"1, 2"}"#
+        r#"{"accept":"a","host":"h","x-json":"q\"b\\t\té","x-zeta":"1, 2"}"#
     );
+    // For UTF-8 values the body is what serde_json writes.
+    let parsed: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&response.body()).unwrap();
+    assert_eq!(parsed["x-json"], "q\"b\\t\t\u{e9}");
 }
 
 #[tokio::test]

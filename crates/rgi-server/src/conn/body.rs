@@ -53,8 +53,10 @@ enum Chunk {
     DataLf,
     /// At the start of a trailer line (or the final empty line).
     TrailerStart,
-    /// Inside a trailer field line.
-    Trailer,
+    /// Inside a trailer field's name.
+    TrailerName,
+    /// Inside a trailer field's value (after the colon).
+    TrailerValue,
     /// Expecting the LF ending a trailer line.
     TrailerLf,
     /// Expecting the LF of the final empty line.
@@ -196,25 +198,40 @@ impl BodyDecoder {
             (DataCr, b'\r') => DataLf,
             (DataLf, b'\n') => Size { digits: 0 },
             (TrailerStart, b'\r') => FinalLf,
-            (TrailerStart | Trailer, _) if is_field_byte(b) => {
-                self.trailer_len += 1;
-                if self.trailer_len > MAX_TRAILER_BYTES {
-                    return Err(BodyError::Malformed("trailer section too large"));
-                }
-                Trailer
-            }
-            (Trailer, b'\r') => TrailerLf,
+            // A trailer line is a field line, `name ":" value` (RFC 9112
+            // §7.1.2): a line without a colon, or starting with whitespace
+            // (obs-fold), is refused, so that a request pipelined after a
+            // last chunk that lacks its final CRLF is never swallowed as
+            // trailers (hyper refuses the same).
+            (TrailerStart | TrailerName, _) if is_tchar(b) => self.trailer_byte(TrailerName)?,
+            (TrailerName, b':') => self.trailer_byte(TrailerValue)?,
+            (TrailerValue, _) if is_field_byte(b) => self.trailer_byte(TrailerValue)?,
+            (TrailerValue, b'\r') => TrailerLf,
             (TrailerLf, b'\n') => TrailerStart,
             (FinalLf, b'\n') => return Ok(State::Done),
             (SizeLf | DataCr | DataLf | TrailerLf | FinalLf, _) => {
                 return Err(BodyError::Malformed("bad chunk framing"))
             }
-            (Data | TrailerStart | Trailer, _) => {
+            (Data | TrailerStart | TrailerName | TrailerValue, _) => {
                 return Err(BodyError::Malformed("bad byte in chunk trailer"))
             }
         };
         Ok(State::Chunked(next))
     }
+
+    /// Counts one trailer byte against the limit.
+    fn trailer_byte(&mut self, next: Chunk) -> Result<Chunk, BodyError> {
+        self.trailer_len += 1;
+        if self.trailer_len > MAX_TRAILER_BYTES {
+            return Err(BodyError::Malformed("trailer section too large"));
+        }
+        Ok(next)
+    }
+}
+
+/// `tchar` (RFC 9110 §5.6.2): a byte of a field name.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// A byte allowed inside a field line or extension: visible, SP, HTAB or
@@ -308,6 +325,13 @@ mod tests {
             b"10000000000000000\r\n",
             b"ffffffffffffffffff\r\n",
             b"0\r\nX: a\nb\r\n\r\n",
+            // Trailer lines are field lines: a name, then a colon.
+            b"5\r\nhello\r\n0\r\nT v\r\n\r\n",
+            b"0\r\n: v\r\n\r\n",
+            b"0\r\nT : v\r\n\r\n",
+            b"0\r\nT: v\r\n folded\r\n\r\n",
+            // A last chunk without its final CRLF, a request behind it.
+            b"5\r\nhello\r\n0\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n",
         ] {
             let err = decode_all(BodyFraming::Chunked, bad, 1).unwrap_err();
             assert!(

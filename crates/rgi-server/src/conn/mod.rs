@@ -1,7 +1,7 @@
 //! One connection: read a head, run the app for it with the receiver and
 //! sender polled inside this task, decide keep-alive, repeat; then close.
 
-mod body;
+pub(crate) mod body;
 mod exchange;
 mod file;
 pub(crate) mod parse;

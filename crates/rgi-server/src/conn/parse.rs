@@ -59,7 +59,7 @@ impl HeadError {
 }
 
 /// Byte ranges of one header field inside the head.
-pub(crate) type FieldRanges = (Range<usize>, Range<usize>);
+pub type FieldRanges = (Range<usize>, Range<usize>);
 
 /// Header slots kept on the stack; larger `max_headers` use the heap.
 const STACK_HEADERS: usize = 128;
@@ -104,7 +104,25 @@ pub(crate) fn parse_head_into(
     scope: &mut HttpScope,
 ) -> Result<Option<RequestHead>, HeadError> {
     fields.clear();
-    let Some(raw) = parse_raw(buf, config, fields)? else {
+    let raw = match parse_raw(buf, config, fields) {
+        // RFC 9112 §2.3: a server SHOULD answer a request with a higher
+        // minor version (`HTTP/1.9`) as the highest it supports. httparse
+        // reads only `HTTP/1.0` and `HTTP/1.1`, so the minor digit is
+        // rewritten in place and the head parsed again; the request line's
+        // bytes reach the app only as `Version::HTTP_11`.
+        Err(e) if e == UNSUPPORTED_VERSION => match higher_minor_version(buf) {
+            HigherMinor::At(digit) => {
+                buf[digit] = b'1';
+                fields.clear();
+                parse_raw(buf, config, fields)?
+            }
+            HigherMinor::Unfinished if buf.len() < config.max_head_bytes => None,
+            HigherMinor::Unfinished => return Err(head_too_large()),
+            HigherMinor::No => return Err(e),
+        },
+        other => other?,
+    };
+    let Some(raw) = raw else {
         return Ok(None);
     };
     let head = buf.split_to(raw.len).freeze();
@@ -142,7 +160,7 @@ fn parse_raw(
                 StatusCode::HTTP_VERSION_NOT_SUPPORTED,
                 "only HTTP/1.0 and HTTP/1.1 are served here",
             ),
-            httparse::Error::Version => HeadError::bad("invalid or unsupported HTTP version"),
+            httparse::Error::Version => UNSUPPORTED_VERSION,
             _ => HeadError::bad("malformed request line"),
         })?;
     let len = match status {
@@ -195,6 +213,51 @@ fn parse_raw(
         },
         target: range(path.as_bytes()),
     }))
+}
+
+/// A version httparse does not read: malformed, or `HTTP/1.x` with x > 1
+/// (which [`parse_head_into`] then serves as HTTP/1.1).
+const UNSUPPORTED_VERSION: HeadError = HeadError::bad("invalid or unsupported HTTP version");
+
+/// Whether a request line names `HTTP/1.x` with x > 1.
+#[derive(Debug, PartialEq, Eq)]
+enum HigherMinor {
+    /// It does, and its line ended: the minor digit is at this index.
+    At(usize),
+    /// The buffer ends right after such a version: wait for the line end.
+    Unfinished,
+    /// It does not.
+    No,
+}
+
+fn higher_minor_version(buf: &[u8]) -> HigherMinor {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[start..];
+    let (line, ended) = match line.iter().position(|&b| b == b'\r' || b == b'\n') {
+        Some(end) => (&line[..end], true),
+        None => (line, false),
+    };
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(_method), Some(_target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return HigherMinor::No;
+    };
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor]
+            if minor.is_ascii_digit() && *minor > b'1' =>
+        {
+            if ended {
+                HigherMinor::At(start + line.len() - 1)
+            } else {
+                HigherMinor::Unfinished
+            }
+        }
+        _ => HigherMinor::No,
+    }
 }
 
 /// Whether the request line is well formed but names an HTTP major
@@ -713,6 +776,36 @@ mod tests {
         assert!(!other_major_version(b"GET / HTTX/2.0\r\n"));
         assert!(!other_major_version(b"GET /a b HTTP/2.0\r\n"));
         assert!(!other_major_version(b"GET / HTTP/2.0"));
+    }
+
+    #[test]
+    fn higher_minor_versions_are_served_as_http11() {
+        // RFC 9112 §2.3.
+        for raw in [
+            &b"GET /v HTTP/1.9\r\nHost: h\r\n\r\nNEXT"[..],
+            b"\r\nGET /v HTTP/1.2\r\nHost: h\r\n\r\nNEXT",
+            b"GET /v HTTP/1.9\nHost: h\n\nNEXT",
+        ] {
+            let mut buf = BytesMut::from(raw);
+            let (head, scope) = parse_head(&mut buf, &Config::default(), &mut Vec::new())
+                .unwrap()
+                .unwrap();
+            assert_eq!(scope.version, Version::HTTP_11, "{raw:?}");
+            assert_eq!(scope.path, "/v");
+            assert!(head.keep_alive);
+            assert_eq!(&buf[..], b"NEXT");
+        }
+        // The line is not over yet: more bytes may still make it invalid.
+        assert!(parse(b"GET / HTTP/1.9").unwrap().is_none());
+        assert_eq!(status(b"GET / HTTP/1.90\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / HTTP/1.9 \r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / HTTP/1.x\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / HTTP/1.9\r\n\r\n"), 400, "no Host");
+        assert_eq!(higher_minor_version(b"GET / HTTP/1.1\r\n"), HigherMinor::No);
+        assert_eq!(
+            higher_minor_version(b"GET / HTTP/1.9\r\n"),
+            HigherMinor::At(13)
+        );
     }
 
     #[test]
