@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
+use crate::access_log::AccessLog;
+
 /// Whether the server runs the app's lifespan scope (spec: `spec/lifespan.md`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -85,6 +87,11 @@ pub struct Config {
     /// read-side memory and the largest `Body` chunk the app receives.
     /// Default 64 KiB.
     pub read_chunk_bytes: usize,
+    /// Where each request's access-log line goes, or `None` for no access
+    /// log. Lines are formatted and written by the log's own thread, never
+    /// on the request's path. Default `None` (the command line,
+    /// [`crate::cli`], turns it on by default, as uvicorn does).
+    pub access_log: Option<AccessLog>,
 }
 
 impl Default for Config {
@@ -104,6 +111,7 @@ impl Default for Config {
             nodelay: true,
             write_buffer_bytes: 64 * 1024,
             read_chunk_bytes: 64 * 1024,
+            access_log: None,
         }
     }
 }

@@ -183,6 +183,10 @@ impl Server {
         if let Some(lifespan) = lifespan {
             lifespan.shutdown(drain_timeout).await;
         }
+        if let Some(log) = ctx.config.access_log.clone() {
+            // The last lines, written before the process may exit.
+            let _ = tokio::task::spawn_blocking(move || log.flush(Duration::from_secs(2))).await;
+        }
         tracing::info!("server stopped");
         Ok(())
     }

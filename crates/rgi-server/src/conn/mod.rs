@@ -31,7 +31,7 @@ use self::exchange::{
 };
 use self::io::poll_read_buf;
 use self::parse::{parse_head_into, FieldRanges, HeadError, RequestHead};
-use crate::access_log::{self, AccessLog};
+use crate::access_log::PendingEntry;
 use crate::server::ServerCtx;
 
 /// Bytes reserved per read while waiting for a head.
@@ -122,7 +122,9 @@ async fn run<A: App>(
             HeadRead::Request(head) => head,
             HeadRead::Closed => return End::Close { linger: false },
             HeadRead::Rejected(err) => {
-                access_log::rejected(peer, err.status.as_u16(), err.reason);
+                if let Some(log) = &ctx.config.access_log {
+                    log.finish(log.start_refused(Some(peer)), err.status.as_u16(), 0);
+                }
                 let core = shared.core_mut();
                 write_error_response(
                     &mut core.out,
@@ -332,7 +334,7 @@ fn begin_exchange(
     scope: &mut HttpScope,
     peer: SocketAddr,
     local: Option<SocketAddr>,
-) -> Option<AccessLog> {
+) -> Option<PendingEntry> {
     let ctx = shared.ctx;
     let http11 = scope.version == Version::HTTP_11;
     let mut capabilities = Capabilities::NONE;
@@ -343,7 +345,7 @@ fn begin_exchange(
     scope.server = local;
     scope.state = ctx.state.clone();
     scope.capabilities = capabilities;
-    let log = AccessLog::start(&scope.method, &scope.uri);
+    let log = ctx.config.access_log.as_ref().map(|log| log.start(scope));
     let method_is_head = scope.method == Method::HEAD;
     let version = scope.version;
     let core = shared.core_mut();
@@ -370,7 +372,7 @@ type Outcome = std::thread::Result<rgi::AppResult>;
 fn end_exchange(
     shared: &mut Shared<'_>,
     outcome: Outcome,
-    log: Option<AccessLog>,
+    log: Option<PendingEntry>,
     peer: SocketAddr,
 ) -> Next {
     let ctx = shared.ctx;
@@ -391,8 +393,8 @@ fn end_exchange(
     }
     let resp_status = core.resp.status.as_u16();
     let finish_log = |status: u16, bytes: u64| {
-        if let Some(log) = log {
-            log.finish(peer, status, bytes);
+        if let (Some(access_log), Some(entry)) = (&ctx.config.access_log, log) {
+            access_log.finish(entry, status, bytes);
         }
     };
 
