@@ -11,18 +11,28 @@
 //! which makes the streaming scenario measure syscall count rather than
 //! the server (about 0.63 × hyper at 64 KiB, see BENCHMARKS.md).
 //!
-//! `rgi-peer [--bind 127.0.0.1:8080] [--threads 1]`
+//! `rgi-peer [--bind 127.0.0.1:8080] [--threads 1] [--access-log off|common|combined|json]`
+//!
+//! `--access-log` (default `off`) writes the access log to standard output:
+//! the access-log cost comparison (`load/access-log.sh`) runs it on and off.
 
 use rgi_bench::cli;
 use rgi_bench::rgi_app::LoadApp;
 
 fn main() {
     let (bind, runtime) = cli::peer_setup();
+    let access_log: String = cli::or_exit(cli::flag(&cli::args(), "access-log", "off".into()));
+    let mut config = config();
+    if access_log != "off" {
+        let format = cli::or_exit(access_log.parse().map_err(|e| format!("--access-log: {e}")));
+        config.access_log =
+            Some(rgi_server::AccessLog::stdout(format).expect("start the access log writer"));
+    }
     runtime.block_on(async {
         let server = rgi_server::Server::bind(bind)
             .await
             .unwrap_or_else(|e| panic!("bind {bind}: {e}"))
-            .with_config(config());
+            .with_config(config);
         if let Err(e) = server.serve(LoadApp).await {
             eprintln!("rgi-peer: {e}");
             std::process::exit(1);
