@@ -157,6 +157,9 @@ mod conn;
 mod date;
 mod error;
 mod lifespan;
+mod limit;
+pub mod listen;
+pub mod proxy;
 mod server;
 mod shutdown;
 
