@@ -152,6 +152,7 @@
 mod access_log;
 #[doc(hidden)]
 pub mod bench_support;
+pub mod cli;
 mod config;
 mod conn;
 mod date;

@@ -2,9 +2,13 @@
 //! sockets with permissions, and sockets inherited by descriptor number
 //! (`--fd N`, systemd's `LISTEN_FDS`, a supervisor's workers).
 //!
-//! Binding happens before the tokio runtime exists when a supervisor binds
-//! for its workers, so a bound socket is a plain [`socket2::Socket`] until
-//! [`BoundSocket::into_listener`] registers it.
+//! Binding and listening are two steps: a socket is bound early (so a bad
+//! address or a port in use is refused before the app starts), and
+//! listens only once lifespan startup has completed
+//! ([`BoundSocket::into_listener`]), so that no client is queued on a
+//! server that is not ready. Binding happens before the tokio runtime
+//! exists when a supervisor binds for its workers, so a bound socket is a
+//! plain [`socket2::Socket`] until then.
 
 use std::fmt;
 use std::io;
@@ -54,20 +58,19 @@ pub struct BoundSocket {
 }
 
 impl BindSpec {
-    /// Binds and listens with `backlog` (inherited sockets already listen;
-    /// one that does not is made to).
-    pub fn bind(&self, backlog: u32) -> io::Result<Vec<BoundSocket>> {
-        let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    /// Binds, without listening yet (inherited sockets may already
+    /// listen).
+    pub fn bind(&self) -> io::Result<Vec<BoundSocket>> {
         match self {
-            BindSpec::Tcp(addr) => bind_tcp(*addr, backlog).map(|s| vec![s]),
-            BindSpec::Unix { path, mode } => bind_unix(path, *mode, backlog).map(|s| vec![s]),
-            BindSpec::Fd(fd) => Ok(vec![BoundSocket::inherited(*fd, backlog)?]),
-            BindSpec::Systemd => systemd_sockets(backlog),
+            BindSpec::Tcp(addr) => bind_tcp(*addr).map(|s| vec![s]),
+            BindSpec::Unix { path, mode } => bind_unix(path, *mode).map(|s| vec![s]),
+            BindSpec::Fd(fd) => Ok(vec![BoundSocket::inherited(*fd)?]),
+            BindSpec::Systemd => systemd_sockets(),
         }
     }
 }
 
-fn bind_tcp(addr: SocketAddr, backlog: i32) -> io::Result<BoundSocket> {
+fn bind_tcp(addr: SocketAddr) -> io::Result<BoundSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     // What every server sets: a restarted server can bind while the old
     // one's connections are in TIME_WAIT.
@@ -78,14 +81,13 @@ fn bind_tcp(addr: SocketAddr, backlog: i32) -> io::Result<BoundSocket> {
         socket.set_only_v6(true)?;
     }
     socket.bind(&addr.into())?;
-    socket.listen(backlog)?;
     Ok(BoundSocket {
         socket,
         unix: false,
     })
 }
 
-fn bind_unix(path: &Path, mode: Option<u32>, backlog: i32) -> io::Result<BoundSocket> {
+fn bind_unix(path: &Path, mode: Option<u32>) -> io::Result<BoundSocket> {
     remove_stale_socket(path)?;
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
     socket.bind(&SockAddr::unix(path)?)?;
@@ -93,7 +95,6 @@ fn bind_unix(path: &Path, mode: Option<u32>, backlog: i32) -> io::Result<BoundSo
     if let Some(mode) = mode {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     }
-    socket.listen(backlog)?;
     Ok(BoundSocket { socket, unix: true })
 }
 
@@ -121,7 +122,7 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
 /// The sockets systemd passed to this process: descriptors 3 to
 /// `3 + LISTEN_FDS`, when `LISTEN_PID` is this process. The variables are
 /// removed, so that child processes do not take them for theirs.
-fn systemd_sockets(backlog: i32) -> io::Result<Vec<BoundSocket>> {
+fn systemd_sockets() -> io::Result<Vec<BoundSocket>> {
     let pid = std::env::var("LISTEN_PID").ok();
     let fds = std::env::var("LISTEN_FDS").ok();
     std::env::remove_var("LISTEN_PID");
@@ -149,14 +150,12 @@ fn systemd_sockets(backlog: i32) -> io::Result<Vec<BoundSocket>> {
         .ok()
         .filter(|n| (1..=1024).contains(n))
         .ok_or_else(|| not_activated("LISTEN_FDS is not a number from 1 to 1024".into()))?;
-    (3..3 + count)
-        .map(|fd| BoundSocket::inherited(fd, backlog))
-        .collect()
+    (3..3 + count).map(BoundSocket::inherited).collect()
 }
 
 impl BoundSocket {
-    /// A listening socket inherited as descriptor `fd`.
-    pub fn inherited(fd: RawFd, backlog: i32) -> io::Result<BoundSocket> {
+    /// A bound socket inherited as descriptor `fd` (listening or not).
+    pub fn inherited(fd: RawFd) -> io::Result<BoundSocket> {
         let owned: OwnedFd = rgi_fd::take_inherited_socket(fd)?;
         let socket = Socket::from(owned);
         if socket.r#type()? != Type::STREAM {
@@ -166,9 +165,6 @@ impl BoundSocket {
             ));
         }
         let unix = socket.local_addr()?.domain() == Domain::UNIX;
-        if !socket.is_listener()? {
-            socket.listen(backlog)?;
-        }
         Ok(BoundSocket { socket, unix })
     }
 
@@ -188,8 +184,14 @@ impl BoundSocket {
         })
     }
 
-    /// Registers it with the current tokio runtime.
-    pub fn into_listener(self) -> io::Result<Listener> {
+    /// Listens with `backlog` (unless it already does: an inherited
+    /// socket, or one a sibling worker made listen) and registers it with
+    /// the current tokio runtime.
+    pub fn into_listener(self, backlog: u32) -> io::Result<Listener> {
+        if !self.socket.is_listener()? {
+            self.socket
+                .listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+        }
         self.socket.set_nonblocking(true)?;
         let fd = OwnedFd::from(self.socket);
         Ok(if self.unix {
@@ -204,20 +206,27 @@ impl BoundSocket {
 mod tests {
     use super::*;
 
+    impl BoundSocket {
+        fn into_listener_std(self, backlog: i32) -> Socket {
+            self.socket.listen(backlog).unwrap();
+            self.socket
+        }
+    }
+
     #[test]
     fn a_stale_unix_socket_is_replaced_and_a_live_one_refused() {
         let dir = std::env::temp_dir().join(format!("rgi-bind-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("s.sock");
-        let first = bind_unix(&path, Some(0o600), 16).unwrap();
+        let first = bind_unix(&path, Some(0o600)).unwrap().into_listener_std(16);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let err = bind_unix(&path, None, 16).unwrap_err();
+        let err = bind_unix(&path, None).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
         drop(first); // the file stays, nobody listens: stale
-        bind_unix(&path, None, 16).unwrap();
+        bind_unix(&path, None).unwrap();
         std::fs::write(dir.join("plain"), b"x").unwrap();
-        assert!(bind_unix(&dir.join("plain"), None, 16).is_err());
+        assert!(bind_unix(&dir.join("plain"), None).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -226,7 +235,7 @@ mod tests {
         // Only this test touches these variables in this test binary.
         std::env::set_var("LISTEN_PID", "1");
         std::env::set_var("LISTEN_FDS", "1");
-        let err = systemd_sockets(16).unwrap_err();
+        let err = systemd_sockets().unwrap_err();
         assert!(err.to_string().contains("not this process"), "{err}");
         assert!(std::env::var("LISTEN_FDS").is_err(), "removed");
     }

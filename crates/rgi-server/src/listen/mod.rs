@@ -10,6 +10,7 @@
 mod bind;
 mod notify;
 mod stream;
+pub(crate) mod supervisor;
 
 use std::fmt;
 use std::io;
