@@ -6,6 +6,7 @@ use http::HeaderValue;
 
 use crate::access_log::AccessLog;
 use crate::proxy::TrustedProxies;
+use crate::ws::WebSocketConfig;
 
 /// Whether the server runs the app's lifespan scope (spec: `spec/lifespan.md`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,6 +113,8 @@ pub struct Config {
     /// (`--root-path`): set as every scope's `root_path`, and prefixed to
     /// `path` when it lacks it. Default empty.
     pub root_path: String,
+    /// WebSocket limits and timers.
+    pub websocket: WebSocketConfig,
 }
 
 impl Default for Config {
@@ -137,6 +140,7 @@ impl Default for Config {
             max_requests_per_connection: None,
             proxy_headers: None,
             root_path: String::new(),
+            websocket: WebSocketConfig::default(),
         }
     }
 }
