@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
+use crate::access_log::AccessLog;
+use crate::proxy::TrustedProxies;
 use crate::ws::WebSocketConfig;
 
 /// Whether the server runs the app's lifespan scope (spec: `spec/lifespan.md`).
@@ -87,6 +89,30 @@ pub struct Config {
     /// read-side memory and the largest `Body` chunk the app receives.
     /// Default 64 KiB.
     pub read_chunk_bytes: usize,
+    /// Where each request's access-log line goes, or `None` for no access
+    /// log. Lines are formatted and written by the log's own thread, never
+    /// on the request's path. Default `None` (the command line,
+    /// [`crate::cli`], turns it on by default, as uvicorn does).
+    pub access_log: Option<AccessLog>,
+    /// Whether to add a `date` header to responses that have none.
+    /// Default `true`.
+    pub date_header: bool,
+    /// Most connections served at once; a connection accepted beyond it is
+    /// answered `503 Service Unavailable` with `Retry-After` and closed, at
+    /// once (never queued). `None`: no limit. Default `None`.
+    pub limit_concurrency: Option<usize>,
+    /// Most requests served on one connection; the last one is answered
+    /// with `connection: close`. `None`: no limit. Default `None`.
+    pub max_requests_per_connection: Option<u64>,
+    /// Believe `Forwarded` / `X-Forwarded-For` / `-Proto` / `-Host` from
+    /// these peers (the `--proxy-headers` and `--forwarded-allow-ips`
+    /// flags); `None`: the headers are passed to the app untouched and
+    /// change nothing. Default `None`.
+    pub proxy_headers: Option<TrustedProxies>,
+    /// The mount point a proxy strips before passing requests on
+    /// (`--root-path`): set as every scope's `root_path`, and prefixed to
+    /// `path` when it lacks it. Default empty.
+    pub root_path: String,
     /// WebSocket limits and timers.
     pub websocket: WebSocketConfig,
 }
@@ -108,6 +134,12 @@ impl Default for Config {
             nodelay: true,
             write_buffer_bytes: 64 * 1024,
             read_chunk_bytes: 64 * 1024,
+            access_log: None,
+            date_header: true,
+            limit_concurrency: None,
+            max_requests_per_connection: None,
+            proxy_headers: None,
+            root_path: String::new(),
             websocket: WebSocketConfig::default(),
         }
     }

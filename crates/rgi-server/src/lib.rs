@@ -136,11 +136,12 @@
 //!
 //! ## Logs
 //!
-//! `tracing` events: the startup line `rgi listening on http://ADDR`
-//! (target `rgi_server`), and one info line per request on target
-//! [`ACCESS_LOG_TARGET`] with fields `client`, `method`, `path`, `status`,
-//! `bytes` (body bytes) and `duration_ms`. When that target is disabled the
-//! access log costs nothing.
+//! `tracing` events for the server's own messages, among them the startup
+//! line `rgi listening on http://ADDR` (target `rgi_server`). The access
+//! log ([`Config::access_log`], an [`AccessLog`]) is not a tracing event:
+//! one line per request (common, combined or JSON) queued to a writer
+//! thread without waiting, so it costs the request a few clones and no
+//! formatting or I/O.
 //!
 //! ## Performance notes
 //!
@@ -154,6 +155,7 @@
 mod access_log;
 #[doc(hidden)]
 pub mod bench_support;
+pub mod cli;
 mod config;
 mod conn;
 mod ctx;
@@ -162,12 +164,15 @@ mod error;
 #[doc(hidden)]
 pub mod fuzz_support;
 mod lifespan;
+mod limit;
+pub mod listen;
+pub mod proxy;
 mod server;
 mod shutdown;
 mod wire;
 mod ws;
 
-pub use access_log::TARGET as ACCESS_LOG_TARGET;
+pub use access_log::{AccessLog, AccessLogFormat, PendingEntry};
 pub use config::{Config, LifespanMode};
 pub use error::ServeError;
 pub use server::Server;

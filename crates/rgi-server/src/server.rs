@@ -1,6 +1,6 @@
 //! The server: bind, lifespan startup, accept loop, graceful shutdown.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::ctx::ServerCtx;
 use crate::error::ServeError;
 use crate::lifespan;
+use crate::listen::{self, ListenAddr, Listener};
 use crate::shutdown::Shutdown;
 
 /// An HTTP/1.1 server for one rgi app.
@@ -24,11 +25,29 @@ use crate::shutdown::Shutdown;
 /// server.serve(app).await // until Ctrl-C or SIGTERM
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct Server {
-    listener: TcpListener,
+    listeners: Listeners,
     local_addr: SocketAddr,
     config: Config,
+}
+
+/// The listeners, or how to get them once lifespan startup completed.
+enum Listeners {
+    Bound(Vec<Listener>),
+    AfterStartup(Box<dyn FnOnce() -> std::io::Result<Vec<Listener>> + Send>),
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let listeners = match &self.listeners {
+            Listeners::Bound(l) => format!("{l:?}"),
+            Listeners::AfterStartup(_) => "(bound after startup)".to_owned(),
+        };
+        f.debug_struct("Server")
+            .field("listeners", &listeners)
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 impl Server {
@@ -41,12 +60,38 @@ impl Server {
     /// `serve` starts (handy in tests); connections the kernel queues on it
     /// are only accepted once lifespan startup has completed (rule LIFE-001).
     pub fn from_listener(listener: TcpListener) -> Server {
-        let local_addr = listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        Self::from_listeners(vec![Listener::Tcp(listener)])
+    }
+
+    /// A server on several listeners (TCP and Unix sockets, bound or
+    /// inherited), all served alike.
+    pub fn from_listeners(listeners: Vec<Listener>) -> Server {
+        let local_addr = listeners
+            .iter()
+            .find_map(|l| match l.local_addr() {
+                Ok(ListenAddr::Tcp(addr)) => Some(addr),
+                _ => None,
+            })
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
         Server {
-            listener,
+            listeners: Listeners::Bound(listeners),
             local_addr,
+            config: Config::default(),
+        }
+    }
+
+    /// A server that calls `bind` for its listeners only once lifespan
+    /// startup has completed: until then nothing listens, so a client (a
+    /// load balancer's health check, a proxy) is refused rather than
+    /// queued on a server that may yet fail to start. A failed `bind` ends
+    /// `serve` with [`ServeError::Io`]. [`local_addr`](Self::local_addr) is
+    /// unknown (`0.0.0.0:0`) for such a server.
+    pub fn bind_after_startup(
+        bind: impl FnOnce() -> std::io::Result<Vec<Listener>> + Send + 'static,
+    ) -> Server {
+        Server {
+            listeners: Listeners::AfterStartup(Box::new(bind)),
+            local_addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             config: Config::default(),
         }
     }
@@ -63,7 +108,8 @@ impl Server {
         &self.config
     }
 
-    /// The address the listener is bound to.
+    /// The address of the first TCP listener (`0.0.0.0:0` when there is
+    /// none, or it is bound after startup).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
@@ -83,16 +129,18 @@ impl Server {
     /// `connection: close`), drops what is left, then runs lifespan
     /// shutdown.
     ///
-    /// Logs `rgi listening on http://ADDR` (target `rgi_server`, level
-    /// info) once it accepts connections.
+    /// Logs `rgi listening on http://ADDR` (or `unix:PATH`; target
+    /// `rgi_server`, level info) for each listener once it accepts
+    /// connections, and then tells systemd it is ready (`READY=1` to
+    /// `$NOTIFY_SOCKET`, when set).
     pub async fn serve_with_shutdown(
         self,
         app: impl App,
         signal: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
         let Server {
-            listener,
-            local_addr,
+            listeners,
+            local_addr: _,
             config,
         } = self;
         let app = Arc::new(app);
@@ -107,19 +155,47 @@ impl Server {
             }
         };
 
+        let listeners = match listeners {
+            Listeners::Bound(listeners) => listeners,
+            Listeners::AfterStartup(bind) => match bind() {
+                Ok(listeners) => listeners,
+                Err(e) => {
+                    if let Some(lifespan) = lifespan {
+                        lifespan.shutdown(config.drain_timeout).await;
+                    }
+                    return Err(ServeError::Io(e));
+                }
+            },
+        };
+        let addrs: Vec<ListenAddr> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+        // One listener on one IP: every connection's local address is it.
+        let bound_addr = match addrs.as_slice() {
+            [ListenAddr::Tcp(a)] if !a.ip().is_unspecified() && a.port() != 0 => Some(*a),
+            _ => None,
+        };
         let ctx = Arc::new(ServerCtx {
             config,
-            bound_addr: Some(local_addr).filter(|a| !a.ip().is_unspecified() && a.port() != 0),
+            bound_addr,
             state,
             shutdown: Arc::new(Shutdown::default()),
         });
-        tracing::info!(target: "rgi_server", "rgi listening on http://{local_addr}");
+        for addr in &addrs {
+            tracing::info!(target: "rgi_server", "rgi listening on {addr}");
+        }
+        match listen::notify_ready() {
+            Ok(true) => tracing::info!("READY=1 sent to systemd"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot notify systemd"),
+        }
         let mut conns = JoinSet::new();
         loop {
             tokio::select! {
                 biased;
                 () = &mut signal => break,
-                accepted = listener.accept() => match accepted {
+                accepted = poll_fn(|cx| listen::poll_accept_any(&listeners, cx)) => match accepted {
                     Ok((stream, peer)) => {
                         // Finished connections are reaped here, without
                         // registering a waker: a `join_next` branch in this
@@ -133,6 +209,10 @@ impl Server {
                         }
                         if ctx.config.nodelay {
                             let _ = stream.set_nodelay(true);
+                        }
+                        if ctx.config.limit_concurrency.is_some_and(|limit| conns.len() >= limit) {
+                            tokio::spawn(crate::limit::refuse_overloaded(stream, ctx.config.server_header.clone()));
+                            continue;
                         }
                         // Boxed: the connection's future holds all its state
                         // (a few KiB), and tokio moves a spawned future several
@@ -150,7 +230,7 @@ impl Server {
             }
         }
 
-        drop(listener);
+        drop(listeners);
         tracing::info!(
             connections = conns.len(),
             "shutting down: no longer accepting; draining"
@@ -172,13 +252,17 @@ impl Server {
         if let Some(lifespan) = lifespan {
             lifespan.shutdown(drain_timeout).await;
         }
+        if let Some(log) = ctx.config.access_log.clone() {
+            // The last lines, written before the process may exit.
+            let _ = tokio::task::spawn_blocking(move || log.flush(Duration::from_secs(2))).await;
+        }
         tracing::info!("server stopped");
         Ok(())
     }
 }
 
 /// Completes on Ctrl-C, or SIGTERM on Unix.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::warn!(error = %e, "cannot listen for Ctrl-C");

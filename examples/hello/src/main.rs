@@ -3,7 +3,8 @@
 //!
 //! ```sh
 //! cargo run -p hello                       # http://127.0.0.1:8000/
-//! cargo run -p hello -- --bind 0.0.0.0:9000
+//! cargo run -p hello -- --bind 0.0.0.0:9000 --workers 2
+//! cargo run -p hello -- --help             # every flag of an rgi server
 //! curl -i http://127.0.0.1:8000/
 //! ```
 
@@ -11,7 +12,6 @@ use rgi::http::header::CONTENT_TYPE;
 use rgi::http::{HeaderMap, HeaderValue, StatusCode};
 use rgi::{App, AppResult, BoxApp, Conn, Stack};
 use rgi_middleware_examples::{ErrorBoundary, Gzip, RequestId, SecurityHeaders, SetRequestId};
-use tracing_subscriber::EnvFilter;
 
 /// Says hello, with the id the request-id middleware gave the request.
 struct Hello;
@@ -43,19 +43,19 @@ fn app() -> BoxApp {
         .build(rgi::boxed(Hello))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    let bind = std::env::args()
-        .skip_while(|arg| arg != "--bind")
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8000".to_owned());
+/// Says hello behind a stack of middleware, on the reference rgi server.
+#[derive(clap::Parser)]
+#[command(name = "hello", version)]
+struct Cli {
+    #[command(flatten)]
+    serve: rgi_server::cli::ServeArgs,
+}
 
+fn main() -> std::process::ExitCode {
+    let cli = <Cli as clap::Parser>::parse();
     // Logs "rgi listening on http://..." and one line per request; Ctrl-C
     // stops it gracefully.
-    rgi_server::Server::bind(&bind).await?.serve(app()).await?;
-    Ok(())
+    rgi_server::cli::run(cli.serve, app)
 }
 
 #[cfg(test)]

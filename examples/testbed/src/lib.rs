@@ -12,6 +12,7 @@
 //! | `GET /error` | the app fails before starting the response (the server answers 500) |
 //! | `GET /error-after-start` | 200 without `content-length`, the chunk `partial` with more to come, then the app fails (the server aborts) |
 //! | `/echo-scope`, `/echo-scope/...` (any method) | 200 JSON `{"http_version", "method", "path", "query_string"}`: `path` decoded, `query_string` raw, `http_version` as in ASGI (`"1.0"`, `"1.1"`, `"2"`) |
+//! | `GET /whoami` | 200 JSON `{"client", "server", "scheme", "host", "root_path", "path", "pid"}`: the addresses as the server set them (after proxy headers; `null` on a Unix socket), the `host` header, and the process id of the server that answered |
 //! | anything else | 404 `Not Found` |
 //!
 //! WebSocket routes:

@@ -1,122 +1,71 @@
-//! `testbed [--bind ADDR]`: the testbed app on the reference server.
+//! `testbed [OPTIONS]`: the testbed app on the reference server, with the
+//! command line every rgi server shares (`testbed --help`).
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use tracing_subscriber::EnvFilter;
+use clap::Parser;
+use rgi::{App, AppResult, Conn, LifespanReceive, LifespanSend};
 
-const USAGE: &str = "\
-usage: testbed [--bind ADDR] [--validate]
-
-Serves the testbed app (see examples/testbed) on the reference rgi server.
-
-  --bind ADDR   the address to listen on (default 127.0.0.1:8000)
-  --validate    debug mode: run the app behind the rgi-conformance validator,
-                which refuses any event that breaks a spec rule (the error,
-                with its rule id, is logged by the server)
-  -h, --help    print this text
-
-RUST_LOG sets the log filter (default: info).";
-
-const DEFAULT_BIND: &str = "127.0.0.1:8000";
-
-/// What the command line asks for.
-enum Command {
-    Serve { addr: SocketAddr, validate: bool },
-    Help,
+/// Serves the testbed app (see examples/testbed) on the reference rgi
+/// server.
+#[derive(Debug, Parser)]
+#[command(name = "testbed", version)]
+struct Cli {
+    #[command(flatten)]
+    serve: rgi_server::cli::ServeArgs,
+    /// Debug mode: run the app behind the rgi-conformance validator, which
+    /// refuses any event that breaks a spec rule (the error, with its rule
+    /// id, is logged by the server)
+    #[arg(long, help_heading = "Application")]
+    validate: bool,
+    /// Answer lifespan startup with this failure (to try a deployment's
+    /// handling of a server that cannot start)
+    #[arg(long, value_name = "MESSAGE", help_heading = "Application")]
+    fail_startup: Option<String>,
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
-    let mut bind = DEFAULT_BIND.to_owned();
-    let mut validate = false;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--validate" => validate = true,
-            "--bind" => bind = args.next().ok_or("--bind needs an address")?,
-            _ => match arg.strip_prefix("--bind=") {
-                Some(value) => bind = value.to_owned(),
-                None => return Err(format!("unexpected argument `{arg}`")),
-            },
-        }
-    }
-    bind.parse()
-        .map(|addr| Command::Serve { addr, validate })
-        .map_err(|_| format!("`{bind}` is not an address like {DEFAULT_BIND}"))
+/// The testbed, with a lifespan startup that fails with `message`.
+struct FailingStartup {
+    message: String,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let (addr, validate) = match parse_args(std::env::args().skip(1)) {
-        Ok(Command::Serve { addr, validate }) => (addr, validate),
-        Ok(Command::Help) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("testbed: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
-    let server = match rgi_server::Server::bind(addr).await {
-        Ok(server) => server,
-        Err(err) => {
-            eprintln!("testbed: cannot listen on {addr}: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    // `serve` returns after a graceful shutdown (Ctrl-C, SIGTERM), or with an
-    // error when lifespan startup fails: then the exit status says so.
-    let app: rgi::BoxApp = if validate {
-        rgi::boxed(rgi_conformance::Validator::new(testbed::Testbed).fail_fast())
-    } else {
-        rgi::boxed(testbed::Testbed)
-    };
-    match server.serve(app).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("testbed: {err}");
-            ExitCode::FAILURE
-        }
+impl App for FailingStartup {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Lifespan(mut lifespan) = conn else {
+            return testbed::Testbed.call(conn).await;
+        };
+        while !matches!(lifespan.recv().await, LifespanReceive::Startup) {}
+        let message = self.message.clone();
+        lifespan
+            .send(LifespanSend::StartupFailed { message })
+            .await?;
+        Ok(())
     }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (validate, fail_startup) = (cli.validate, cli.fail_startup);
+    rgi_server::cli::run(cli.serve, move || -> rgi::BoxApp {
+        match (fail_startup, validate) {
+            (Some(message), _) => rgi::boxed(FailingStartup { message }),
+            (None, true) => {
+                rgi::boxed(rgi_conformance::Validator::new(testbed::Testbed).fail_fast())
+            }
+            (None, false) => rgi::boxed(testbed::Testbed),
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Command, String> {
-        parse_args(args.iter().map(|s| s.to_string()))
-    }
-
     #[test]
-    fn parses_bind_forms() {
-        let default: SocketAddr = DEFAULT_BIND.parse().unwrap();
-        assert!(
-            matches!(parse(&[]), Ok(Command::Serve { addr, validate: false }) if addr == default)
-        );
-        let nine: SocketAddr = "0.0.0.0:9000".parse().unwrap();
-        assert!(
-            matches!(parse(&["--bind", "0.0.0.0:9000"]), Ok(Command::Serve { addr, .. }) if addr == nine)
-        );
-        assert!(
-            matches!(parse(&["--bind=0.0.0.0:9000"]), Ok(Command::Serve { addr, .. }) if addr == nine)
-        );
-        assert!(matches!(
-            parse(&["--validate"]),
-            Ok(Command::Serve { validate: true, .. })
-        ));
-        assert!(matches!(parse(&["--help"]), Ok(Command::Help)));
-        assert!(matches!(parse(&["-h", "--bind", "x"]), Ok(Command::Help)));
-    }
-
-    #[test]
-    fn refuses_bad_arguments() {
-        assert!(parse(&["--bind"]).is_err());
-        assert!(parse(&["--bind", "nowhere"]).is_err());
-        assert!(parse(&["--port", "80"]).is_err());
+    fn parses_its_own_flags_next_to_the_servers() {
+        let cli = Cli::try_parse_from(["testbed", "--validate", "--bind", "0.0.0.0:9000"]).unwrap();
+        assert!(cli.validate && cli.fail_startup.is_none());
+        assert_eq!(cli.serve.bind, vec!["0.0.0.0:9000".parse().unwrap()]);
+        assert!(Cli::try_parse_from(["testbed", "--port", "80"]).is_err());
     }
 }

@@ -37,6 +37,7 @@ enum Route {
     Error,
     ErrorAfterStart,
     EchoScope,
+    WhoAmI,
     NotFound,
     BadParam(BadParam),
 }
@@ -53,6 +54,7 @@ fn route(scope: &HttpScope) -> Route {
         _ if !get => Ok(Route::NotFound),
         "/stream" => stream_params(query),
         "/headers" => Ok(Route::Headers),
+        "/whoami" => Ok(Route::WhoAmI),
         "/slow" => query::number(query, "ms", 1000, MAX_MILLIS)
             .map(|ms| Route::Slow(Duration::from_millis(ms))),
         "/error" => Ok(Route::Error),
@@ -106,6 +108,7 @@ pub(crate) async fn handle(mut http: HttpConn<'_>) -> AppResult {
         Route::Error => Err("GET /error fails before the response, on purpose".into()),
         Route::ErrorAfterStart => error_after_start(http).await,
         Route::EchoScope => echo_scope(http).await,
+        Route::WhoAmI => whoami(http).await,
         Route::NotFound => Ok(text(http, StatusCode::NOT_FOUND, "Not Found").await?),
         Route::BadParam(BadParam(name)) => {
             let body = format!("bad query parameter `{name}`: expected digits");
@@ -286,6 +289,24 @@ async fn echo_scope(http: &mut HttpConn<'_>) -> AppResult {
         "path": scope.path,
         // The query comes from `Uri`, which only holds visible ASCII.
         "query_string": String::from_utf8_lossy(scope.query_string()),
+    });
+    Ok(json(http, serde_json::to_vec(&value)?).await?)
+}
+
+/// What the server says about the connection: who the client is (after
+/// proxy headers), the scheme and host, the mount point, and which process
+/// answered.
+async fn whoami(http: &mut HttpConn<'_>) -> AppResult {
+    let scope = &http.scope;
+    let host = scope.headers.get(rgi::http::header::HOST);
+    let value = serde_json::json!({
+        "client": scope.client.map(|c| c.to_string()),
+        "server": scope.server.map(|s| s.to_string()),
+        "scheme": scope.scheme.as_str(),
+        "host": host.map(|h| String::from_utf8_lossy(h.as_bytes())),
+        "root_path": scope.root_path,
+        "path": scope.path,
+        "pid": std::process::id(),
     });
     Ok(json(http, serde_json::to_vec(&value)?).await?)
 }

@@ -15,7 +15,10 @@
 //! unless `--ws-deflate off`: the comparison with the WebSocket peers,
 //! which have no compression, turns it off (`load/ws.sh`).
 //!
-//! `rgi-peer [--bind 127.0.0.1:8080] [--threads 1] [--ws-deflate on|off]`
+//! `--access-log` (default `off`) writes the access log to standard output:
+//! the access-log cost comparison (`load/access-log.sh`) runs it on and off.
+//!
+//! `rgi-peer [--bind 127.0.0.1:8080] [--threads 1] [--ws-deflate on|off] [--access-log off|common|combined|json]`
 
 use rgi_bench::cli;
 use rgi_bench::rgi_app::LoadApp;
@@ -29,6 +32,12 @@ fn main() {
         "off" => false,
         other => cli::or_exit(Err(format!("--ws-deflate: on or off, not {other:?}"))),
     };
+    let access_log: String = cli::or_exit(cli::flag(&cli::args(), "access-log", "off".into()));
+    if access_log != "off" {
+        let format = cli::or_exit(access_log.parse().map_err(|e| format!("--access-log: {e}")));
+        config.access_log =
+            Some(rgi_server::AccessLog::stdout(format).expect("start the access log writer"));
+    }
     runtime.block_on(async {
         let server = rgi_server::Server::bind(bind)
             .await

@@ -5,24 +5,24 @@
 //! never contended: they all run on the connection's task, one at a time.
 //! It is what lets the loop push buffered response bytes out while the app
 //! is busy, and the receiver queue a `100 Continue`, without channels or
-//! extra tasks. The socket is shared as `&TcpStream`, whose readiness API
+//! extra tasks. The socket is shared as `&Stream`, whose readiness API
 //! needs no exclusive access.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll, Waker};
 
+use crate::listen::Stream;
 use bytes::Bytes;
 use http::header;
 use http::{StatusCode, Version};
 use rgi::{Capabilities, Error, FileBody, HttpReceive, HttpSend, Receiver, ResponseStart, Sender};
-use tokio::net::TcpStream;
 
 use super::body::{BodyDecoder, BodyError, Decoded};
 use super::file::FileSend;
 use super::parse::{parse_content_length, tokens};
 use crate::ctx::ServerCtx;
 use crate::shutdown::ConnWatch;
-use crate::wire::encode::{self, is_hop_by_hop, ConnectionHeader, LengthHeader};
+use crate::wire::encode::{self, is_hop_by_hop, ConnectionHeader, Identity, LengthHeader};
 use crate::wire::io::{poll_read_buf, WriteBuf};
 use crate::wire::stall::StallClock;
 
@@ -30,7 +30,7 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// What the receiver, the sender and the connection loop share.
 pub(crate) struct Shared<'c> {
-    pub(crate) stream: &'c TcpStream,
+    pub(crate) stream: &'c Stream,
     pub(crate) ctx: &'c ServerCtx,
     pub(crate) watch: &'c ConnWatch,
     pub(crate) core: Mutex<Core>,
@@ -864,7 +864,7 @@ fn write_head(
         &start.headers,
         length,
         connection,
-        shared.ctx.config.server_header.as_ref(),
+        Identity::of(&shared.ctx.config),
     );
     core.out.grew(n);
 }

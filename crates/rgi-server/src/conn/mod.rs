@@ -15,19 +15,19 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
+use crate::listen::Stream;
 use futures_util::FutureExt;
 use http::{Method, StatusCode, Version};
 use rgi::{App, Capabilities, Conn, Error, HttpConn, HttpScope};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use self::body::{BodyDecoder, Decoded};
 use self::exchange::{Core, Framing, RequestState, ResponseState, Rx, Shared, Tx};
 use self::parse::{parse_head_into, BodyFraming, FieldRanges, HeadError, RequestHead};
-use crate::access_log::{self, AccessLog};
+use crate::access_log::PendingEntry;
 use crate::ctx::ServerCtx;
-use crate::wire::encode::write_error_response;
+use crate::wire::encode::{write_error_response, Identity};
 use crate::wire::io::poll_read_buf;
 
 /// Bytes reserved per read while waiting for a head.
@@ -58,12 +58,12 @@ enum Next {
 
 /// Serves one accepted connection to its end.
 pub(crate) async fn serve_connection<A: App>(
-    mut stream: TcpStream,
-    peer: SocketAddr,
+    mut stream: Stream,
+    peer: Option<SocketAddr>,
     ctx: Arc<ServerCtx>,
     app: Arc<A>,
 ) {
-    let local = ctx.bound_addr.or_else(|| stream.local_addr().ok());
+    let local = ctx.bound_addr.or_else(|| stream.local_addr());
     let watch = ctx.shutdown.watch();
     let mut shared = Shared {
         stream: &stream,
@@ -92,7 +92,7 @@ pub(crate) async fn serve_connection<A: App>(
 
 async fn run<A: App>(
     shared: &mut Shared<'_>,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
     app: &A,
 ) -> End {
@@ -105,6 +105,7 @@ async fn run<A: App>(
     let first_deadline = Instant::now() + ctx.config.head_timeout;
     let mut sleep = pin!(tokio::time::sleep_until(first_deadline));
     let mut first = Some(first_deadline);
+    let mut requests: u64 = 0;
     loop {
         let head = match read_head(
             shared,
@@ -118,13 +119,15 @@ async fn run<A: App>(
             HeadRead::Request(head) => head,
             HeadRead::Closed => return End::Close { linger: false },
             HeadRead::Rejected(err) => {
-                access_log::rejected(peer, err.status.as_u16(), err.reason);
+                if let Some(log) = &ctx.config.access_log {
+                    log.finish(log.start_refused(peer), err.status.as_u16(), 0);
+                }
                 let core = shared.core_mut();
                 write_error_response(
                     &mut core.out,
                     err.status,
                     err.reason,
-                    ctx.config.server_header.as_ref(),
+                    Identity::of(&ctx.config),
                 );
                 flush_before_close(shared, sleep.as_mut()).await;
                 return End::Close {
@@ -157,7 +160,14 @@ async fn run<A: App>(
                 crate::ws::Ending::Reset => End::Abort { reset: true },
             };
         }
-        let log = begin_exchange(shared, &head, &mut scope, peer, local);
+        requests += 1;
+        // `Config::max_requests_per_connection`: the last one is answered
+        // with `connection: close`.
+        let last = ctx
+            .config
+            .max_requests_per_connection
+            .is_some_and(|max| requests >= max);
+        let log = begin_exchange(shared, &head, &mut scope, peer, local, last);
         let outcome = {
             let shared: &Shared<'_> = shared;
             let mut rx = Rx { shared };
@@ -176,7 +186,7 @@ async fn run<A: App>(
                 .await
                 .unwrap_or_else(|| {
                     tracing::warn!(
-                        client = %peer,
+                        client = ?peer,
                         grace = ?ctx.config.disconnect_grace,
                         "app still running after its client left: dropped (CORE-032)"
                     );
@@ -351,20 +361,22 @@ fn begin_exchange(
     shared: &mut Shared<'_>,
     head: &RequestHead,
     scope: &mut HttpScope,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
-) -> Option<AccessLog> {
+    last: bool,
+) -> Option<PendingEntry> {
     let ctx = shared.ctx;
     let http11 = scope.version == Version::HTTP_11;
     let mut capabilities = Capabilities::NONE;
     capabilities.trailers = head.te_trailers && http11;
     capabilities.early_hints = http11;
     capabilities.send_file = true;
-    scope.client = Some(peer);
+    scope.client = peer;
     scope.server = local;
+    crate::proxy::adjust_scope(&ctx.config, scope);
     scope.state = ctx.state.clone();
     scope.capabilities = capabilities;
-    let log = AccessLog::start(&scope.method, &scope.uri);
+    let log = ctx.config.access_log.as_ref().map(|log| log.start(scope));
     let method_is_head = scope.method == Method::HEAD;
     let version = scope.version;
     let core = shared.core_mut();
@@ -372,7 +384,7 @@ fn begin_exchange(
         decoder: BodyDecoder::new(head.body, ctx.config.max_body_bytes),
         method_is_head,
         version,
-        keep_alive: head.keep_alive,
+        keep_alive: head.keep_alive && !last,
         capabilities,
         expect_continue: head.expect_continue,
         final_delivered: false,
@@ -391,8 +403,8 @@ type Outcome = std::thread::Result<rgi::AppResult>;
 fn end_exchange(
     shared: &mut Shared<'_>,
     outcome: Outcome,
-    log: Option<AccessLog>,
-    peer: SocketAddr,
+    log: Option<PendingEntry>,
+    peer: Option<SocketAddr>,
 ) -> Next {
     let ctx = shared.ctx;
     let core = shared.core_mut();
@@ -401,19 +413,19 @@ fn end_exchange(
         Ok(Err(e))
             if Error::is_disconnect(&*e) && (core.peer_gone || core.req.disconnect_reported) =>
         {
-            tracing::debug!(client = %peer, "app stopped: client disconnected");
+            tracing::debug!(client = ?peer, "app stopped: client disconnected");
             None
         }
         Ok(Err(e)) => Some(e.to_string()),
         Err(panic) => Some(format!("panic: {}", panic_message(&*panic))),
     };
     if let Some(error) = &failure {
-        tracing::error!(client = %peer, %error, "app failed");
+        tracing::error!(client = ?peer, %error, "app failed");
     }
     let resp_status = core.resp.status.as_u16();
     let finish_log = |status: u16, bytes: u64| {
-        if let Some(log) = log {
-            log.finish(peer, status, bytes);
+        if let (Some(access_log), Some(entry)) = (&ctx.config.access_log, log) {
+            access_log.finish(entry, status, bytes);
         }
     };
 
@@ -431,19 +443,19 @@ fn end_exchange(
             }
             None => {
                 if failure.is_none() {
-                    tracing::error!(client = %peer, "app returned without starting a response (CORE-042)");
+                    tracing::error!(client = ?peer, "app returned without starting a response (CORE-042)");
                 }
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        write_error_response(&mut core.out, status, "", ctx.config.server_header.as_ref());
+        write_error_response(&mut core.out, status, "", Identity::of(&ctx.config));
         finish_log(status.as_u16(), 0);
         return Next::End(End::Close { linger: unread });
     }
     let bytes = core.resp.body_bytes;
     if !core.resp.complete() {
         if failure.is_none() && !core.peer_gone {
-            tracing::error!(client = %peer, "app ended before completing its response (CORE-042)");
+            tracing::error!(client = ?peer, "app ended before completing its response (CORE-042)");
         }
         finish_log(resp_status, bytes);
         // The head may still be waiting for a body: nothing of it has
@@ -551,7 +563,7 @@ async fn drive<F: Future>(
 }
 
 /// Reads and discards until the client closes, bounded in time and bytes.
-async fn linger_read(stream: &mut TcpStream) {
+async fn linger_read(stream: &mut Stream) {
     // On the heap, and only here: a buffer on the stack of an async fn is
     // part of the connection's future, so 4 KiB held by every connection
     // for its whole life (it made the future 5 KiB; lingering is rare).

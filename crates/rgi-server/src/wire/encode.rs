@@ -39,6 +39,24 @@ pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
         || name.as_str() == "proxy-connection"
 }
 
+/// The fields the server adds to responses that lack them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Identity<'a> {
+    /// `server`, if any ([`Config::server_header`](crate::Config::server_header)).
+    pub(crate) server: Option<&'a HeaderValue>,
+    /// Whether to add `date` ([`Config::date_header`](crate::Config::date_header)).
+    pub(crate) date: bool,
+}
+
+impl<'a> Identity<'a> {
+    pub(crate) fn of(config: &'a crate::Config) -> Self {
+        Self {
+            server: config.server_header.as_ref(),
+            date: config.date_header,
+        }
+    }
+}
+
 /// Writes a response head into `out`; returns the number of bytes written.
 pub(crate) fn encode_head(
     out: &mut BytesMut,
@@ -46,7 +64,7 @@ pub(crate) fn encode_head(
     headers: &HeaderMap,
     length: LengthHeader,
     connection: ConnectionHeader,
-    server: Option<&HeaderValue>,
+    identity: Identity<'_>,
 ) -> usize {
     let start = out.len();
     out.reserve(128 + headers.len() * 32);
@@ -61,12 +79,12 @@ pub(crate) fn encode_head(
         has_server |= *name == header::SERVER;
         field(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    if !has_date {
+    if !has_date && identity.date {
         out.extend_from_slice(b"date: ");
         date::extend_with_date(out);
         out.extend_from_slice(b"\r\n");
     }
-    if let (false, Some(server)) = (has_server, server) {
+    if let (false, Some(server)) = (has_server, identity.server) {
         field(out, b"server", server.as_bytes());
     }
     match length {
@@ -184,7 +202,7 @@ pub(crate) fn write_error_response(
     out: &mut WriteBuf,
     status: StatusCode,
     detail: &str,
-    server: Option<&HeaderValue>,
+    identity: Identity<'_>,
 ) {
     let reason = status.canonical_reason().unwrap_or("Error");
     let body_len = reason.len()
@@ -204,7 +222,7 @@ pub(crate) fn write_error_response(
         &headers,
         LengthHeader::Length(body_len as u64),
         ConnectionHeader::Close,
-        server,
+        identity,
     );
     out.grew(n);
     out.extend(reason.as_bytes());
@@ -233,7 +251,10 @@ mod tests {
             &headers,
             LengthHeader::Length(5),
             ConnectionHeader::Close,
-            Some(&server),
+            Identity {
+                server: Some(&server),
+                date: true,
+            },
         );
         assert_eq!(n, out.len());
         let text = std::str::from_utf8(&out).unwrap();

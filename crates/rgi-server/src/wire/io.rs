@@ -1,17 +1,17 @@
-//! Socket I/O on a shared `&TcpStream`: reads into the connection's read
+//! Socket I/O on a shared `&Stream` (TCP or Unix): reads into the connection's read
 //! buffer, and a write queue flushed with vectored writes.
 //!
 //! Both directions use readiness polling and `try_*` calls, which tokio
-//! offers on `&TcpStream`: the receiver and the sender of one request can
+//! offers on `&TcpStream` and `&UnixStream` alike: the receiver and the sender of one request can
 //! then use the same socket without splitting it or allocating.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::task::{ready, Context, Poll};
 
+use crate::listen::Stream;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::Interest;
-use tokio::net::TcpStream;
 
 /// Bodies up to this size are copied next to the head and framing; larger
 /// ones are queued by reference and written with `writev`.
@@ -22,7 +22,7 @@ const MAX_IOVECS: usize = 64;
 /// Reads once from `stream` into `buf`, reserving `reserve` bytes first.
 /// `Ok(0)` is end of stream.
 pub(crate) fn poll_read_buf(
-    stream: &TcpStream,
+    stream: &Stream,
     buf: &mut BytesMut,
     reserve: usize,
     cx: &mut Context<'_>,
@@ -138,7 +138,7 @@ impl WriteBuf {
     /// Writes until empty.
     pub(crate) fn poll_flush(
         &mut self,
-        stream: &TcpStream,
+        stream: &Stream,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         self.poll_flush_to(stream, 0, cx)
@@ -147,7 +147,7 @@ impl WriteBuf {
     /// Writes until at most `limit` bytes are waiting.
     pub(crate) fn poll_flush_to(
         &mut self,
-        stream: &TcpStream,
+        stream: &Stream,
         limit: usize,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
@@ -163,7 +163,7 @@ impl WriteBuf {
         Poll::Ready(Ok(()))
     }
 
-    fn try_write(&mut self, stream: &TcpStream) -> io::Result<usize> {
+    fn try_write(&mut self, stream: &Stream) -> io::Result<usize> {
         let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
         let mut n = 0;
         for (slot, bytes) in slices.iter_mut().zip(self.queue.iter()) {

@@ -24,17 +24,16 @@ use rgi::{
     App, Capabilities, CloseFrame, Conn, Error, HttpScope, Message, Receiver, ResponseStart,
     Sender, WebSocketConn, WebSocketReceive, WebSocketScope, WebSocketSend,
 };
-use tokio::net::TcpStream;
+use crate::listen::Stream;
 use tokio::time::{Instant, Sleep};
 
 use super::codec::frame::OpCode;
 use super::codec::handshake::{self, UpgradeRequest};
 use super::codec::{is_sendable_close_code, CloseError, Decoder, EncodedFrame, Encoder, Incoming};
-use crate::access_log::AccessLog;
 use crate::ctx::ServerCtx;
 use crate::shutdown::ConnWatch;
 use crate::wire::encode::{
-    encode_head, is_hop_by_hop, write_error_response, ConnectionHeader, LengthHeader,
+    encode_head, is_hop_by_hop, write_error_response, ConnectionHeader, Identity, LengthHeader,
 };
 use crate::wire::io::{poll_read_buf, WriteBuf};
 use crate::wire::stall::StallClock;
@@ -144,7 +143,7 @@ impl Core {
 
     /// Reads and handles frames until a message is ready for the app, the
     /// connection is over, or the socket has nothing more for now.
-    fn poll_incoming(&mut self, stream: &TcpStream, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_incoming(&mut self, stream: &Stream, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             if self.ready.is_some() || matches!(self.phase, Phase::Closed) {
                 return Poll::Ready(());
@@ -199,7 +198,7 @@ impl Core {
 
     /// Before the handshake completes the client should send nothing;
     /// reading (a little) is only to notice that it left.
-    fn poll_left(&mut self, stream: &TcpStream, limit: usize, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_left(&mut self, stream: &Stream, limit: usize, cx: &mut Context<'_>) -> Poll<()> {
         while !self.read_eof {
             if self.read_buf.len() >= limit {
                 return Poll::Pending;
@@ -215,7 +214,7 @@ impl Core {
 }
 
 struct Shared<'c> {
-    stream: &'c TcpStream,
+    stream: &'c Stream,
     ctx: &'c ServerCtx,
     core: Mutex<Core>,
 }
@@ -293,7 +292,7 @@ impl Sender<WebSocketSend> for Tx<'_, '_> {
                     &HeaderMap::new(),
                     LengthHeader::Length(0),
                     ConnectionHeader::Close,
-                    ctx.config.server_header.as_ref(),
+                    Identity::of(&ctx.config),
                 );
                 core.out.grew(n);
                 core.status = 403;
@@ -327,7 +326,7 @@ impl Sender<WebSocketSend> for Tx<'_, '_> {
                         &start.headers,
                         length,
                         ConnectionHeader::Close,
-                        ctx.config.server_header.as_ref(),
+                        Identity::of(&ctx.config),
                     );
                     core.out.grew(n);
                 }
@@ -455,7 +454,7 @@ fn write_switching_protocols(
         &headers,
         LengthHeader::None,
         ConnectionHeader::UpgradeWebSocket,
-        ctx.config.server_header.as_ref(),
+        Identity::of(&ctx.config),
     );
     core.out.grew(n);
     Ok(())
@@ -498,19 +497,23 @@ fn start_length(start: &ResponseStart) -> u64 {
 /// handshake has none).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve<A: App>(
-    stream: &TcpStream,
+    stream: &Stream,
     ctx: &ServerCtx,
     watch: &ConnWatch,
     read_buf: BytesMut,
     out: &mut WriteBuf,
     scope: &mut HttpScope,
     has_body: bool,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
     app: &A,
 ) -> Ending {
     let config = &ctx.config.websocket;
-    let log = AccessLog::start(&scope.method, &scope.uri);
+    scope.client = peer;
+    scope.server = local;
+    crate::proxy::adjust_scope(&ctx.config, scope);
+    let access_log = ctx.config.access_log.as_ref();
+    let log = access_log.map(|log| log.start(scope));
     let upgrade = match handshake::check_request(
         &scope.method,
         scope.version,
@@ -526,7 +529,9 @@ pub(crate) async fn serve<A: App>(
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(refusal) => {
-            crate::access_log::rejected(peer, refusal.status.as_u16(), refusal.reason);
+            if let (Some(access_log), Some(entry)) = (access_log, log) {
+                access_log.finish(entry, refusal.status.as_u16(), 0);
+            }
             if refusal.status == StatusCode::UPGRADE_REQUIRED {
                 let mut headers = HeaderMap::new();
                 headers.insert(
@@ -539,7 +544,7 @@ pub(crate) async fn serve<A: App>(
                     &headers,
                     LengthHeader::Length(0),
                     ConnectionHeader::Close,
-                    ctx.config.server_header.as_ref(),
+                    Identity::of(&ctx.config),
                 );
                 out.grew(n);
             } else {
@@ -547,7 +552,7 @@ pub(crate) async fn serve<A: App>(
                     out,
                     refusal.status,
                     refusal.reason,
-                    ctx.config.server_header.as_ref(),
+                    Identity::of(&ctx.config),
                 );
             }
             return Ending::Close;
@@ -555,8 +560,6 @@ pub(crate) async fn serve<A: App>(
     };
     let mut capabilities = Capabilities::NONE;
     capabilities.websocket_denial = true;
-    scope.client = Some(peer);
-    scope.server = local;
     scope.state = ctx.state.clone();
     scope.capabilities = capabilities;
     let mut ws_scope = WebSocketScope::new(std::mem::take(scope), upgrade.subprotocols.clone());
@@ -603,18 +606,18 @@ pub(crate) async fn serve<A: App>(
     };
     let failed = match &outcome {
         None => {
-            tracing::warn!(client = %peer, "WebSocket app still running after its connection ended: dropped (CORE-032)");
+            tracing::warn!(client = ?peer, "WebSocket app still running after its connection ended: dropped (CORE-032)");
             false
         }
         Some(Ok(Ok(()))) => false,
         Some(Ok(Err(e))) if Error::is_disconnect(&**e) => false,
         Some(Ok(Err(e))) if Error::is_unsupported(&**e) => true,
         Some(Ok(Err(e))) => {
-            tracing::error!(client = %peer, error = %e, "WebSocket app failed");
+            tracing::error!(client = ?peer, error = %e, "WebSocket app failed");
             true
         }
         Some(Err(_)) => {
-            tracing::error!(client = %peer, "WebSocket app panicked");
+            tracing::error!(client = ?peer, "WebSocket app panicked");
             true
         }
     };
@@ -628,8 +631,8 @@ pub(crate) async fn serve<A: App>(
         .core
         .into_inner()
         .unwrap_or_else(PoisonError::into_inner);
-    if let Some(log) = log {
-        log.finish(peer, core.status, core.body_bytes);
+    if let (Some(access_log), Some(entry)) = (access_log, log) {
+        access_log.finish(entry, core.status, core.body_bytes);
     }
     if core.reset {
         Ending::Reset
@@ -654,7 +657,7 @@ fn finish_call(core: &mut Core, ctx: &ServerCtx, failed: bool, unsupported: bool
                     }
                     StatusCode::INTERNAL_SERVER_ERROR
                 };
-                write_error_response(&mut core.out, status, "", ctx.config.server_header.as_ref());
+                write_error_response(&mut core.out, status, "", Identity::of(&ctx.config));
                 core.status = status.as_u16();
             }
             core.phase = Phase::Refused;
@@ -664,7 +667,7 @@ fn finish_call(core: &mut Core, ctx: &ServerCtx, failed: bool, unsupported: bool
                 &mut core.out,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "",
-                ctx.config.server_header.as_ref(),
+                Identity::of(&ctx.config),
             );
             core.status = 500;
             core.phase = Phase::Refused;
@@ -783,7 +786,7 @@ fn step(
                         &mut core.out,
                         StatusCode::SERVICE_UNAVAILABLE,
                         "",
-                        ctx.config.server_header.as_ref(),
+                        Identity::of(&ctx.config),
                     );
                     core.status = 503;
                     core.phase = Phase::Refused;
