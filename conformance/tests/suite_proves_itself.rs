@@ -836,9 +836,21 @@ impl App for LeavesMountPoint {
         let Conn::Http(http) = conn else {
             return self.0.call(conn).await;
         };
-        http.scope.root_path.push_str("/conformance");
+        if mounts(http.scope) {
+            http.scope.root_path.push_str("/conformance");
+        }
         self.0.call(http.into()).await
     }
+}
+
+/// Whether the scope's path lies below `/conformance` (past its
+/// root_path), where the mounting middleware below mount their app; other
+/// requests pass unmounted (HTTP-004: a root_path the path does not start
+/// with is never handed on).
+fn mounts(scope: &rgi::HttpScope) -> bool {
+    let rest = &scope.path[scope.root_path.len()..];
+    rest.strip_prefix("/conformance")
+        .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
 }
 
 /// The same, restoring the mount point as CORE-008 asks.
@@ -851,7 +863,9 @@ impl App for RestoresMountPoint {
         };
         let (scope, receiver, sender) = http.into_parts();
         let mount_point = scope.root_path.len();
-        scope.root_path.push_str("/conformance");
+        if mounts(scope) {
+            scope.root_path.push_str("/conformance");
+        }
         let result = self
             .0
             .call(HttpConn::new(&mut *scope, receiver, sender).into())

@@ -6,7 +6,9 @@ use std::time::Duration;
 use http::{HeaderMap, Method};
 use rgi::{BoxApp, Capabilities, State, StateBuilder};
 
-use super::inner::{AfterCall, HttpPlan, Inner, LifePlan, OuterExtension, OuterState, Recorder};
+use super::inner::{
+    AfterCall, HttpPlan, Inner, LifePlan, OuterExtension, OuterState, Recorder, RequestTag, WsPlan,
+};
 use super::Config;
 use crate::declare::{Declarations, ScopeField};
 use crate::report::{Outcome, Row};
@@ -108,6 +110,28 @@ impl<'a> Ctx<'a> {
         self.expect(scenario, "CORE-031", why);
     }
 
+    /// Rows for a scope comparison ([`scope_differences`]): `CORE-004`
+    /// with the first difference, then one row per rule in `rules` with the
+    /// first difference that breaks it. `what` names the call.
+    pub(crate) fn scope_rows(
+        &mut self,
+        scenario: &'static str,
+        what: &str,
+        differences: &[(&'static str, String)],
+        rules: &[&'static str],
+    ) {
+        let first = |only: Option<&str>| {
+            differences
+                .iter()
+                .find(|(r, _)| only.map_or(true, |o| o == *r))
+                .map(|(_, why)| format!("{what}: {why}"))
+        };
+        self.expect(scenario, "CORE-004", first(None));
+        for rule in rules {
+            self.expect(scenario, rule, first(Some(rule)));
+        }
+    }
+
     /// Rows for what the two validators found: one per rule in `rules`
     /// (pass unless violated), plus a fail row for any other violation.
     pub(crate) fn validated(
@@ -152,16 +176,33 @@ impl<'a> Ctx<'a> {
     }
 
     /// The request the forwarding scenarios send: every scope field set to
-    /// something recognisable, duplicate headers, an outer extension and
-    /// lifespan state, then the author's `with_request` adjustments.
+    /// something recognisable, an outer extension and lifespan state, then
+    /// the author's `with_request` adjustments. Chosen to break what
+    /// middleware get wrong: a path with a trailing slash, `//`, dot
+    /// segments and an encoded `/` and space, a query string; header values
+    /// in mixed case and in UTF-8, names repeated (interleaved with others).
     pub(crate) fn rich_request(&self, method: Method) -> Request {
+        self.rich_request_at(method, RICH_TARGET)
+    }
+
+    /// [`rich_request`](Self::rich_request) for another target.
+    pub(crate) fn rich_request_at(&self, method: Method, target: &str) -> Request {
         let builder = StateBuilder::new();
         builder.insert(OuterState(3));
-        let request = Request::new(method, "/conformance/some%20path?a=1&b=two")
-            .header("x-conformance", "1")
+        let request = Request::new(method, target)
+            .header("x-conformance", "MiXeD Case, Value=\"Q\"")
             .header("x-dup", "first")
-            .header("accept", "*/*")
-            .header("x-dup", "second")
+            .header("accept", "Text/HTML, */*;q=0.8")
+            .header("x-dup", "Second")
+            .header("x-empty", "")
+            .header("x-dup", "third  with  spaces")
+            .with_scope(|scope| {
+                scope.headers.append(
+                    "x-utf8",
+                    http::HeaderValue::from_bytes("caf\u{e9} \u{2615} \u{fc}ber".as_bytes())
+                        .expect("obs-text is a valid header value"),
+                );
+            })
             .capabilities(Capabilities::ALL)
             .state(builder.freeze())
             .extension(OuterExtension(7))
@@ -169,8 +210,10 @@ impl<'a> Ctx<'a> {
         self.prepare(request)
     }
 
-    /// Applies the author's `with_request` adjustments.
+    /// Applies the author's `with_request` adjustments, and tags the
+    /// request so the inner app can tell calls for it apart.
     pub(crate) fn prepare(&self, request: Request) -> Request {
+        let request = request.extension(RequestTag::fresh());
         match &self.config.prepare {
             Some(prepare) => prepare(request),
             None => request,
@@ -192,9 +235,31 @@ impl<'a> Ctx<'a> {
         life: LifePlan,
         wrap: impl Fn(BoxApp) -> BoxApp,
     ) -> Harness {
+        self.harness_ws(http, life, WsPlan::ClientCloses, wrap)
+    }
+
+    /// As [`harness_with`](Self::harness_with), with a plan for WebSocket
+    /// calls too.
+    pub(crate) fn harness_ws(
+        &self,
+        http: HttpPlan,
+        life: LifePlan,
+        ws: WsPlan,
+        wrap: impl Fn(BoxApp) -> BoxApp,
+    ) -> Harness {
         let record = Recorder::default();
-        let inner = Validator::new(Inner::new(http, life, record.clone(), self.timeout()));
-        let inner_log = inner.log();
+        let inner_log = ViolationLog::new();
+        let inner = Validator::with_log(
+            Inner::new(
+                http,
+                life,
+                ws,
+                record.clone(),
+                self.timeout(),
+                inner_log.clone(),
+            ),
+            inner_log.clone(),
+        );
         let outer = Validator::new(wrap(rgi::boxed(inner)));
         let outer_log = outer.log();
         let outer = AfterCall {
@@ -209,6 +274,10 @@ impl<'a> Ctx<'a> {
         }
     }
 }
+
+/// The target of [`Ctx::rich_request`].
+pub(crate) const RICH_TARGET: &str =
+    "/conformance/Some%20Path/a%2Fb//c/./d/../e/?q=Mixed%20Case&b=two&b=&utf8=%C3%A9";
 
 /// One middleware instance under test, with its scripted inner app.
 pub(crate) struct Harness {
@@ -256,77 +325,116 @@ pub(crate) fn header_difference(
     None
 }
 
-/// The first scope field the middleware changed without declaring it.
-pub(crate) fn scope_field_difference(
+/// The scope rules a middleware keeps towards its inner app, one per part
+/// of the scope: as a server to it, it must deliver the method, target,
+/// path, headers, connection facts, tls and state as they came, unless it
+/// declares that it changes them (`CORE-004` names every one of them).
+pub(crate) const SCOPE_RULES: [&str; 7] = [
+    "HTTP-001", "HTTP-002", "HTTP-003", "HTTP-005", "HTTP-006", "EXT-030", "LIFE-010",
+];
+
+/// Every part of the scope the middleware changed without declaring it,
+/// each with the rule it breaks: (rule, what differs).
+pub(crate) fn scope_differences(
     sent: &super::inner::ScopeSnapshot,
+    sent_state: &State,
     got: &super::inner::ScopeSnapshot,
     declared: &Declarations,
-) -> Option<String> {
-    let check = |field: ScopeField, same: bool, name: &str, a: String, b: String| {
-        (!declared.scope_field(field) && !same)
-            .then(|| format!("scope.{name} was {a} but the inner app saw {b}"))
-    };
-    check(
+) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    let mut field =
+        |rule: &'static str, field: ScopeField, same: bool, name: &str, a: String, b: String| {
+            if !declared.scope_field(field) && !same {
+                found.push((
+                    rule,
+                    format!("scope.{name} was {a} but the inner app saw {b}"),
+                ));
+            }
+        };
+    field(
+        "HTTP-001",
         ScopeField::Method,
         sent.method == got.method,
         "method",
         sent.method.to_string(),
         got.method.to_string(),
-    )
-    .or_else(|| {
-        check(
-            ScopeField::Uri,
-            sent.uri == got.uri,
-            "uri",
-            sent.uri.to_string(),
-            got.uri.to_string(),
-        )
-    })
-    .or_else(|| {
-        check(
-            ScopeField::Path,
-            sent.path == got.path && sent.root_path == got.root_path,
-            "path/root_path",
-            format!("{:?}/{:?}", sent.path, sent.root_path),
-            format!("{:?}/{:?}", got.path, got.root_path),
-        )
-    })
-    .or_else(|| {
-        check(
-            ScopeField::Version,
-            sent.version == got.version,
-            "version",
-            format!("{:?}", sent.version),
-            format!("{:?}", got.version),
-        )
-    })
-    .or_else(|| {
-        check(
-            ScopeField::Scheme,
-            sent.scheme == got.scheme,
-            "scheme",
-            sent.scheme.to_string(),
-            got.scheme.to_string(),
-        )
-    })
-    .or_else(|| {
-        check(
-            ScopeField::Addresses,
-            sent.client == got.client && sent.server == got.server,
-            "client/server",
-            format!("{:?}/{:?}", sent.client, sent.server),
-            format!("{:?}/{:?}", got.client, got.server),
-        )
-    })
-    .or_else(|| {
-        check(
-            ScopeField::Tls,
-            sent.tls == got.tls,
-            "tls",
-            sent.tls.to_string(),
-            got.tls.to_string(),
-        )
-    })
+    );
+    field(
+        "HTTP-002",
+        ScopeField::Uri,
+        sent.uri == got.uri,
+        "uri",
+        format!("{:?}", sent.uri.to_string()),
+        format!("{:?}", got.uri.to_string()),
+    );
+    field(
+        "HTTP-003",
+        ScopeField::Path,
+        sent.path == got.path && sent.root_path == got.root_path,
+        "path/root_path",
+        format!("{:?}/{:?}", sent.path, sent.root_path),
+        format!("{:?}/{:?}", got.path, got.root_path),
+    );
+    field(
+        "HTTP-006",
+        ScopeField::Version,
+        sent.version == got.version,
+        "version",
+        format!("{:?}", sent.version),
+        format!("{:?}", got.version),
+    );
+    field(
+        "HTTP-006",
+        ScopeField::Scheme,
+        sent.scheme == got.scheme,
+        "scheme",
+        sent.scheme.to_string(),
+        got.scheme.to_string(),
+    );
+    field(
+        "HTTP-006",
+        ScopeField::Addresses,
+        sent.client == got.client && sent.server == got.server,
+        "client/server",
+        format!("{:?}/{:?}", sent.client, sent.server),
+        format!("{:?}/{:?}", got.client, got.server),
+    );
+    field(
+        "EXT-030",
+        ScopeField::Tls,
+        sent.tls == got.tls,
+        "tls",
+        sent.tls.to_string(),
+        got.tls.to_string(),
+    );
+    if let Some(diff) =
+        header_difference(&sent.headers, &got.headers, |n| declared.request_header(n))
+    {
+        found.push((
+            "HTTP-005",
+            format!("in the request headers the inner app saw, {diff}"),
+        ));
+    }
+    if let Some(diff) = state_difference(sent_state, got, declared) {
+        found.push(("LIFE-010", diff));
+    }
+    if got.extension != sent.extension {
+        found.push((
+            "EXT-040",
+            "the per-request extension an outer layer set (scope.extensions) did not reach the inner app".to_owned(),
+        ));
+    }
+    let (was, saw) = (sent.capabilities, got.capabilities);
+    if was != saw
+        && !declared.scope_field(ScopeField::Capabilities)
+        && !declared.has(&crate::declare::Declare::ChangesResponseBody)
+    {
+        found.push((
+            "CORE-004",
+            format!("capabilities were {was:?}, the inner app saw {saw:?} (declare ChangesScope(Capabilities) if the middleware clears one it cannot pass on, EXT-002)"),
+        ));
+    }
+    found
 }
 
 /// The state of a snapshot, checked against the state the client sent.

@@ -54,6 +54,36 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, String>
         .ok_or_else(|| format!("content-length {first:?} is not a non-negative integer"))
 }
 
+/// What is wrong with the scope's `root_path`, if anything: it must be
+/// empty or start with `/` and not end with `/` (rule `HTTP-004`), be a
+/// prefix of `path` (`HTTP-004`) and end at a segment boundary of it
+/// (`HTTP-016`).
+pub(crate) fn root_path_violation(scope: &HttpScope) -> Option<Found> {
+    let (root, path) = (scope.root_path.as_str(), scope.path.as_str());
+    let shaped = root.is_empty() || (root.starts_with('/') && !root.ends_with('/'));
+    if !shaped {
+        return Some(Found::server(
+            "HTTP-004",
+            format!("the scope's root_path {root:?} (path {path:?})"),
+            "root_path empty, or starting with '/' and not ending with '/'",
+        ));
+    }
+    let Some(rest) = path.strip_prefix(root) else {
+        return Some(Found::server(
+            "HTTP-004",
+            format!("the scope's path {path:?} does not start with its root_path {root:?}"),
+            "path to start with root_path",
+        ));
+    };
+    (!rest.is_empty() && !rest.starts_with('/')).then(|| {
+        Found::server(
+            "HTTP-016",
+            format!("the scope's root_path {root:?} ends inside a segment of its path {path:?}"),
+            "path == root_path, or the rest of path after root_path starting with '/'",
+        )
+    })
+}
+
 #[derive(Debug)]
 pub(crate) struct HttpMachine {
     head: bool,
