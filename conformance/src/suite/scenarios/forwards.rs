@@ -11,14 +11,15 @@ use crate::report::Row;
 use crate::suite::ctx::{header_difference, scope_differences, Ctx, SCOPE_RULES};
 use crate::suite::inner::{
     accept_headers, extension_response, standard_response, Ev, HttpPlan, InnerResponseExtension,
-    LifePlan, ScopeSnapshot, WsPlan,
+    LifePlan, ScopeSnapshot, WsPlan, LARGE_CHUNK,
 };
 use crate::suite::Config;
 use crate::{ClientError, Handshake, Request, Response};
 
-/// The request body of the main exchange: many chunks, empty ones, a large one.
+/// The request body of the main exchange: many chunks, empty ones, a large
+/// one (past the 64 KiB a fixed buffer tends to hold).
 fn request_chunks() -> Vec<Bytes> {
-    let sizes = [5, 0, 1, 64 * 1024, 0, 3, 7, 0, 100, 1, 1, 4];
+    let sizes = [5, 0, 1, LARGE_CHUNK, 0, 3, 7, 0, 100, 1, 1, 4];
     sizes
         .iter()
         .enumerate()
