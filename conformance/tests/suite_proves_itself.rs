@@ -1434,7 +1434,6 @@ impl App for RetryAfterBody {
             .0
             .call(HttpConn::new(&mut *scope, &mut *receiver, &mut watched).into())
             .await;
-        drop(watched);
         if first.is_ok() || sent {
             return first;
         }
@@ -1467,7 +1466,6 @@ impl App for RetryOnce {
             .0
             .call(HttpConn::new(&mut *scope, &mut watched_receive, &mut watched_send).into())
             .await;
-        drop((watched_send, watched_receive));
         if first.is_ok() || sent || read {
             return first;
         }
