@@ -1476,6 +1476,199 @@ impl App for RetryOnce {
     }
 }
 
+/// Maps every WebSocket event the inner app receives.
+struct WsReceives {
+    inner: BoxApp,
+    map: fn(WebSocketReceive) -> WebSocketReceive,
+}
+
+impl App for WsReceives {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::WebSocket(ws) = conn else {
+            return self.inner.call(conn).await;
+        };
+        let (scope, receiver, sender) = ws.into_parts();
+        let mut receiver = MapReceive::new(receiver, self.map);
+        self.inner
+            .call(WebSocketConn::new(scope, &mut receiver, sender).into())
+            .await
+    }
+}
+
+/// Returns `Ok(())` whatever its inner app returned.
+struct SwallowsErrors(BoxApp);
+
+impl App for SwallowsErrors {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let _ = self.0.call(conn).await;
+        Ok(())
+    }
+}
+
+/// Makes the inner app's `receive` wait while one of its sends is not
+/// flushed (one lock around both handles, say): an app that watches for
+/// a disconnect while it streams never sees it (rule `CORE-022`).
+struct OneAtATime(BoxApp);
+
+struct GatedReceiver<'a, 'r> {
+    inner: &'a mut (dyn Receiver<HttpReceive> + 'r),
+    sending: &'a AtomicBool,
+}
+
+impl Receiver<HttpReceive> for GatedReceiver<'_, '_> {
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<HttpReceive> {
+        if self.sending.load(Ordering::SeqCst) {
+            // Woken again when the send side makes progress.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.inner.poll_receive(cx)
+    }
+}
+
+struct FlagSender<'a, 's> {
+    inner: &'a mut (dyn Sender<HttpSend> + 's),
+    sending: &'a AtomicBool,
+}
+
+impl Sender<HttpSend> for FlagSender<'_, '_> {
+    fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
+        self.sending.store(true, Ordering::SeqCst);
+        self.inner.start_send(event)
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let result = ready!(self.inner.poll_flush(cx));
+        self.sending.store(false, Ordering::SeqCst);
+        Poll::Ready(result)
+    }
+}
+
+impl App for OneAtATime {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(http) = conn else {
+            return self.0.call(conn).await;
+        };
+        let (scope, receiver, sender) = http.into_parts();
+        let sending = AtomicBool::new(false);
+        let mut receiver = GatedReceiver {
+            inner: receiver,
+            sending: &sending,
+        };
+        let mut sender = FlagSender {
+            inner: sender,
+            sending: &sending,
+        };
+        self.0
+            .call(HttpConn::new(scope, &mut receiver, &mut sender).into())
+            .await
+    }
+}
+
+/// Finishes a response with a `200` when its inner app returned without
+/// one (a "helpful" default).
+struct DefaultResponse(BoxApp);
+
+impl App for DefaultResponse {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(http) = conn else {
+            return self.0.call(conn).await;
+        };
+        let (scope, receiver, sender) = http.into_parts();
+        let mut started = false;
+        let mut watched = InspectSend::new(&mut *sender, |e: &HttpSend| {
+            started |= matches!(e, HttpSend::Start(_));
+        });
+        let result = self
+            .0
+            .call(HttpConn::new(scope, receiver, &mut watched).into())
+            .await;
+        if result.is_ok() && !started {
+            sender
+                .send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
+                .await?;
+            sender.send(HttpSend::body("")).await?;
+        }
+        result
+    }
+}
+
+/// Completes startup itself whenever its inner app's lifespan call ends
+/// without an answer, `Ok(())` included (LIFE-014 is for `Unsupported`
+/// only: an early `Ok(())` is a failure, LIFE-015).
+struct CompletesForSilentApps(BoxApp);
+
+impl App for CompletesForSilentApps {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Lifespan(life) = conn else {
+            return self.0.call(conn).await;
+        };
+        let (scope, receiver, sender) = life.into_parts();
+        let mut answered = false;
+        let mut watched = InspectSend::new(&mut *sender, |_: &LifespanSend| answered = true);
+        let result = self
+            .0
+            .call(LifespanConn::new(scope, &mut *receiver, &mut watched).into())
+            .await;
+        if answered {
+            return result;
+        }
+        sender.send(LifespanSend::StartupComplete).await?;
+        if receiver.recv().await == LifespanReceive::Shutdown {
+            sender.send(LifespanSend::ShutdownComplete).await?;
+        }
+        Ok(())
+    }
+}
+
+/// For an `OPTIONS` request, first calls its inner app with an empty body
+/// and a sender that discards everything (to learn the allowed methods),
+/// then calls it again for real: two calls for one request.
+struct ProbesOptions(BoxApp);
+
+struct EmptyBody(bool);
+
+impl Receiver<HttpReceive> for EmptyBody {
+    fn poll_receive(&mut self, _: &mut Context<'_>) -> Poll<HttpReceive> {
+        if std::mem::replace(&mut self.0, true) {
+            return Poll::Pending;
+        }
+        Poll::Ready(HttpReceive::Body {
+            data: Bytes::new(),
+            more: false,
+        })
+    }
+}
+
+struct Discard;
+
+impl Sender<HttpSend> for Discard {
+    fn start_send(&mut self, _: HttpSend) -> Result<(), Error> {
+        Ok(())
+    }
+    fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl App for ProbesOptions {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(http) = conn else {
+            return self.0.call(conn).await;
+        };
+        let (scope, receiver, sender) = http.into_parts();
+        if scope.method == Method::OPTIONS {
+            let mut probe = scope.clone();
+            let _ = self
+                .0
+                .call(HttpConn::new(&mut probe, &mut EmptyBody(false), &mut Discard).into())
+                .await;
+        }
+        self.0
+            .call(HttpConn::new(scope, receiver, sender).into())
+            .await
+    }
+}
+
 /// Keeps `data` to its first 64 KiB (a fixed-size buffer).
 fn truncated(data: Bytes) -> Bytes {
     data.slice(..data.len().min(64 * 1024))
@@ -2071,6 +2264,110 @@ fn catalogue() -> Vec<Gap> {
             rule: "HTTP-006",
             scenario: "forwards/websocket-scope",
             check: || ws_scope(|s| s.client = None),
+        },
+        // The rules the suite once cited nowhere.
+        Gap {
+            bug: "drops the trailers (an announced Trailers never sent)",
+            rule: "HTTP-031",
+            scenario: "forwards/response-events",
+            check: || {
+                sends(|_, event| match event {
+                    HttpSend::Trailers(_) => None,
+                    other => Some(other),
+                })
+            },
+        },
+        Gap {
+            bug: "drops the host header",
+            rule: "HTTP-008",
+            scenario: "forwards/request-headers",
+            check: || http_scope(|s| drop(s.headers.remove(header::HOST))),
+        },
+        Gap {
+            bug: "hands its inner app Disconnect in place of the last body event",
+            rule: "HTTP-012",
+            scenario: "forwards/request-body",
+            check: || {
+                check(|inner| {
+                    rgi::boxed(Receives {
+                        inner,
+                        map: |event| match event {
+                            HttpReceive::Body { more: false, .. } => HttpReceive::Disconnect,
+                            other => other,
+                        },
+                    })
+                })
+            },
+        },
+        Gap {
+            bug: "makes a File's path relative",
+            rule: "EXT-022",
+            scenario: "forwards/extension-events",
+            check: || {
+                sends(|_, event| match event {
+                    HttpSend::File(mut file) => {
+                        file.path = file.path.file_name().unwrap().into();
+                        Some(HttpSend::File(file))
+                    }
+                    other => Some(other),
+                })
+            },
+        },
+        Gap {
+            bug: "strips the connection: close an app asked for",
+            rule: "HTTP-036",
+            scenario: "forwards/several-requests",
+            check: || starts(|_, start| drop(start.headers.remove(header::CONNECTION))),
+        },
+        Gap {
+            bug: "calls its inner app twice for OPTIONS (a probe, then for real)",
+            rule: "CORE-001",
+            scenario: "forwards/several-requests",
+            check: || check(|inner| rgi::boxed(ProbesOptions(inner))),
+        },
+        Gap {
+            bug: "makes receive wait while a send is pending",
+            rule: "CORE-022",
+            scenario: "forwards/receive-while-sending",
+            check: || check(|inner| rgi::boxed(OneAtATime(inner))),
+        },
+        Gap {
+            bug: "finishes a response with 200 when its inner app returned without one",
+            rule: "CORE-042",
+            scenario: "errors/no-response",
+            check: || check(|inner| rgi::boxed(DefaultResponse(inner))),
+        },
+        Gap {
+            bug: "turns every inner error into Ok (Unsupported WebSocket included)",
+            rule: "WS-010",
+            scenario: "forwards/websocket-unsupported",
+            check: || {
+                check(|inner| rgi::boxed(SwallowsErrors(inner))).declare(Declare::HandlesErrors)
+            },
+        },
+        Gap {
+            bug: "completes startup for an inner app that returned Ok without answering",
+            rule: "LIFE-015",
+            scenario: "lifespan/inner-returns-early",
+            check: || check(|inner| rgi::boxed(CompletesForSilentApps(inner))),
+        },
+        Gap {
+            bug: "hands its inner app 1006 for the client's answering close",
+            rule: "WS-014",
+            scenario: "forwards/websocket-app-close",
+            check: || {
+                check(|inner| {
+                    rgi::boxed(WsReceives {
+                        inner,
+                        map: |event| match event {
+                            WebSocketReceive::Disconnect(_) => {
+                                WebSocketReceive::Disconnect(CloseFrame::new(1006))
+                            }
+                            other => other,
+                        },
+                    })
+                })
+            },
         },
         Gap {
             bug: "drops the subprotocols the client offered",

@@ -13,7 +13,8 @@ use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use rgi::{
     Accept, App, AppResult, BoxApp, Capabilities, CloseFrame, Conn, Error, FileBody, HttpConn,
     HttpReceive, HttpScope, HttpSend, LifespanConn, LifespanReceive, LifespanSend, Message,
-    ResponseStart, ScopeKind, WebSocketConn, WebSocketReceive, WebSocketSend,
+    ReceiverExt, ResponseStart, ScopeKind, SenderExt, WebSocketConn, WebSocketReceive,
+    WebSocketSend,
 };
 use tokio::sync::mpsc;
 
@@ -283,6 +284,12 @@ pub(crate) enum HttpPlan {
     Flood { chunks: usize },
     /// Reads the body and fails before `Start` with this typed error.
     FailTyped(fn() -> Error),
+    /// Reads the body and returns `Ok(())` without a response.
+    ReturnsEarly,
+    /// Reads the body, sends `Start`, then streams chunks while it awaits
+    /// `receive` (to watch for a disconnect); notes in
+    /// `Record::watched` which finished first.
+    WatchWhileSending,
 }
 
 /// What the inner app does with a WebSocket call: it accepts (with the
@@ -293,6 +300,8 @@ pub(crate) enum HttpPlan {
 pub(crate) enum WsPlan {
     ClientCloses,
     AppCloses(CloseFrame),
+    /// Returns `Error::Unsupported` before answering `Connect`.
+    Unsupported,
 }
 
 /// The headers the inner app's `Accept` carries.
@@ -317,6 +326,8 @@ pub(crate) enum LifePlan {
     Slow(Duration),
     /// Startup completes; shutdown fails with this message.
     FailShutdown(&'static str),
+    /// Receives `Startup` and returns `Ok(())` without answering.
+    ReturnsEarly,
 }
 
 /// Everything the inner app saw and did.
@@ -330,6 +341,10 @@ pub(crate) struct Record {
     pub(crate) bodies_read: Vec<u64>,
     /// How many sends of the `Flood` plan completed.
     pub(crate) flood_sent: usize,
+    /// For `WatchWhileSending`: `Some(Ok(()))` when `receive` returned the
+    /// disconnect while a send was pending, `Some(Err(sent_all))` when the
+    /// sending ended first (`sent_all`: every send completed, none failed).
+    pub(crate) watched: Option<Result<(), bool>>,
     /// The handshake scope of the last WebSocket call.
     pub(crate) ws_scope: Option<ScopeSnapshot>,
     /// The lifespan answers the inner app sent, in order, each noted just
@@ -649,6 +664,32 @@ impl Inner {
                 self.read_all(&mut http).await?;
                 Err(error().into())
             }
+            HttpPlan::ReturnsEarly => {
+                self.read_all(&mut http).await?;
+                Ok(())
+            }
+            HttpPlan::WatchWhileSending => {
+                self.read_all(&mut http).await?;
+                http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
+                    .await?;
+                let (_, receiver, sender) = http.into_parts();
+                let watch = async { while receiver.recv().await != HttpReceive::Disconnect {} };
+                let stream = async {
+                    for k in 0..64u8 {
+                        sender.send(HttpSend::chunk(large_chunk(4096, k))).await?;
+                    }
+                    sender.send(HttpSend::body("")).await
+                };
+                let watched =
+                    match futures::future::select(std::pin::pin!(watch), std::pin::pin!(stream))
+                        .await
+                    {
+                        futures::future::Either::Left(_) => Ok(()),
+                        futures::future::Either::Right((sent, _)) => Err(sent.is_ok()),
+                    };
+                self.record.get().watched = Some(watched);
+                Ok(())
+            }
         }
     }
 
@@ -657,6 +698,9 @@ impl Inner {
             let mut record = self.record.get();
             record.ws_subprotocols = ws.scope.subprotocols.clone();
             record.ws_scope = Some(ScopeSnapshot::of(&ws.scope.request));
+        }
+        if let WsPlan::Unsupported = self.ws {
+            return Err(Error::Unsupported(ScopeKind::WebSocket).into());
         }
         let first = ws.recv().await;
         self.record.get().ws_received.push(first.clone());
@@ -696,7 +740,7 @@ impl Inner {
         }
         let event = life.recv().await;
         self.record.get().life_received.push(event);
-        if event != LifespanReceive::Startup {
+        if event != LifespanReceive::Startup || matches!(self.life, LifePlan::ReturnsEarly) {
             return Ok(());
         }
         let delay = match self.life {

@@ -185,6 +185,8 @@ impl Check {
             Box::pin(scenarios::varied::several_requests(config)),
             Box::pin(scenarios::forwards::websocket(config)),
             Box::pin(scenarios::forwards::websocket_app_close(config)),
+            Box::pin(scenarios::forwards::websocket_unsupported(config)),
+            Box::pin(scenarios::forwards::receive_while_sending(config)),
             Box::pin(scenarios::short_circuits::http(config)),
             Box::pin(scenarios::short_circuits::websocket(config)),
             Box::pin(scenarios::lifespan::forwarded(config)),
@@ -193,11 +195,13 @@ impl Check {
             Box::pin(scenarios::lifespan::own_failure(config)),
             Box::pin(scenarios::lifespan::slow_answers(config)),
             Box::pin(scenarios::lifespan::failing_shutdown(config)),
+            Box::pin(scenarios::lifespan::inner_returns_early(config)),
             Box::pin(scenarios::errors::before_start(config)),
             Box::pin(scenarios::errors::after_start(config)),
             Box::pin(scenarios::errors::panic(config)),
             Box::pin(scenarios::errors::cancel(config)),
             Box::pin(scenarios::errors::typed(config)),
+            Box::pin(scenarios::errors::no_response(config)),
             Box::pin(scenarios::ordering::stack(config)),
         ];
         let rows = futures::future::join_all(scenarios).await;

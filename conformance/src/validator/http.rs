@@ -307,6 +307,14 @@ impl Machine<HttpReceive, HttpSend> for HttpMachine {
                         "File only after Start",
                     ));
                 }
+                let backwards = file.range.as_ref().is_some_and(|r| r.start > r.end);
+                if !file.path.is_absolute() || backwards {
+                    return Some(Found::app(
+                        "EXT-022",
+                        format!("File {{ path: {:?}, range: {:?} }}", file.path, file.range),
+                        "an absolute path, and a range with start <= end",
+                    ));
+                }
                 self.check_body("File", file_len(file), file.more)
             }
             HttpSend::Trailers(_) => {
@@ -365,7 +373,15 @@ impl Machine<HttpReceive, HttpSend> for HttpMachine {
     }
 
     fn on_return(&self, result: &AppResult, send_disconnected: bool) -> Option<Found> {
-        if result.is_ok() && !self.complete() && !self.disconnect_received && !send_disconnected {
+        let gone = self.disconnect_received || send_disconnected;
+        if result.is_ok() && self.final_sent && !self.complete() && !gone {
+            return Some(Found::app(
+                "HTTP-031",
+                "the app returned Ok(()) after the final body without the Trailers its Start announced",
+                "Trailers after the final body whenever Start.trailers was true, whether or not the trailers capability is on (the server discards them then)",
+            ));
+        }
+        if result.is_ok() && !self.complete() && !gone {
             return Some(Found::app(
                 "CORE-031",
                 format!("the app returned Ok(()) but {}", self.progress()),

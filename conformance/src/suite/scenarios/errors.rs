@@ -188,3 +188,28 @@ pub(crate) async fn typed(config: &Config) -> Vec<Row> {
     ctx.validated(NAME, &h, &["HTTP-020", "HTTP-022"]);
     ctx.rows
 }
+
+/// The inner app returns `Ok(())` without starting a response: the
+/// middleware passes that on as it is (no response of its own), so the
+/// server answers 500 (rule `CORE-042`), unless it declares it answers
+/// errors.
+pub(crate) async fn no_response(config: &Config) -> Vec<Row> {
+    const NAME: &str = "errors/no-response";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(HttpPlan::ReturnsEarly, LifePlan::Normal);
+    let handles = ctx.declared().has(&Declare::HandlesErrors);
+    let why = match h.client.send(ctx.rich_request(Method::GET)).await {
+        Err(e) => Some(format!("the exchange did not finish: {e}")),
+        Ok(r) if r.start().is_none() => None,
+        Ok(r) if handles && r.is_complete() => None,
+        Ok(r) => Some(format!(
+            "the inner app returned Ok(()) without a response; the client got {} (a response the middleware made up hides the inner app's bug from the server, which answers 500); expected no Start, or declare HandlesErrors",
+            r.trace().summary()
+        )),
+    };
+    ctx.expect(NAME, "CORE-042", why);
+    // The early Ok is the inner app's violation, and, passed on as it
+    // is, the middleware's: both expected here.
+    ctx.validated_except(NAME, &h, &[], &["CORE-031"]);
+    ctx.rows
+}

@@ -236,7 +236,19 @@ pub(crate) async fn exchange(config: &Config) -> Vec<Row> {
             ))
         };
         ctx.expect(BODY, "CORE-005", why);
+        let early = got.iter().position(|e| *e == HttpReceive::Disconnect);
+        ctx.expect(
+            BODY,
+            "HTTP-012",
+            early.map(|at| {
+                format!(
+                    "the inner app received Disconnect as request event {at} while the client, still there, had sent {} event(s); expected the body first",
+                    sent_events.len()
+                )
+            }),
+        );
     }
+    ctx.expect(HEADERS, "HTTP-008", of(&["HTTP-008"]));
     // The response.
     match result {
         Ok(response) => {
@@ -335,11 +347,18 @@ pub(crate) async fn extension_events(config: &Config) -> Vec<Row> {
     }
     match result {
         Ok(response) => {
+            let why = response_difference(&sent, &response, config);
+            // What the inner app sent under a capability the middleware
+            // left on must reach the client: one it cannot pass on, it
+            // clears (EXT-002).
             ctx.expect(
                 NAME,
-                "CORE-005",
-                response_difference(&sent, &response, config),
+                "EXT-002",
+                why.as_ref().map(|w| {
+                    format!("{w} (the middleware left the capability on for its inner app; one it cannot pass on, it clears)")
+                }),
             );
+            ctx.expect(NAME, "CORE-005", why);
             ctx.expect(
                 NAME,
                 "CORE-031",
@@ -562,6 +581,13 @@ pub(crate) async fn send_error(config: &Config) -> Vec<Row> {
     // upstream instead of the inner app seeing it.
     let surfaced = ctx.declared().has(&Declare::ChangesResponseBody)
         && finished.as_ref().is_ok_and(|r| r.exit().is_disconnect());
+    ctx.expect(
+        NAME,
+        "CORE-032",
+        (!failed && !surfaced).then(|| {
+            "after the client disconnected, the inner app's sends kept succeeding; expected every send after the disconnect to fail with Error::Disconnected".to_owned()
+        }),
+    );
     ctx.expect(
         NAME,
         "CORE-011",
@@ -827,7 +853,12 @@ pub(crate) async fn websocket_app_close(config: &Config) -> Vec<Row> {
             )
         })
     });
-    ctx.expect(NAME, "CORE-005", why);
+    ctx.expect(NAME, "CORE-005", why.clone());
+    ctx.expect(
+        NAME,
+        "WS-014",
+        why.filter(|w| w.starts_with("after its close")),
+    );
     ctx.validated(NAME, &h, &["WS-003", "WS-005", "WS-007", "WS-008"]);
     ctx.rows
 }
@@ -958,4 +989,88 @@ async fn run_websocket(
             "after the client closed, the middleware did not return: {e}"
         )),
     }
+}
+
+/// The inner app streams while it awaits `receive` to watch for a
+/// disconnect; the client reads nothing and then disconnects. The
+/// receiver must deliver the disconnect while the send is still pending:
+/// the two handles work independently (rule `CORE-022`).
+pub(crate) async fn receive_while_sending(config: &Config) -> Vec<Row> {
+    const NAME: &str = "forwards/receive-while-sending";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(HttpPlan::WatchWhileSending, LifePlan::Normal);
+    let mut exchange = h
+        .client
+        .open(ctx.rich_request(Method::GET).events(Vec::new()));
+    let _ = exchange.send_chunk("", false).await;
+    let _ = exchange.next_event().await;
+    // Let the inner app's sends fill every queue on the way.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    exchange.disconnect();
+    let done = ctx.eventually(|| h.record.get().watched.is_some()).await;
+    let watched = h.record.get().watched;
+    if watched == Some(Err(true)) {
+        // Every send completed at once: nothing was pending to wait on
+        // (a body-collecting middleware; forwards/backpressure judges it).
+        ctx.skip(
+            NAME,
+            "CORE-022",
+            "the middleware took every send at once, so none was pending",
+        );
+        drop(exchange.finish().await);
+        drop(h.outer.take());
+        drop(h.inner.take());
+        return ctx.rows;
+    }
+    ctx.expect(
+        NAME,
+        "CORE-022",
+        match watched {
+            Some(Ok(())) => None,
+            Some(Err(_)) => Some(
+                "the client disconnected while the inner app's send was pending and it awaited receive; the send ended first and receive had not returned the disconnect (the middleware makes receive wait for send); expected receive to return Disconnect on its own".to_owned(),
+            ),
+            None => Some(format!(
+                "the client disconnected while the inner app's send was pending and it awaited receive; neither returned within {:?}{}",
+                ctx.timeout(),
+                if done { "" } else { " (the middleware makes receive wait for send)" }
+            )),
+        },
+    );
+    drop(exchange.finish().await);
+    drop(h.outer.take());
+    drop(h.inner.take());
+    ctx.rows
+}
+
+/// The inner app returns `Error::Unsupported` before answering `Connect`:
+/// the middleware passes that on, so the server refuses the handshake with
+/// 403 (rule `WS-010`); it does not accept on the inner app's behalf.
+pub(crate) async fn websocket_unsupported(config: &Config) -> Vec<Row> {
+    const NAME: &str = "forwards/websocket-unsupported";
+    let mut ctx = Ctx::new(config);
+    let layer = config.layer.clone();
+    let h = ctx.harness_ws(
+        HttpPlan::Respond(standard_response()),
+        LifePlan::Normal,
+        WsPlan::Unsupported,
+        move |inner| layer(inner),
+    );
+    let why = match h.client.connect(websocket_request(&ctx)).await {
+        Err(e) => Some(format!("the WebSocket handshake failed: {e}")),
+        Ok(session) => {
+            let outcome = session.handshake_outcome().clone();
+            match session.finish().await {
+                Ok(t) if outcome == Handshake::NoAnswer && t.exit.is_unsupported() => None,
+                Ok(t) => Some(format!(
+                    "the inner app returned Error::Unsupported before answering Connect; the client saw {outcome:?} and the middleware {} (expected no answer and Error::Unsupported passed on, so the server refuses with 403)",
+                    t.exit
+                )),
+                Err(e) => Some(format!("the middleware did not return: {e}")),
+            }
+        }
+    };
+    ctx.expect(NAME, "WS-010", why);
+    ctx.validated(NAME, &h, &["WS-002"]);
+    ctx.rows
 }

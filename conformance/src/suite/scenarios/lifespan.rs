@@ -153,6 +153,18 @@ pub(crate) async fn inner_fails(config: &Config) -> Vec<Row> {
             format!("after a failed startup the middleware did not return: {e}"),
         );
     }
+    let shutdown_sent = h
+        .record
+        .get()
+        .life_received
+        .contains(&LifespanReceive::Shutdown);
+    ctx.expect(
+        NAME,
+        "LIFE-003",
+        shutdown_sent.then(|| {
+            "after the inner app's StartupFailed, the middleware sent it Shutdown; expected no Shutdown after a failed startup".to_owned()
+        }),
+    );
     ctx.validated(NAME, &h, &["LIFE-002"]);
     ctx.rows
 }
@@ -177,6 +189,7 @@ pub(crate) async fn inner_unsupported(config: &Config) -> Vec<Row> {
     );
     match startup {
         Ok(StartupOutcome::Unsupported) => {
+            ctx.pass(NAME, "LIFE-007");
             // Only right for a middleware that does nothing with lifespan.
             let stored = builder.freeze().len();
             ctx.expect(
@@ -340,5 +353,35 @@ pub(crate) async fn failing_shutdown(config: &Config) -> Vec<Row> {
     }
     drop(life.finish().await);
     ctx.validated(NAME, &h, &["LIFE-002", "LIFE-005", "LIFE-006"]);
+    ctx.rows
+}
+
+/// The inner app returns `Ok(())` before answering `Startup`: that is a
+/// startup failure (rule `LIFE-015`), so the middleware must not report a
+/// completed startup for it.
+pub(crate) async fn inner_returns_early(config: &Config) -> Vec<Row> {
+    const NAME: &str = "lifespan/inner-returns-early";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(
+        HttpPlan::Respond(standard_response()),
+        LifePlan::ReturnsEarly,
+    );
+    let mut life = h.client.lifespan_with(outer_builder());
+    let startup = life.startup().await;
+    ctx.expect(
+        NAME,
+        "LIFE-015",
+        match &startup {
+            Ok(StartupOutcome::Complete(_)) => Some(
+                "the inner app returned Ok(()) before answering Startup, a startup failure, yet the client got StartupComplete; expected the early return passed on (or StartupFailed)".to_owned(),
+            ),
+            Err(e) => Some(format!("the lifespan call did not end: {e}")),
+            _ => None,
+        },
+    );
+    drop(life.finish().await);
+    // The inner app's early return is its own LIFE-002 violation, and the
+    // middleware's when passed on.
+    ctx.validated_except(NAME, &h, &[], &["LIFE-002"]);
     ctx.rows
 }

@@ -61,6 +61,8 @@ fn script(ctx: &Ctx<'_>) -> Vec<(Request, Vec<Ev>)> {
                         ("content-type", "Application/JSON"),
                         ("content-length", "27"),
                         ("x-error-id", "E-42 \u{2603}"),
+                        // The one connection field an app may set (HTTP-036).
+                        ("connection", "close"),
                     ],
                 ),
                 Ev::Body(
@@ -126,7 +128,15 @@ pub(crate) async fn several_requests(config: &Config) -> Vec<Row> {
         let sent_state = request.scope().state.clone();
         let sent_events: Vec<HttpReceive> = request.body_events().to_vec();
         let received_before = h.record.get().http_received.len();
+        let calls_before = h.record.calls(rgi::ScopeKind::Http);
         let result = h.client.send(request).await;
+        let calls = h.record.calls(rgi::ScopeKind::Http) - calls_before;
+        if calls > 1 {
+            rows_for.push((
+                "CORE-001",
+                format!("{what}: the middleware called its inner app {calls} times for one request; expected once per call"),
+            ));
+        }
         let record = h.record.get();
         let got = record.scopes.get(calls_seen).cloned();
         let received = record.http_received[received_before..].to_vec();
@@ -167,6 +177,10 @@ pub(crate) async fn several_requests(config: &Config) -> Vec<Row> {
         match result {
             Ok(r) => {
                 if let Some(why) = response_difference(&response, &r, config) {
+                    let asks_close = matches!(&response[0], Ev::Start { headers, .. } if headers.contains(&("connection", "close")));
+                    if asks_close && why.contains("\"connection\"") {
+                        rows_for.push(("HTTP-036", format!("{what}: {why}")));
+                    }
                     rows_for.push(("CORE-005", format!("{what}: {why}")));
                 }
                 if !r.exit().is_ok() {
@@ -179,10 +193,12 @@ pub(crate) async fn several_requests(config: &Config) -> Vec<Row> {
             )),
         }
     }
-    for rule in ["CORE-004", "CORE-005", "CORE-009", "CORE-031"]
-        .into_iter()
-        .chain(SCOPE_RULES)
-        .chain(["EXT-040"])
+    for rule in [
+        "CORE-001", "CORE-004", "CORE-005", "CORE-009", "CORE-031", "HTTP-036",
+    ]
+    .into_iter()
+    .chain(SCOPE_RULES)
+    .chain(["EXT-040"])
     {
         let why = rows_for
             .iter()
