@@ -286,6 +286,10 @@ pub(crate) enum HttpPlan {
     FailTyped(fn() -> Error),
     /// Reads the body and returns `Ok(())` without a response.
     ReturnsEarly,
+    /// Every call sends the standard response; the first call stops after
+    /// its first chunk until the gate opens (bounded), so later calls run
+    /// while it is in flight.
+    FirstWaits(tokio::sync::Mutex<mpsc::UnboundedReceiver<()>>),
     /// Reads the body, sends `Start`, then streams chunks while it awaits
     /// `receive` (to watch for a disconnect); notes in
     /// `Record::watched` which finished first.
@@ -345,6 +349,8 @@ pub(crate) struct Record {
     /// disconnect while a send was pending, `Some(Err(sent_all))` when the
     /// sending ended first (`sent_all`: every send completed, none failed).
     pub(crate) watched: Option<Result<(), bool>>,
+    /// For `FirstWaits`: the first call reached its gate.
+    pub(crate) gate_reached: bool,
     /// The handshake scope of the last WebSocket call.
     pub(crate) ws_scope: Option<ScopeSnapshot>,
     /// The lifespan answers the inner app sent, in order, each noted just
@@ -667,6 +673,17 @@ impl Inner {
             HttpPlan::ReturnsEarly => {
                 self.read_all(&mut http).await?;
                 Ok(())
+            }
+            HttpPlan::FirstWaits(gate) => {
+                self.read_all(&mut http).await?;
+                let events = standard_response();
+                let (head, rest) = events.split_at(2);
+                self.send_all(&mut http, head).await?;
+                if call == 0 {
+                    self.record.get().gate_reached = true;
+                    let _ = tokio::time::timeout(self.timeout, gate.lock().await.recv()).await;
+                }
+                self.send_all(&mut http, rest).await
             }
             HttpPlan::WatchWhileSending => {
                 self.read_all(&mut http).await?;

@@ -183,6 +183,7 @@ impl Check {
             Box::pin(scenarios::forwards::bodiless(config)),
             Box::pin(scenarios::forwards::backpressure(config)),
             Box::pin(scenarios::varied::several_requests(config)),
+            Box::pin(scenarios::varied::concurrent_requests(config)),
             Box::pin(scenarios::forwards::websocket(config)),
             Box::pin(scenarios::forwards::websocket_app_close(config)),
             Box::pin(scenarios::forwards::websocket_unsupported(config)),

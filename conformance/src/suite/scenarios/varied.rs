@@ -37,6 +37,8 @@ fn script(ctx: &Ctx<'_>) -> Vec<(Request, Vec<Ev>)> {
             ctx.prepare(
                 Request::post("/conformance/upload/")
                     .header("content-type", "Application/Octet-Stream")
+                    .header("x-long", &"Long-Value ".repeat(800))
+                    .with_scope(|scope| scope.version = http::Version::HTTP_2)
                     .chunks([
                         large_chunk(70_001, 3),
                         Bytes::new(),
@@ -53,7 +55,12 @@ fn script(ctx: &Ctx<'_>) -> Vec<(Request, Vec<Ev>)> {
             ],
         ),
         (
-            ctx.prepare(Request::get("//conformance//double//slash?x=%2F&y")),
+            ctx.prepare(
+                Request::get("//conformance//double//slash?x=%2F&y").with_scope(|scope| {
+                    scope.version = http::Version::HTTP_10;
+                    scope.scheme = http::uri::Scheme::HTTPS;
+                }),
+            ),
             vec![
                 start(
                     500,
@@ -87,15 +94,26 @@ fn script(ctx: &Ctx<'_>) -> Vec<(Request, Vec<Ev>)> {
         ),
         (
             ctx.prepare(
-                Request::new(Method::PATCH, "/conformance/./dot/?")
+                Request::new(Method::PATCH, "/conformance/./dot/a+b;v=1/?")
                     .header("x-dup", "again")
                     .body("patch"),
             ),
             vec![
                 start(413, vec![("retry-after", "10")]),
                 Ev::Body(Bytes::new(), true),
-                Ev::Body(large_chunk(65_537, 9), true),
+                Ev::Body(large_chunk(1_048_583, 9), true),
                 Ev::Body(Bytes::from_static(b"end"), false),
+            ],
+        ),
+        (
+            // An extension method, in mixed case: methods are case-sensitive.
+            ctx.prepare(Request::new(
+                Method::from_bytes(b"Purge").expect("a valid method token"),
+                "/conformance/cache/%7Euser/",
+            )),
+            vec![
+                start(202, vec![("content-length", "0")]),
+                Ev::Body(Bytes::new(), false),
             ],
         ),
         (
@@ -234,4 +252,105 @@ fn body_len(events: &[HttpReceive]) -> usize {
             _ => 0,
         })
         .sum()
+}
+
+/// Two requests through one instance at the same time: the first stops
+/// in the middle of its response (its inner app waits) while the second
+/// runs from start to end; then the first finishes. Both must come back
+/// whole and as the inner app answered each, with each scope as sent: the
+/// same middleware value serves many calls concurrently (rule
+/// `CORE-001`). A middleware that holds a lock across the inner call, or
+/// keeps per-call values in a field of its own, fails here.
+pub(crate) async fn concurrent_requests(config: &Config) -> Vec<Row> {
+    const NAME: &str = "forwards/concurrent-requests";
+    let mut ctx = Ctx::new(config);
+    let (gate, rx) = tokio::sync::mpsc::unbounded_channel();
+    let h = ctx.harness(
+        HttpPlan::FirstWaits(tokio::sync::Mutex::new(rx)),
+        LifePlan::Normal,
+    );
+    let first = ctx.rich_request(Method::GET).events(Vec::new());
+    let second = ctx.prepare(
+        Request::post("/conformance/second/")
+            .header("x-second", "Two")
+            .body("second body"),
+    );
+    let scopes = [
+        (
+            ScopeSnapshot::of(first.scope()),
+            first.scope().state.clone(),
+        ),
+        (
+            ScopeSnapshot::of(second.scope()),
+            second.scope().state.clone(),
+        ),
+    ];
+    let mut exchange = h.client.open(first);
+    // The first call is in the middle of its response: Start and a chunk
+    // reached the client, the inner app waits at the gate.
+    let _ = exchange.send_chunk("", false).await;
+    let mut started = true;
+    if !ctx.declared().has(&Declare::ChangesResponseBody) {
+        for _ in 0..2 {
+            started &= matches!(exchange.next_event().await, Ok(Some(_)));
+        }
+    }
+    // (A body-changing middleware may hold the head back, or not: take
+    // what comes until the inner app itself is at its gate.)
+    let deadline = tokio::time::Instant::now() + ctx.timeout();
+    while !h.record.get().gate_reached && tokio::time::Instant::now() < deadline {
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_millis(5), exchange.next_event()).await;
+    }
+    started &= h.record.get().gate_reached;
+    let calls = h.record.calls(rgi::ScopeKind::Http);
+    let second = h.client.send(second).await;
+    let answered_itself = h.record.calls(rgi::ScopeKind::Http) == calls
+        && second
+            .as_ref()
+            .is_ok_and(|r| r.is_complete() && r.exit().is_ok());
+    let _ = gate.send(());
+    let first = exchange.finish().await;
+    if answered_itself {
+        // Not called for the second request, yet a complete answer: the
+        // middleware limits concurrency and said so (a 503, say).
+        ctx.skip(
+            NAME,
+            "CORE-001",
+            "the middleware answered the second request itself while the first was in flight (a concurrency limit)",
+        );
+        drop(first);
+        drop(h.outer.take());
+        drop(h.inner.take());
+        return ctx.rows;
+    }
+    let mut why: Option<String> = (!started)
+        .then(|| "the first request's Start and first chunk never reached the client".to_owned());
+    for (what, result) in [
+        ("the first request", first),
+        (
+            "the second request (sent while the first was in flight)",
+            second,
+        ),
+    ] {
+        if why.is_some() {
+            break;
+        }
+        why = match result {
+            Err(e) => Some(format!("{what} did not finish: {e} (the middleware serves one call at a time: a lock held across the inner call?)")),
+            Ok(r) => response_difference(&standard_response(), &r, config)
+                .map(|d| format!("{what}: {d}")),
+        };
+    }
+    ctx.expect(NAME, "CORE-001", why);
+    let seen = h.record.get().scopes.clone();
+    let mut differences = Vec::new();
+    for (k, ((sent, state), got)) in scopes.iter().zip(&seen).enumerate() {
+        for (rule, why) in scope_differences(sent, state, got, ctx.declared()) {
+            differences.push((rule, format!("request {k} of two at once: {why}")));
+        }
+    }
+    ctx.scope_rows(NAME, "with two requests in flight", &differences, &[]);
+    ctx.validated(NAME, &h, &["HTTP-020", "HTTP-022", "HTTP-024"]);
+    ctx.rows
 }
