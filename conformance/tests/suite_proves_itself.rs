@@ -2399,6 +2399,42 @@ fn catalogue() -> Vec<Gap> {
             },
         },
         Gap {
+            bug: "truncates the app's large WebSocket text messages to 64 KiB",
+            rule: "CORE-005",
+            scenario: "forwards/websocket",
+            check: || {
+                ws_sends(|event| match event {
+                    WebSocketSend::Message(rgi::Message::Text(mut text)) => {
+                        let mut end = text.len().min(64 * 1024);
+                        while !text.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        text.truncate(end);
+                        WebSocketSend::Message(rgi::Message::Text(text))
+                    }
+                    other => other,
+                })
+            },
+        },
+        Gap {
+            bug: "truncates the client's large WebSocket binary messages to 64 KiB",
+            rule: "CORE-005",
+            scenario: "forwards/websocket",
+            check: || {
+                check(|inner| {
+                    rgi::boxed(WsReceives {
+                        inner,
+                        map: |event| match event {
+                            WebSocketReceive::Message(rgi::Message::Binary(data)) => {
+                                WebSocketReceive::Message(rgi::Message::Binary(truncated(data)))
+                            }
+                            other => other,
+                        },
+                    })
+                })
+            },
+        },
+        Gap {
             bug: "drops the subprotocols the client offered",
             rule: "CORE-005",
             scenario: "forwards/websocket",

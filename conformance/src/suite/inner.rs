@@ -308,6 +308,27 @@ pub(crate) enum WsPlan {
     Unsupported,
 }
 
+/// The messages the inner app sends after accepting: a short text, a
+/// short binary one with bytes that are not UTF-8, and a large text in
+/// multi-byte UTF-8 (past the 64 KiB a fixed buffer tends to hold).
+pub(crate) fn inner_messages() -> Vec<Message> {
+    vec![
+        Message::Text("from-inner".into()),
+        Message::Binary(Bytes::from_static(b"\x00\x01\x02\xff")),
+        Message::Text("\u{e9}\u{20ac}x".repeat(25_000)),
+    ]
+}
+
+/// The messages the client sends: a short text, a large binary one and
+/// an empty text.
+pub(crate) fn client_messages() -> Vec<Message> {
+    vec![
+        Message::Text("from-client".into()),
+        Message::Binary(large_chunk(100_003, 5)),
+        Message::Text(String::new()),
+    ]
+}
+
 /// The headers the inner app's `Accept` carries.
 pub(crate) fn accept_headers() -> Vec<(&'static str, &'static str)> {
     vec![
@@ -728,12 +749,9 @@ impl Inner {
         accept.subprotocol = ws.scope.subprotocols.first().cloned();
         accept.headers = header_map(&accept_headers());
         ws.send(WebSocketSend::Accept(accept)).await?;
-        ws.send(WebSocketSend::Message(Message::Text("from-inner".into())))
-            .await?;
-        ws.send(WebSocketSend::Message(Message::Binary(Bytes::from_static(
-            b"\x00\x01\x02",
-        ))))
-        .await?;
+        for message in inner_messages() {
+            ws.send(WebSocketSend::Message(message)).await?;
+        }
         if let WsPlan::AppCloses(frame) = &self.ws {
             let event = ws.recv().await;
             self.record.get().ws_received.push(event.clone());

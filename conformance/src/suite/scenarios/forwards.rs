@@ -10,8 +10,8 @@ use crate::declare::Declare;
 use crate::report::Row;
 use crate::suite::ctx::{header_difference, scope_differences, Ctx, SCOPE_RULES};
 use crate::suite::inner::{
-    accept_headers, extension_response, standard_response, Ev, HttpPlan, InnerResponseExtension,
-    LifePlan, ScopeSnapshot, WsPlan, LARGE_CHUNK,
+    accept_headers, client_messages, extension_response, inner_messages, standard_response, Ev,
+    HttpPlan, InnerResponseExtension, LifePlan, ScopeSnapshot, WsPlan, LARGE_CHUNK,
 };
 use crate::suite::Config;
 use crate::{ClientError, Handshake, Request, Response};
@@ -814,11 +814,11 @@ pub(crate) async fn websocket_app_close(config: &Config) -> Vec<Row> {
                 session.handshake_outcome()
             ));
         }
-        for _ in 0..2 {
+        for _ in inner_messages() {
             session
                 .recv_message()
                 .await
-                .map_err(|e| format!("the inner app sent two messages, the client got: {e}"))?;
+                .map_err(|e| format!("the inner app sent three messages, the client got: {e}"))?;
         }
         session
             .send_text("please close")
@@ -891,12 +891,10 @@ pub(crate) async fn websocket(config: &Config) -> Vec<Row> {
             "the inner app was never called for a WebSocket scope (the middleware drops kinds it does not handle); expected it passed on unchanged".to_owned()
         }),
     );
-    let want_in = vec![
-        WebSocketReceive::Connect,
-        WebSocketReceive::Message(Message::Text("from-client".into())),
-        WebSocketReceive::Message(Message::Binary(Bytes::from_static(b"\x03\x04"))),
-        WebSocketReceive::Disconnect(CloseFrame::new(1000)),
-    ];
+    let want_in: Vec<WebSocketReceive> = std::iter::once(WebSocketReceive::Connect)
+        .chain(client_messages().into_iter().map(WebSocketReceive::Message))
+        .chain([WebSocketReceive::Disconnect(CloseFrame::new(1000))])
+        .collect();
     let why = match outcome {
         Err(why) => Some(why),
         Ok(()) if called && record.ws_received != want_in => Some(format!(
@@ -956,28 +954,32 @@ async fn run_websocket(
             ))
         }
     }
-    for want in [
-        Message::Text("from-inner".into()),
-        Message::Binary(Bytes::from_static(b"\x00\x01\x02")),
-    ] {
+    let show =
+        |m: &Message| crate::client::Summary::summary(&rgi::WebSocketSend::Message(m.clone()));
+    for want in inner_messages() {
         match session.recv_message().await {
             Ok(got) if got == want => {}
             Ok(got) => {
                 return Err(format!(
-                    "the inner app sent {want:?}, the client got {got:?}"
+                    "the inner app sent {}, the client got {}",
+                    show(&want),
+                    show(&got)
                 ))
             }
-            Err(e) => return Err(format!("the inner app sent {want:?}, the client got: {e}")),
+            Err(e) => {
+                return Err(format!(
+                    "the inner app sent {}, the client got: {e}",
+                    show(&want)
+                ))
+            }
         }
     }
-    session
-        .send_text("from-client")
-        .await
-        .map_err(|e| format!("sending a text message: {e}"))?;
-    session
-        .send_binary(Bytes::from_static(b"\x03\x04"))
-        .await
-        .map_err(|e| format!("sending a binary message: {e}"))?;
+    for message in client_messages() {
+        session
+            .send(message)
+            .await
+            .map_err(|e| format!("sending a message: {e}"))?;
+    }
     session.close(CloseFrame::normal());
     match session.finish().await {
         Ok(t) if t.exit.is_ok() => Ok(()),
