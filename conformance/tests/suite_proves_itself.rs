@@ -1050,46 +1050,62 @@ impl App for StartsMw {
     }
 }
 
-/// Maps every WebSocket event the inner app sends.
-struct WsSends {
-    inner: BoxApp,
-    map: fn(WebSocketSend) -> WebSocketSend,
+/// An adapter that maps, with a fn, every event of one direction of one
+/// kind of call: `receive`, what the inner app receives; `send`, what it
+/// sends.
+macro_rules! mapper {
+    ($(#[$doc:meta])* $name:ident: $kind:ident, $conn:ident, $event:ty, $direction:ident) => {
+        $(#[$doc])*
+        struct $name {
+            inner: BoxApp,
+            map: fn($event) -> $event,
+        }
+
+        impl App for $name {
+            async fn call(&self, conn: Conn<'_>) -> AppResult {
+                let Conn::$kind(call) = conn else {
+                    return self.inner.call(conn).await;
+                };
+                let (scope, receiver, sender) = call.into_parts();
+                mapper!(@$direction self, $conn, scope, receiver, sender)
+            }
+        }
+    };
+    (@receive $self:ident, $conn:ident, $scope:ident, $receiver:ident, $sender:ident) => {{
+        let mut receiver = MapReceive::new($receiver, $self.map);
+        $self
+            .inner
+            .call($conn::new($scope, &mut receiver, $sender).into())
+            .await
+    }};
+    (@send $self:ident, $conn:ident, $scope:ident, $receiver:ident, $sender:ident) => {{
+        let mut sender = MapSend::new($sender, $self.map);
+        $self
+            .inner
+            .call($conn::new($scope, $receiver, &mut sender).into())
+            .await
+    }};
 }
 
-impl App for WsSends {
-    async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::WebSocket(ws) = conn else {
-            return self.inner.call(conn).await;
-        };
-        let (scope, receiver, sender) = ws.into_parts();
-        let mut sender = MapSend::new(sender, self.map);
-        self.inner
-            .call(WebSocketConn::new(scope, receiver, &mut sender).into())
-            .await
-    }
-}
+mapper!(
+    /// Maps every request event the inner app receives.
+    Receives: Http, HttpConn, HttpReceive, receive
+);
+mapper!(
+    /// Maps every WebSocket event the inner app receives.
+    WsReceives: WebSocket, WebSocketConn, WebSocketReceive, receive
+);
+mapper!(
+    /// Maps every WebSocket event the inner app sends.
+    WsSends: WebSocket, WebSocketConn, WebSocketSend, send
+);
+mapper!(
+    /// Maps every lifespan answer the inner app sends.
+    LifeSends: Lifespan, LifespanConn, LifespanSend, send
+);
 
 fn ws_sends(map: fn(WebSocketSend) -> WebSocketSend) -> Check {
     check(move |inner| rgi::boxed(WsSends { inner, map }))
-}
-
-/// Maps every request event the inner app receives.
-struct Receives {
-    inner: BoxApp,
-    map: fn(HttpReceive) -> HttpReceive,
-}
-
-impl App for Receives {
-    async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::Http(http) = conn else {
-            return self.inner.call(conn).await;
-        };
-        let (scope, receiver, sender) = http.into_parts();
-        let mut receiver = MapReceive::new(receiver, self.map);
-        self.inner
-            .call(HttpConn::new(scope, &mut receiver, sender).into())
-            .await
-    }
 }
 
 /// Maps the error the inner app returns (`Ok` passes).
@@ -1101,25 +1117,6 @@ struct Errors {
 impl App for Errors {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         self.inner.call(conn).await.map_err(self.map)
-    }
-}
-
-/// Maps every lifespan answer the inner app sends.
-struct LifeSends {
-    inner: BoxApp,
-    map: fn(LifespanSend) -> LifespanSend,
-}
-
-impl App for LifeSends {
-    async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::Lifespan(life) = conn else {
-            return self.inner.call(conn).await;
-        };
-        let (scope, receiver, sender) = life.into_parts();
-        let mut sender = MapSend::new(sender, self.map);
-        self.inner
-            .call(LifespanConn::new(scope, receiver, &mut sender).into())
-            .await
     }
 }
 
@@ -1472,25 +1469,6 @@ impl App for RetryOnce {
         *scope = as_it_came;
         self.0
             .call(HttpConn::new(scope, receiver, sender).into())
-            .await
-    }
-}
-
-/// Maps every WebSocket event the inner app receives.
-struct WsReceives {
-    inner: BoxApp,
-    map: fn(WebSocketReceive) -> WebSocketReceive,
-}
-
-impl App for WsReceives {
-    async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::WebSocket(ws) = conn else {
-            return self.inner.call(conn).await;
-        };
-        let (scope, receiver, sender) = ws.into_parts();
-        let mut receiver = MapReceive::new(receiver, self.map);
-        self.inner
-            .call(WebSocketConn::new(scope, &mut receiver, sender).into())
             .await
     }
 }

@@ -361,70 +361,55 @@ pub(crate) fn scope_differences(
     declared: &Declarations,
 ) -> Vec<(&'static str, String)> {
     let mut found = Vec::new();
-    let mut field =
-        |rule: &'static str, field: ScopeField, same: bool, name: &str, a: String, b: String| {
-            if !declared.scope_field(field) && !same {
-                found.push((
-                    rule,
-                    format!("scope.{name} was {a} but the inner app saw {b}"),
-                ));
-            }
-        };
+    let mut field = |rule, field, name: &str, differs: Option<(String, String)>| {
+        if let Some((was, saw)) = differs.filter(|_| !declared.scope_field(field)) {
+            found.push((
+                rule,
+                format!("scope.{name} was {was} but the inner app saw {saw}"),
+            ));
+        }
+    };
     field(
         "HTTP-001",
         ScopeField::Method,
-        sent.method == got.method,
         "method",
-        sent.method.to_string(),
-        got.method.to_string(),
+        differs(&sent.method, &got.method),
     );
     field(
         "HTTP-002",
         ScopeField::Uri,
-        sent.uri == got.uri,
         "uri",
-        format!("{:?}", sent.uri.to_string()),
-        format!("{:?}", got.uri.to_string()),
+        differs(&sent.uri, &got.uri),
     );
     field(
         "HTTP-003",
         ScopeField::Path,
-        sent.path == got.path && sent.root_path == got.root_path,
         "path/root_path",
-        format!("{:?}/{:?}", sent.path, sent.root_path),
-        format!("{:?}/{:?}", got.path, got.root_path),
+        differs((&sent.path, &sent.root_path), (&got.path, &got.root_path)),
     );
     field(
         "HTTP-006",
         ScopeField::Version,
-        sent.version == got.version,
         "version",
-        format!("{:?}", sent.version),
-        format!("{:?}", got.version),
+        differs(sent.version, got.version),
     );
     field(
         "HTTP-006",
         ScopeField::Scheme,
-        sent.scheme == got.scheme,
         "scheme",
-        sent.scheme.to_string(),
-        got.scheme.to_string(),
+        differs(&sent.scheme, &got.scheme),
     );
     field(
         "HTTP-006",
         ScopeField::Addresses,
-        sent.client == got.client && sent.server == got.server,
         "client/server",
-        format!("{:?}/{:?}", sent.client, sent.server),
-        format!("{:?}/{:?}", got.client, got.server),
+        differs((sent.client, sent.server), (got.client, got.server)),
     );
     field(
         "EXT-030",
         ScopeField::Tls,
-        sent.tls == got.tls,
         "tls",
-        sent.tls.to_string(),
-        got.tls.to_string(),
+        differs(sent.tls, got.tls),
     );
     let host = |h: &HeaderMap| {
         h.get_all(http::header::HOST)
@@ -470,6 +455,11 @@ pub(crate) fn scope_differences(
         ));
     }
     found
+}
+
+/// Both values, as the messages show them, when they differ.
+fn differs<T: PartialEq + std::fmt::Debug>(sent: T, got: T) -> Option<(String, String)> {
+    (sent != got).then(|| (format!("{sent:?}"), format!("{got:?}")))
 }
 
 /// The state of a snapshot, checked against the state the client sent.
