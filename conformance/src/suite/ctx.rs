@@ -6,7 +6,9 @@ use std::time::Duration;
 use http::{HeaderMap, Method};
 use rgi::{BoxApp, Capabilities, State, StateBuilder};
 
-use super::inner::{AfterCall, HttpPlan, Inner, LifePlan, OuterExtension, OuterState, Recorder};
+use super::inner::{
+    AfterCall, HttpPlan, Inner, LifePlan, OuterExtension, OuterState, Recorder, RequestTag, WsPlan,
+};
 use super::Config;
 use crate::declare::{Declarations, ScopeField};
 use crate::report::{Outcome, Row};
@@ -108,6 +110,28 @@ impl<'a> Ctx<'a> {
         self.expect(scenario, "CORE-031", why);
     }
 
+    /// Rows for a scope comparison ([`scope_differences`]): `CORE-004`
+    /// with the first difference, then one row per rule in `rules` with the
+    /// first difference that breaks it. `what` names the call.
+    pub(crate) fn scope_rows(
+        &mut self,
+        scenario: &'static str,
+        what: &str,
+        differences: &[(&'static str, String)],
+        rules: &[&'static str],
+    ) {
+        let first = |only: Option<&str>| {
+            differences
+                .iter()
+                .find(|(r, _)| only.map_or(true, |o| o == *r))
+                .map(|(_, why)| format!("{what}: {why}"))
+        };
+        self.expect(scenario, "CORE-004", first(None));
+        for rule in rules {
+            self.expect(scenario, rule, first(Some(rule)));
+        }
+    }
+
     /// Rows for what the two validators found: one per rule in `rules`
     /// (pass unless violated), plus a fail row for any other violation.
     pub(crate) fn validated(
@@ -116,8 +140,26 @@ impl<'a> Ctx<'a> {
         harness: &Harness,
         rules: &[&'static str],
     ) {
+        self.validated_except(scenario, harness, rules, &[]);
+    }
+
+    /// As [`validated`](Self::validated), leaving out violations of the
+    /// rules in `expected` (those the scenario's inner app breaks on
+    /// purpose, and the middleware with it when it passes them on).
+    pub(crate) fn validated_except(
+        &mut self,
+        scenario: &'static str,
+        harness: &Harness,
+        rules: &[&'static str],
+        expected: &[&'static str],
+    ) {
         let mut found: Vec<(&'static str, String)> = Vec::new();
-        for v in harness.outer.take() {
+        let taken = |log: &ViolationLog| {
+            let mut all = log.take();
+            all.retain(|v| !expected.contains(&v.rule));
+            all
+        };
+        for v in taken(&harness.outer) {
             let who = match v.side {
                 Side::App => "the middleware sent to the client",
                 Side::Server => "the test client delivered (a suite bug)",
@@ -127,7 +169,7 @@ impl<'a> Ctx<'a> {
                 format!("{who}: {}; expected {}", v.happened, v.expected),
             ));
         }
-        for v in harness.inner.take() {
+        for v in taken(&harness.inner) {
             let who = match v.side {
                 Side::Server => "the middleware delivered to its inner app",
                 Side::App => "the scripted inner app, in the scope the middleware gave it,",
@@ -152,16 +194,34 @@ impl<'a> Ctx<'a> {
     }
 
     /// The request the forwarding scenarios send: every scope field set to
-    /// something recognisable, duplicate headers, an outer extension and
-    /// lifespan state, then the author's `with_request` adjustments.
+    /// something recognisable, an outer extension and lifespan state, then
+    /// the author's `with_request` adjustments. Chosen to break what
+    /// middleware get wrong: a path with a trailing slash, `//`, dot
+    /// segments and an encoded `/` and space, a query string; header values
+    /// in mixed case and in UTF-8, names repeated (interleaved with others).
     pub(crate) fn rich_request(&self, method: Method) -> Request {
+        self.rich_request_at(method, RICH_TARGET)
+    }
+
+    /// [`rich_request`](Self::rich_request) for another target.
+    pub(crate) fn rich_request_at(&self, method: Method, target: &str) -> Request {
         let builder = StateBuilder::new();
         builder.insert(OuterState(3));
-        let request = Request::new(method, "/conformance/some%20path?a=1&b=two")
-            .header("x-conformance", "1")
+        let request = Request::new(method, target)
+            .header("host", "Example.COM:8080")
+            .header("x-conformance", "MiXeD Case, Value=\"Q\"")
             .header("x-dup", "first")
-            .header("accept", "*/*")
-            .header("x-dup", "second")
+            .header("accept", "Text/HTML, */*;q=0.8")
+            .header("x-dup", "Second")
+            .header("x-empty", "")
+            .header("x-dup", "third  with  spaces")
+            .with_scope(|scope| {
+                scope.headers.append(
+                    "x-utf8",
+                    http::HeaderValue::from_bytes("caf\u{e9} \u{2615} \u{fc}ber".as_bytes())
+                        .expect("obs-text is a valid header value"),
+                );
+            })
             .capabilities(Capabilities::ALL)
             .state(builder.freeze())
             .extension(OuterExtension(7))
@@ -169,8 +229,10 @@ impl<'a> Ctx<'a> {
         self.prepare(request)
     }
 
-    /// Applies the author's `with_request` adjustments.
+    /// Applies the author's `with_request` adjustments, and tags the
+    /// request so the inner app can tell calls for it apart.
     pub(crate) fn prepare(&self, request: Request) -> Request {
+        let request = request.extension(RequestTag::fresh());
         match &self.config.prepare {
             Some(prepare) => prepare(request),
             None => request,
@@ -192,9 +254,31 @@ impl<'a> Ctx<'a> {
         life: LifePlan,
         wrap: impl Fn(BoxApp) -> BoxApp,
     ) -> Harness {
+        self.harness_ws(http, life, WsPlan::ClientCloses, wrap)
+    }
+
+    /// As [`harness_with`](Self::harness_with), with a plan for WebSocket
+    /// calls too.
+    pub(crate) fn harness_ws(
+        &self,
+        http: HttpPlan,
+        life: LifePlan,
+        ws: WsPlan,
+        wrap: impl Fn(BoxApp) -> BoxApp,
+    ) -> Harness {
         let record = Recorder::default();
-        let inner = Validator::new(Inner::new(http, life, record.clone(), self.timeout()));
-        let inner_log = inner.log();
+        let inner_log = ViolationLog::new();
+        let inner = Validator::with_log(
+            Inner::new(
+                http,
+                life,
+                ws,
+                record.clone(),
+                self.timeout(),
+                inner_log.clone(),
+            ),
+            inner_log.clone(),
+        );
         let outer = Validator::new(wrap(rgi::boxed(inner)));
         let outer_log = outer.log();
         let outer = AfterCall {
@@ -209,6 +293,10 @@ impl<'a> Ctx<'a> {
         }
     }
 }
+
+/// The target of [`Ctx::rich_request`].
+pub(crate) const RICH_TARGET: &str =
+    "/conformance/Some%20Path/a%2Fb//c/./d/../e/?q=Mixed%20Case&b=two&b=&utf8=%C3%A9";
 
 /// One middleware instance under test, with its scripted inner app.
 pub(crate) struct Harness {
@@ -256,77 +344,122 @@ pub(crate) fn header_difference(
     None
 }
 
-/// The first scope field the middleware changed without declaring it.
-pub(crate) fn scope_field_difference(
+/// The scope rules a middleware keeps towards its inner app, one per part
+/// of the scope: as a server to it, it must deliver the method, target,
+/// path, headers, connection facts, tls and state as they came, unless it
+/// declares that it changes them (`CORE-004` names every one of them).
+pub(crate) const SCOPE_RULES: [&str; 8] = [
+    "HTTP-001", "HTTP-002", "HTTP-003", "HTTP-005", "HTTP-006", "HTTP-008", "EXT-030", "LIFE-010",
+];
+
+/// Every part of the scope the middleware changed without declaring it,
+/// each with the rule it breaks: (rule, what differs).
+pub(crate) fn scope_differences(
     sent: &super::inner::ScopeSnapshot,
+    sent_state: &State,
     got: &super::inner::ScopeSnapshot,
     declared: &Declarations,
-) -> Option<String> {
-    let check = |field: ScopeField, same: bool, name: &str, a: String, b: String| {
-        (!declared.scope_field(field) && !same)
-            .then(|| format!("scope.{name} was {a} but the inner app saw {b}"))
+) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    let mut field = |rule, field, name: &str, differs: Option<(String, String)>| {
+        if let Some((was, saw)) = differs.filter(|_| !declared.scope_field(field)) {
+            found.push((
+                rule,
+                format!("scope.{name} was {was} but the inner app saw {saw}"),
+            ));
+        }
     };
-    check(
+    field(
+        "HTTP-001",
         ScopeField::Method,
-        sent.method == got.method,
         "method",
-        sent.method.to_string(),
-        got.method.to_string(),
-    )
-    .or_else(|| {
-        check(
-            ScopeField::Uri,
-            sent.uri == got.uri,
-            "uri",
-            sent.uri.to_string(),
-            got.uri.to_string(),
-        )
-    })
-    .or_else(|| {
-        check(
-            ScopeField::Path,
-            sent.path == got.path && sent.root_path == got.root_path,
-            "path/root_path",
-            format!("{:?}/{:?}", sent.path, sent.root_path),
-            format!("{:?}/{:?}", got.path, got.root_path),
-        )
-    })
-    .or_else(|| {
-        check(
-            ScopeField::Version,
-            sent.version == got.version,
-            "version",
-            format!("{:?}", sent.version),
-            format!("{:?}", got.version),
-        )
-    })
-    .or_else(|| {
-        check(
-            ScopeField::Scheme,
-            sent.scheme == got.scheme,
-            "scheme",
-            sent.scheme.to_string(),
-            got.scheme.to_string(),
-        )
-    })
-    .or_else(|| {
-        check(
-            ScopeField::Addresses,
-            sent.client == got.client && sent.server == got.server,
-            "client/server",
-            format!("{:?}/{:?}", sent.client, sent.server),
-            format!("{:?}/{:?}", got.client, got.server),
-        )
-    })
-    .or_else(|| {
-        check(
-            ScopeField::Tls,
-            sent.tls == got.tls,
-            "tls",
-            sent.tls.to_string(),
-            got.tls.to_string(),
-        )
-    })
+        differs(&sent.method, &got.method),
+    );
+    field(
+        "HTTP-002",
+        ScopeField::Uri,
+        "uri",
+        differs(&sent.uri, &got.uri),
+    );
+    field(
+        "HTTP-003",
+        ScopeField::Path,
+        "path/root_path",
+        differs((&sent.path, &sent.root_path), (&got.path, &got.root_path)),
+    );
+    field(
+        "HTTP-006",
+        ScopeField::Version,
+        "version",
+        differs(sent.version, got.version),
+    );
+    field(
+        "HTTP-006",
+        ScopeField::Scheme,
+        "scheme",
+        differs(&sent.scheme, &got.scheme),
+    );
+    field(
+        "HTTP-006",
+        ScopeField::Addresses,
+        "client/server",
+        differs((sent.client, sent.server), (got.client, got.server)),
+    );
+    field(
+        "EXT-030",
+        ScopeField::Tls,
+        "tls",
+        differs(sent.tls, got.tls),
+    );
+    let host = |h: &HeaderMap| {
+        h.get_all(http::header::HOST)
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    if !declared.request_header("host") && host(&sent.headers) != host(&got.headers) {
+        found.push((
+            "HTTP-008",
+            format!(
+                "the request's host was {:?}, the inner app saw {:?}",
+                host(&sent.headers),
+                host(&got.headers)
+            ),
+        ));
+    }
+    if let Some(diff) =
+        header_difference(&sent.headers, &got.headers, |n| declared.request_header(n))
+    {
+        found.push((
+            "HTTP-005",
+            format!("in the request headers the inner app saw, {diff}"),
+        ));
+    }
+    if let Some(diff) = state_difference(sent_state, got, declared) {
+        found.push(("LIFE-010", diff));
+    }
+    if got.extension != sent.extension {
+        found.push((
+            "EXT-040",
+            "the per-request extension an outer layer set (scope.extensions) did not reach the inner app".to_owned(),
+        ));
+    }
+    let (was, saw) = (sent.capabilities, got.capabilities);
+    if was != saw
+        && !declared.scope_field(ScopeField::Capabilities)
+        && !declared.has(&crate::declare::Declare::ChangesResponseBody)
+    {
+        found.push((
+            "CORE-004",
+            format!("capabilities were {was:?}, the inner app saw {saw:?} (declare ChangesScope(Capabilities) if the middleware clears one it cannot pass on, EXT-002)"),
+        ));
+    }
+    found
+}
+
+/// Both values, as the messages show them, when they differ.
+fn differs<T: PartialEq + std::fmt::Debug>(sent: T, got: T) -> Option<(String, String)> {
+    (sent != got).then(|| (format!("{sent:?}"), format!("{got:?}")))
 }
 
 /// The state of a snapshot, checked against the state the client sent.

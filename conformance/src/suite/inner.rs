@@ -2,7 +2,7 @@
 //! everything it sees and does what the scenario's plan says.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -11,11 +11,14 @@ use http::header::{HeaderName, HeaderValue};
 use http::uri::Scheme;
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use rgi::{
-    Accept, App, AppResult, BoxApp, Capabilities, Conn, Error, FileBody, HttpConn, HttpReceive,
-    HttpScope, HttpSend, LifespanConn, LifespanReceive, LifespanSend, Message, ResponseStart,
-    ScopeKind, WebSocketConn, WebSocketReceive, WebSocketSend,
+    Accept, App, AppResult, BoxApp, Capabilities, CloseFrame, Conn, Error, FileBody, HttpConn,
+    HttpReceive, HttpScope, HttpSend, LifespanConn, LifespanReceive, LifespanSend, Message,
+    ReceiverExt, ResponseStart, ScopeKind, SenderExt, WebSocketConn, WebSocketReceive,
+    WebSocketSend,
 };
 use tokio::sync::mpsc;
+
+use crate::validator::{Side, Violation, ViolationLog};
 
 /// The per-request extension an "outer layer" (the suite) sets; the inner
 /// app must find it (rule `EXT-040`).
@@ -25,6 +28,19 @@ pub(crate) struct OuterExtension(pub(crate) u64);
 /// The response extension the inner app sets; the client must find it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct InnerResponseExtension(pub(crate) u64);
+
+/// Names one request the suite sent (in `scope.extensions`), so that the
+/// inner app can tell a second call for the same request from a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestTag(pub(crate) u64);
+
+impl RequestTag {
+    /// A tag no other request of this process carries.
+    pub(crate) fn fresh() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
 
 /// A lifespan state value an "outer layer" (the suite) stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,12 +106,14 @@ pub(crate) enum Ev {
     Trailers(Vec<(&'static str, &'static str)>),
 }
 
+/// The header map of `pairs`, in order; values may hold any byte a header
+/// value may (`obs-text` included: the suite sends UTF-8 ones).
 pub(crate) fn header_map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in pairs {
         map.append(
             HeaderName::from_static(name),
-            HeaderValue::from_static(value),
+            HeaderValue::from_bytes(value.as_bytes()).expect("the suite's header values are valid"),
         );
     }
     map
@@ -183,27 +201,43 @@ fn within_capabilities(events: &[Ev], capabilities: Capabilities) -> Vec<Ev> {
         .collect()
 }
 
+/// The size of the large chunk of [`standard_response`]: larger than the
+/// buffers middleware like to use (8, 16, 64 KiB), and not a power of two.
+pub(crate) const LARGE_CHUNK: usize = 100_003;
+
+/// A large chunk of `len` bytes that do not repeat in short runs (so a
+/// middleware that truncates, reorders or duplicates part of it changes it).
+pub(crate) fn large_chunk(len: usize, seed: u8) -> Bytes {
+    (0..len)
+        .map(|i| (i.wrapping_mul(31) ^ (i >> 7)) as u8 ^ seed)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
 /// The response the inner app sends when nothing special is asked: a
-/// status the middleware has no reason to pick, duplicate headers, a
-/// content-length, a flush, trailers.
+/// status the middleware has no reason to pick, duplicate headers, values
+/// in mixed case and in UTF-8, a content-length, a flush, a large chunk,
+/// trailers.
 pub(crate) fn standard_response() -> Vec<Ev> {
     vec![
         Ev::Start {
             status: 201,
             headers: vec![
-                ("content-type", "text/plain"),
+                ("content-type", "Text/Plain; Charset=UTF-8"),
                 ("set-cookie", "a=1"),
-                ("set-cookie", "b=2"),
-                ("x-inner", "yes"),
-                ("content-length", "12"),
+                ("set-cookie", "B=Two; Path=/"),
+                ("x-inner", "Yes"),
+                ("x-inner-utf8", "caf\u{e9} \u{2615}"),
+                ("content-length", "100015"),
             ],
             trailers: true,
         },
         Ev::Body(Bytes::from_static(b"hello"), true),
         Ev::Body(Bytes::new(), true),
         Ev::Body(Bytes::from_static(b" world"), true),
+        Ev::Body(large_chunk(LARGE_CHUNK, 0), true),
         Ev::Body(Bytes::from_static(b"!"), false),
-        Ev::Trailers(vec![("x-checksum", "abc")]),
+        Ev::Trailers(vec![("x-checksum", "abc"), ("x-checksum", "Def")]),
     ]
 }
 
@@ -242,6 +276,66 @@ pub(crate) enum HttpPlan {
     Marked,
     /// Logs `app:call` and `app:start` to the trace, then responds.
     Trace(Arc<Mutex<Vec<String>>>),
+    /// Call k reads the body and sends response k (the last one for any
+    /// later call).
+    Script(Vec<Vec<Ev>>),
+    /// Reads the body, sends `Start` and then `chunks` chunks of 4 KiB,
+    /// counting in `Record::flood_sent` the sends that completed.
+    Flood { chunks: usize },
+    /// Reads the body and fails before `Start` with this typed error.
+    FailTyped(fn() -> Error),
+    /// Reads the body and returns `Ok(())` without a response.
+    ReturnsEarly,
+    /// Every call sends the standard response; the first call stops after
+    /// its first chunk until the gate opens (bounded), so later calls run
+    /// while it is in flight.
+    FirstWaits(tokio::sync::Mutex<mpsc::UnboundedReceiver<()>>),
+    /// Reads the body, sends `Start`, then streams chunks while it awaits
+    /// `receive` (to watch for a disconnect); notes in
+    /// `Record::watched` which finished first.
+    WatchWhileSending,
+}
+
+/// What the inner app does with a WebSocket call: it accepts (with the
+/// first subprotocol offered and headers of its own), sends two messages,
+/// then either waits for the client to close, or, with `AppCloses`, waits
+/// for one message from the client and closes with this frame.
+#[derive(Debug, Clone)]
+pub(crate) enum WsPlan {
+    ClientCloses,
+    AppCloses(CloseFrame),
+    /// Returns `Error::Unsupported` before answering `Connect`.
+    Unsupported,
+}
+
+/// The messages the inner app sends after accepting: a short text, a
+/// short binary one with bytes that are not UTF-8, and a large text in
+/// multi-byte UTF-8 (past the 64 KiB a fixed buffer tends to hold).
+pub(crate) fn inner_messages() -> Vec<Message> {
+    vec![
+        Message::Text("from-inner".into()),
+        Message::Binary(Bytes::from_static(b"\x00\x01\x02\xff")),
+        Message::Text("\u{e9}\u{20ac}x".repeat(25_000)),
+    ]
+}
+
+/// The messages the client sends: a short text, a large binary one and
+/// an empty text.
+pub(crate) fn client_messages() -> Vec<Message> {
+    vec![
+        Message::Text("from-client".into()),
+        Message::Binary(large_chunk(100_003, 5)),
+        Message::Text(String::new()),
+    ]
+}
+
+/// The headers the inner app's `Accept` carries.
+pub(crate) fn accept_headers() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("set-cookie", "ws=1"),
+        ("set-cookie", "Ws=Two"),
+        ("x-accept", "Inner \u{e9}t\u{e9}"),
+    ]
 }
 
 /// What the inner app does with the lifespan call.
@@ -253,6 +347,12 @@ pub(crate) enum LifePlan {
     FailStartup(&'static str),
     /// Returns `Error::Unsupported` at once.
     Unsupported,
+    /// As `Normal`, but waits this long before answering each phase.
+    Slow(Duration),
+    /// Startup completes; shutdown fails with this message.
+    FailShutdown(&'static str),
+    /// Receives `Startup` and returns `Ok(())` without answering.
+    ReturnsEarly,
 }
 
 /// Everything the inner app saw and did.
@@ -260,6 +360,23 @@ pub(crate) enum LifePlan {
 pub(crate) struct Record {
     pub(crate) calls: Vec<ScopeKind>,
     pub(crate) scope: Option<ScopeSnapshot>,
+    /// The scope of every HTTP call, in call order.
+    pub(crate) scopes: Vec<ScopeSnapshot>,
+    /// The requests (by [`RequestTag`]) whose body a call read to its end.
+    pub(crate) bodies_read: Vec<u64>,
+    /// How many sends of the `Flood` plan completed.
+    pub(crate) flood_sent: usize,
+    /// For `WatchWhileSending`: `Some(Ok(()))` when `receive` returned the
+    /// disconnect while a send was pending, `Some(Err(sent_all))` when the
+    /// sending ended first (`sent_all`: every send completed, none failed).
+    pub(crate) watched: Option<Result<(), bool>>,
+    /// For `FirstWaits`: the first call reached its gate.
+    pub(crate) gate_reached: bool,
+    /// The handshake scope of the last WebSocket call.
+    pub(crate) ws_scope: Option<ScopeSnapshot>,
+    /// The lifespan answers the inner app sent, in order, each noted just
+    /// before it was sent.
+    pub(crate) life_answered: Vec<LifespanSend>,
     pub(crate) http_received: Vec<HttpReceive>,
     /// The response of the `RespondWithinCapabilities` plan, as sent.
     pub(crate) response_sent: Vec<Ev>,
@@ -317,19 +434,60 @@ impl Recorder {
 pub(crate) struct Inner {
     pub(crate) http: HttpPlan,
     pub(crate) life: LifePlan,
+    pub(crate) ws: WsPlan,
     pub(crate) record: Recorder,
     pub(crate) timeout: Duration,
+    /// The inner validator's log, for what only the inner app can see.
+    pub(crate) log: ViolationLog,
     http_calls: AtomicUsize,
 }
 
 impl Inner {
-    pub(crate) fn new(http: HttpPlan, life: LifePlan, record: Recorder, timeout: Duration) -> Self {
+    pub(crate) fn new(
+        http: HttpPlan,
+        life: LifePlan,
+        ws: WsPlan,
+        record: Recorder,
+        timeout: Duration,
+        log: ViolationLog,
+    ) -> Self {
         Self {
             http,
             life,
+            ws,
             record,
             timeout,
+            log,
             http_calls: AtomicUsize::new(0),
+        }
+    }
+
+    /// A call for a request whose body an earlier call already read to
+    /// its end can never get that body (rule `HTTP-010`): the middleware
+    /// retried, or fell back, after the body was consumed. Reported at
+    /// once instead of hanging on a body that will not come.
+    fn recalled_after_body(&self, scope: &HttpScope) -> Option<Error> {
+        let tag = scope.extensions.get::<RequestTag>()?.0;
+        if !self.record.get().bodies_read.contains(&tag) {
+            return None;
+        }
+        self.log.push(Violation {
+            rule: "HTTP-010",
+            side: Side::Server,
+            scope: ScopeKind::Http,
+            happened: "the middleware called its inner app again for a request whose body an earlier call had already read to its end (a retry or fallback after the body was consumed), so this call can never receive the body".to_owned(),
+            expected: "every call to receive the request body from its first event: call again only when the earlier call read nothing".to_owned(),
+        });
+        Some(Error::protocol(
+            "HTTP-010",
+            "called again after the request body was consumed",
+        ))
+    }
+
+    /// Notes that this call read its request's body to the end.
+    fn body_read(&self, scope: &HttpScope) {
+        if let Some(tag) = scope.extensions.get::<RequestTag>() {
+            self.record.get().bodies_read.push(tag.0);
         }
     }
 
@@ -346,7 +504,10 @@ impl Inner {
             let event = http.recv().await;
             self.record.get().http_received.push(event.clone());
             match event {
-                HttpReceive::Body { more: false, .. } => return Ok(()),
+                HttpReceive::Body { more: false, .. } => {
+                    self.body_read(http.scope);
+                    return Ok(());
+                }
                 HttpReceive::Body { .. } => {}
                 _ => return Err(Error::Disconnected),
             }
@@ -354,8 +515,16 @@ impl Inner {
     }
 
     async fn http(&self, mut http: HttpConn<'_>) -> AppResult {
+        if let Some(error) = self.recalled_after_body(http.scope) {
+            return Err(error.into());
+        }
         let call = self.http_calls.fetch_add(1, Ordering::SeqCst);
-        self.record.get().scope = Some(ScopeSnapshot::of(http.scope));
+        {
+            let snapshot = ScopeSnapshot::of(http.scope);
+            let mut record = self.record.get();
+            record.scopes.push(snapshot.clone());
+            record.scope = Some(snapshot);
+        }
         match &self.http {
             HttpPlan::Respond(events) => {
                 self.read_all(&mut http).await?;
@@ -377,6 +546,7 @@ impl Inner {
                             let _ = got.send(n);
                             n += 1;
                             if !more {
+                                self.body_read(http.scope);
                                 break;
                             }
                         }
@@ -495,11 +665,81 @@ impl Inner {
                     .push("app:start".to_owned());
                 self.send_all(&mut http, &standard_response()).await
             }
+            HttpPlan::Script(responses) => {
+                self.read_all(&mut http).await?;
+                let events = responses.get(call).or(responses.last());
+                self.send_all(&mut http, events.map_or(&[][..], Vec::as_slice))
+                    .await
+            }
+            HttpPlan::Flood { chunks } => {
+                self.read_all(&mut http).await?;
+                http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
+                    .await?;
+                self.record.get().flood_sent += 1;
+                for k in 0..*chunks {
+                    let data = large_chunk(4096, k as u8);
+                    http.send(HttpSend::Body {
+                        data,
+                        more: k + 1 < *chunks,
+                    })
+                    .await?;
+                    self.record.get().flood_sent += 1;
+                }
+                Ok(())
+            }
+            HttpPlan::FailTyped(error) => {
+                self.read_all(&mut http).await?;
+                Err(error().into())
+            }
+            HttpPlan::ReturnsEarly => {
+                self.read_all(&mut http).await?;
+                Ok(())
+            }
+            HttpPlan::FirstWaits(gate) => {
+                self.read_all(&mut http).await?;
+                let events = standard_response();
+                let (head, rest) = events.split_at(2);
+                self.send_all(&mut http, head).await?;
+                if call == 0 {
+                    self.record.get().gate_reached = true;
+                    let _ = tokio::time::timeout(self.timeout, gate.lock().await.recv()).await;
+                }
+                self.send_all(&mut http, rest).await
+            }
+            HttpPlan::WatchWhileSending => {
+                self.read_all(&mut http).await?;
+                http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
+                    .await?;
+                let (_, receiver, sender) = http.into_parts();
+                let watch = async { while receiver.recv().await != HttpReceive::Disconnect {} };
+                let stream = async {
+                    for k in 0..64u8 {
+                        sender.send(HttpSend::chunk(large_chunk(4096, k))).await?;
+                    }
+                    sender.send(HttpSend::body("")).await
+                };
+                let watched =
+                    match futures::future::select(std::pin::pin!(watch), std::pin::pin!(stream))
+                        .await
+                    {
+                        futures::future::Either::Left(_) => Ok(()),
+                        futures::future::Either::Right((sent, _)) => Err(sent.is_ok()),
+                    };
+                self.record.get().watched = Some(watched);
+                Ok(())
+            }
         }
     }
 
     async fn websocket(&self, mut ws: WebSocketConn<'_>) -> AppResult {
-        self.record.get().ws_subprotocols = ws.scope.subprotocols.clone();
+        {
+            let mut record = self.record.get();
+            record.ws_subprotocols = ws.scope.subprotocols.clone();
+            record.ws_scope = Some(ScopeSnapshot::of(&ws.scope.request));
+        }
+        if let WsPlan::Unsupported = self.ws {
+            return Err(Error::Unsupported(ScopeKind::WebSocket).into());
+        }
         let first = ws.recv().await;
         self.record.get().ws_received.push(first.clone());
         if first != WebSocketReceive::Connect {
@@ -507,13 +747,19 @@ impl Inner {
         }
         let mut accept = Accept::new();
         accept.subprotocol = ws.scope.subprotocols.first().cloned();
+        accept.headers = header_map(&accept_headers());
         ws.send(WebSocketSend::Accept(accept)).await?;
-        ws.send(WebSocketSend::Message(Message::Text("from-inner".into())))
-            .await?;
-        ws.send(WebSocketSend::Message(Message::Binary(Bytes::from_static(
-            b"\x00\x01\x02",
-        ))))
-        .await?;
+        for message in inner_messages() {
+            ws.send(WebSocketSend::Message(message)).await?;
+        }
+        if let WsPlan::AppCloses(frame) = &self.ws {
+            let event = ws.recv().await;
+            self.record.get().ws_received.push(event.clone());
+            if matches!(event, WebSocketReceive::Disconnect(_)) {
+                return Ok(());
+            }
+            ws.send(WebSocketSend::Close(frame.clone())).await?;
+        }
         loop {
             let event = ws.recv().await;
             self.record.get().ws_received.push(event.clone());
@@ -529,25 +775,50 @@ impl Inner {
         }
         let event = life.recv().await;
         self.record.get().life_received.push(event);
-        if event != LifespanReceive::Startup {
+        if event != LifespanReceive::Startup || matches!(self.life, LifePlan::ReturnsEarly) {
             return Ok(());
         }
-        match self.life {
-            LifePlan::FailStartup(message) => {
-                return Ok(life
-                    .send(LifespanSend::StartupFailed {
+        let delay = match self.life {
+            LifePlan::Slow(delay) => delay,
+            _ => Duration::ZERO,
+        };
+        if let LifePlan::FailStartup(message) = self.life {
+            return self
+                .answer(
+                    &mut life,
+                    LifespanSend::StartupFailed {
                         message: message.to_owned(),
-                    })
-                    .await?);
-            }
-            _ => {
-                life.scope.state.insert(InnerState(5));
-                life.send(LifespanSend::StartupComplete).await?;
-            }
+                    },
+                    delay,
+                )
+                .await;
         }
+        life.scope.state.insert(InnerState(5));
+        self.answer(&mut life, LifespanSend::StartupComplete, delay)
+            .await?;
         let event = life.recv().await;
         self.record.get().life_received.push(event);
-        Ok(life.send(LifespanSend::ShutdownComplete).await?)
+        let answer = match self.life {
+            LifePlan::FailShutdown(message) => LifespanSend::ShutdownFailed {
+                message: message.to_owned(),
+            },
+            _ => LifespanSend::ShutdownComplete,
+        };
+        self.answer(&mut life, answer, delay).await
+    }
+
+    /// Sends a lifespan answer after `delay`, noting it just before.
+    async fn answer(
+        &self,
+        life: &mut LifespanConn<'_>,
+        answer: LifespanSend,
+        delay: Duration,
+    ) -> AppResult {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        self.record.get().life_answered.push(answer.clone());
+        Ok(life.send(answer).await?)
     }
 }
 

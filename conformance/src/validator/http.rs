@@ -54,6 +54,36 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, String>
         .ok_or_else(|| format!("content-length {first:?} is not a non-negative integer"))
 }
 
+/// What is wrong with the scope's `root_path`, if anything: it must be
+/// empty or start with `/` and not end with `/` (rule `HTTP-004`), be a
+/// prefix of `path` (`HTTP-004`) and end at a segment boundary of it
+/// (`HTTP-016`).
+pub(crate) fn root_path_violation(scope: &HttpScope) -> Option<Found> {
+    let (root, path) = (scope.root_path.as_str(), scope.path.as_str());
+    let shaped = root.is_empty() || (root.starts_with('/') && !root.ends_with('/'));
+    if !shaped {
+        return Some(Found::server(
+            "HTTP-004",
+            format!("the scope's root_path {root:?} (path {path:?})"),
+            "root_path empty, or starting with '/' and not ending with '/'",
+        ));
+    }
+    let Some(rest) = path.strip_prefix(root) else {
+        return Some(Found::server(
+            "HTTP-004",
+            format!("the scope's path {path:?} does not start with its root_path {root:?}"),
+            "path to start with root_path",
+        ));
+    };
+    (!rest.is_empty() && !rest.starts_with('/')).then(|| {
+        Found::server(
+            "HTTP-016",
+            format!("the scope's root_path {root:?} ends inside a segment of its path {path:?}"),
+            "path == root_path, or the rest of path after root_path starting with '/'",
+        )
+    })
+}
+
 #[derive(Debug)]
 pub(crate) struct HttpMachine {
     head: bool,
@@ -277,6 +307,14 @@ impl Machine<HttpReceive, HttpSend> for HttpMachine {
                         "File only after Start",
                     ));
                 }
+                let backwards = file.range.as_ref().is_some_and(|r| r.start > r.end);
+                if !file.path.is_absolute() || backwards {
+                    return Some(Found::app(
+                        "EXT-022",
+                        format!("File {{ path: {:?}, range: {:?} }}", file.path, file.range),
+                        "an absolute path, and a range with start <= end",
+                    ));
+                }
                 self.check_body("File", file_len(file), file.more)
             }
             HttpSend::Trailers(_) => {
@@ -335,7 +373,15 @@ impl Machine<HttpReceive, HttpSend> for HttpMachine {
     }
 
     fn on_return(&self, result: &AppResult, send_disconnected: bool) -> Option<Found> {
-        if result.is_ok() && !self.complete() && !self.disconnect_received && !send_disconnected {
+        let gone = self.disconnect_received || send_disconnected;
+        if result.is_ok() && self.final_sent && !self.complete() && !gone {
+            return Some(Found::app(
+                "HTTP-031",
+                "the app returned Ok(()) after the final body without the Trailers its Start announced",
+                "Trailers after the final body whenever Start.trailers was true, whether or not the trailers capability is on (the server discards them then)",
+            ));
+        }
+        if result.is_ok() && !self.complete() && !gone {
             return Some(Found::app(
                 "CORE-031",
                 format!("the app returned Ok(()) but {}", self.progress()),

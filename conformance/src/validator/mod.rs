@@ -9,9 +9,10 @@
 //!   ends: HTTP-020..025, HTTP-030, EXT-001, EXT-010, EXT-020, WS-002..007,
 //!   WS-009, WS-012, LIFE-002, LIFE-005, LIFE-006, CORE-011, CORE-021,
 //!   CORE-031;
-//! * **server side**, the events the caller delivers: HTTP-010, HTTP-011,
-//!   WS-001, WS-008, LIFE-001, LIFE-004, and CORE-010 (a send accepted
-//!   after the caller said the peer was gone).
+//! * **server side**, the scope and the events the caller delivers:
+//!   HTTP-004 and HTTP-016 (`root_path` a segment prefix of `path`),
+//!   HTTP-010, HTTP-011, WS-001, WS-008, LIFE-001, LIFE-004, and CORE-010
+//!   (a send accepted after the caller said the peer was gone).
 //!
 //! Header names and values need no check: the `http` crate's
 //! `HeaderName` / `HeaderValue` cannot hold an invalid one, so rgi's types
@@ -140,7 +141,7 @@ impl ViolationLog {
         self.record.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn push(&self, violation: Violation) {
+    pub(crate) fn push(&self, violation: Violation) {
         let mut record = self.lock();
         if record.kept.len() < record.limit {
             record.kept.push(violation);
@@ -482,6 +483,20 @@ impl<A: App> Validator<A> {
         })
     }
 
+    /// The caller's rules on the scope itself (`HTTP-004`, `HTTP-016`),
+    /// which hold for every scope a server or a middleware passes on.
+    fn check_scope(&self, scope: &rgi::HttpScope, kind: ScopeKind) {
+        if let Some(found) = http::root_path_violation(scope) {
+            self.log.push(Violation {
+                rule: found.rule,
+                side: found.side,
+                scope: kind,
+                happened: found.happened,
+                expected: found.expected,
+            });
+        }
+    }
+
     fn finish<M: Machine<In, Out>, In, Out>(
         &self,
         shared: &Mutex<Shared<M>>,
@@ -506,6 +521,7 @@ impl<A: App> App for Validator<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
         match conn {
             Conn::Http(http) => {
+                self.check_scope(http.scope, ScopeKind::Http);
                 let machine = HttpMachine::new(http.scope);
                 let parts = http.into_parts();
                 self.call_checked(machine, ScopeKind::Http, parts, |s, r, t| {
@@ -514,6 +530,7 @@ impl<A: App> App for Validator<A> {
                 .await
             }
             Conn::WebSocket(ws) => {
+                self.check_scope(&ws.scope.request, ScopeKind::WebSocket);
                 let machine = WebSocketMachine::new(ws.scope);
                 let parts = ws.into_parts();
                 self.call_checked(machine, ScopeKind::WebSocket, parts, |s, r, t| {

@@ -63,6 +63,12 @@ async fn bearer_auth() {
                 .body("x")
         })
         .short_circuits(|| Request::head("/private"))
+        // Near misses (cargo-mutants found each one unrefused before): the
+        // right secret under another scheme, a prefix of the secret, a
+        // token of the right length that differs in its last byte.
+        .short_circuits(|| Request::get("/private").header("authorization", "Basic s3cret"))
+        .short_circuits(|| Request::get("/private").header("authorization", "Bearer s3cre"))
+        .short_circuits(|| Request::get("/private").header("authorization", "Bearer s3creT"))
         .refuses_websocket(|| Request::get("/ws"))
         .refuses_websocket(|| {
             Request::get("/ws")

@@ -5,13 +5,41 @@
 use std::sync::Arc;
 
 use http::Method;
-use rgi::HttpSend;
+use rgi::{HttpSend, ScopeKind};
 
 use crate::declare::Declare;
 use crate::report::Row;
-use crate::suite::ctx::Ctx;
-use crate::suite::inner::{HttpPlan, LifePlan};
+use crate::suite::ctx::{Ctx, Harness};
+use crate::suite::inner::{standard_response, HttpPlan, LifePlan};
+use crate::suite::scenarios::forwards::response_difference;
 use crate::suite::Config;
+use crate::ClientError;
+
+/// Why a call after a failed or cancelled one is not the inner app's own
+/// answer: it must reach the inner app (one more call) and come back as
+/// the inner app sent it, not as a response the middleware made up.
+async fn recovery(ctx: &Ctx<'_>, h: &Harness, after: &str, attempt: usize) -> Option<String> {
+    let calls = h.record.calls(ScopeKind::Http);
+    let result: Result<crate::Response, ClientError> =
+        h.client.send(ctx.rich_request(Method::GET)).await;
+    let reached = h.record.calls(ScopeKind::Http) > calls;
+    match result {
+        Err(e) => Some(format!(
+            "after {after}, call {attempt} through the same middleware failed: {e} (the middleware leaked something it holds per call)"
+        )),
+        Ok(_) if !reached => Some(format!(
+            "after {after}, call {attempt} through the same middleware never reached the inner app (the middleware answered it itself); expected the inner app's own answer"
+        )),
+        Ok(r) if !(r.is_complete() && r.exit().is_ok()) => Some(format!(
+            "after {after}, call {attempt} through the same middleware did not complete: it {}; trace: {}",
+            r.exit(),
+            r.trace().summary()
+        )),
+        Ok(r) => response_difference(&standard_response(), &r, ctx.config).map(|why| {
+            format!("after {after}, call {attempt} did not come back as the inner app answered: {why}")
+        }),
+    }
+}
 
 /// The inner app fails before `Start`.
 pub(crate) async fn before_start(config: &Config) -> Vec<Row> {
@@ -67,19 +95,13 @@ pub(crate) async fn panic(config: &Config) -> Vec<Row> {
     // The first call panics inside the inner app; whatever the middleware
     // makes of it is its business (propagate, or answer 500).
     let first = h.client.send(ctx.rich_request(Method::GET)).await;
-    let second = h.client.send(ctx.rich_request(Method::GET)).await;
-    let why = match second {
-        Ok(r) if r.is_complete() && r.exit().is_ok() => None,
-        Ok(r) => Some(format!(
-            "after the inner app panicked in one call (the middleware {}), the next call did not complete normally: the middleware {}; trace: {}",
-            first.as_ref().map_or("hung".to_owned(), |f| f.exit().to_string()),
-            r.exit(),
-            r.trace().summary()
-        )),
-        Err(e) => Some(format!(
-            "after the inner app panicked in one call, the next call through the same middleware failed: {e}"
-        )),
-    };
+    let after = format!(
+        "the inner app panicked in one call (the middleware {})",
+        first
+            .as_ref()
+            .map_or("hung".to_owned(), |f| f.exit().to_string())
+    );
+    let why = recovery(&ctx, &h, &after, 1).await;
     ctx.expect(NAME, "CORE-043", why);
     // The panicking call legitimately leaves its response unfinished.
     drop(h.outer.take());
@@ -126,30 +148,68 @@ pub(crate) async fn cancel(config: &Config) -> Vec<Row> {
         }),
     );
     let mut why = None;
-    for i in 0..3 {
-        match h.client.send(ctx.rich_request(Method::GET)).await {
-            Ok(r) if r.is_complete() && r.exit().is_ok() => {}
-            Ok(r) => {
-                why = Some(format!(
-                    "after a call was cancelled mid-stream, call {} through the same middleware did not complete: it {}; trace: {}",
-                    i + 1,
-                    r.exit(),
-                    r.trace().summary()
-                ));
-                break;
-            }
-            Err(e) => {
-                why = Some(format!(
-                    "after a call was cancelled mid-stream, call {} through the same middleware failed: {e} (the middleware leaked something it holds per call)",
-                    i + 1
-                ));
-                break;
-            }
+    for attempt in 1..=3 {
+        why = recovery(&ctx, &h, "a call was cancelled mid-stream", attempt).await;
+        if why.is_some() {
+            break;
         }
     }
     ctx.expect(NAME, "CORE-030", why);
     // The cancelled call legitimately ends unfinished.
     drop(h.outer.take());
     drop(h.inner.take());
+    ctx.rows
+}
+
+/// The inner app fails before `Start` with a typed error of the protocol
+/// (`Error::BodyTooLarge`, what a body-limited app returns): the error
+/// comes back with its type, so the server can tell it from an app failure
+/// (rule `CORE-044`), unless the middleware declares it answers errors.
+pub(crate) async fn typed(config: &Config) -> Vec<Row> {
+    const NAME: &str = "errors/typed";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(
+        HttpPlan::FailTyped(|| rgi::Error::BodyTooLarge { limit: 1024 }),
+        LifePlan::Normal,
+    );
+    let handles = ctx.declared().has(&Declare::HandlesErrors);
+    let why = match h.client.send(ctx.rich_request(Method::GET)).await {
+        Err(e) => Some(format!("the exchange did not finish: {e}")),
+        Ok(r) if handles && r.is_complete() && r.exit().is_ok() => None,
+        Ok(r) => match r.exit().error() {
+            Some(e) if matches!(e.downcast_ref::<rgi::Error>(), Some(rgi::Error::BodyTooLarge { limit: 1024 })) => None,
+            _ => Some(format!(
+                "the inner app returned Error::BodyTooLarge {{ limit: 1024 }} before starting its response; the middleware {} (expected that error passed back with its type, not wrapped, converted or turned into Ok; or declare HandlesErrors)",
+                r.exit()
+            )),
+        },
+    };
+    ctx.expect(NAME, "CORE-044", why);
+    ctx.validated(NAME, &h, &["HTTP-020", "HTTP-022"]);
+    ctx.rows
+}
+
+/// The inner app returns `Ok(())` without starting a response: the
+/// middleware passes that on as it is (no response of its own), so the
+/// server answers 500 (rule `CORE-042`), unless it declares it answers
+/// errors.
+pub(crate) async fn no_response(config: &Config) -> Vec<Row> {
+    const NAME: &str = "errors/no-response";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(HttpPlan::ReturnsEarly, LifePlan::Normal);
+    let handles = ctx.declared().has(&Declare::HandlesErrors);
+    let why = match h.client.send(ctx.rich_request(Method::GET)).await {
+        Err(e) => Some(format!("the exchange did not finish: {e}")),
+        Ok(r) if r.start().is_none() => None,
+        Ok(r) if handles && r.is_complete() => None,
+        Ok(r) => Some(format!(
+            "the inner app returned Ok(()) without a response; the client got {} (a response the middleware made up hides the inner app's bug from the server, which answers 500); expected no Start, or declare HandlesErrors",
+            r.trace().summary()
+        )),
+    };
+    ctx.expect(NAME, "CORE-042", why);
+    // The early Ok is the inner app's violation, and, passed on as it
+    // is, the middleware's: both expected here.
+    ctx.validated_except(NAME, &h, &[], &["CORE-031"]);
     ctx.rows
 }

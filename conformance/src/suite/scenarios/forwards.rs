@@ -6,19 +6,20 @@ use http::Method;
 use rgi::{CloseFrame, HttpReceive, HttpSend, Message, ScopeKind, WebSocketReceive};
 use tokio::sync::mpsc;
 
-use crate::declare::{Declare, ScopeField};
+use crate::declare::Declare;
 use crate::report::Row;
-use crate::suite::ctx::{header_difference, scope_field_difference, state_difference, Ctx};
+use crate::suite::ctx::{header_difference, scope_differences, Ctx, SCOPE_RULES};
 use crate::suite::inner::{
-    extension_response, standard_response, Ev, HttpPlan, InnerResponseExtension, LifePlan,
-    ScopeSnapshot,
+    accept_headers, client_messages, extension_response, inner_messages, standard_response, Ev,
+    HttpPlan, InnerResponseExtension, LifePlan, ScopeSnapshot, WsPlan, LARGE_CHUNK,
 };
 use crate::suite::Config;
 use crate::{ClientError, Handshake, Request, Response};
 
-/// The request body of the main exchange: many chunks, empty ones, a large one.
+/// The request body of the main exchange: many chunks, empty ones, a large
+/// one (past the 64 KiB a fixed buffer tends to hold).
 fn request_chunks() -> Vec<Bytes> {
-    let sizes = [5, 0, 1, 64 * 1024, 0, 3, 7, 0, 100, 1, 1, 4];
+    let sizes = [5, 0, 1, LARGE_CHUNK, 0, 3, 7, 0, 100, 1, 1, 4];
     sizes
         .iter()
         .enumerate()
@@ -28,7 +29,7 @@ fn request_chunks() -> Vec<Bytes> {
 
 /// The first difference between the response the inner app sent and the
 /// one the client got, within what the middleware did not declare.
-fn response_difference(sent: &[Ev], got: &Response, config: &Config) -> Option<String> {
+pub(crate) fn response_difference(sent: &[Ev], got: &Response, config: &Config) -> Option<String> {
     let declared = &config.declared;
     let changes_body = declared.has(&Declare::ChangesResponseBody);
     let mut got_events = got.events();
@@ -160,11 +161,18 @@ pub(crate) async fn exchange(config: &Config) -> Vec<Row> {
         return ctx.rows;
     };
     // The scope.
-    ctx.expect(
-        SCOPE,
-        "CORE-004",
-        scope_field_difference(&sent_scope, &got_scope, &declared),
-    );
+    let differences = scope_differences(&sent_scope, &sent_state, &got_scope, &declared);
+    let of = |rules: &[&str]| {
+        differences
+            .iter()
+            .find(|(r, _)| rules.contains(r))
+            .map(|(_, why)| why.clone())
+    };
+    const FIELDS: [&str; 5] = ["HTTP-001", "HTTP-002", "HTTP-003", "HTTP-006", "EXT-030"];
+    ctx.expect(SCOPE, "CORE-004", of(&FIELDS));
+    for rule in FIELDS {
+        ctx.expect(SCOPE, rule, of(&[rule]));
+    }
     let around = h.record.get().root_path_around.clone();
     ctx.expect(
         AFTER,
@@ -178,27 +186,11 @@ pub(crate) async fn exchange(config: &Config) -> Vec<Row> {
             }),
         },
     );
-    ctx.expect(
-        HEADERS,
-        "CORE-004",
-        header_difference(&sent_scope.headers, &got_scope.headers, |n| {
-            declared.request_header(n)
-        })
-        .map(|d| format!("in the request the inner app saw, {d}")),
-    );
-    ctx.expect(
-        STATE,
-        "CORE-004",
-        state_difference(&sent_state, &got_scope, &declared),
-    );
-    ctx.expect(
-        EXTENSIONS,
-        "EXT-040",
-        (got_scope.extension != sent_scope.extension).then(|| {
-            "the per-request extension an outer layer set (scope.extensions) did not reach the inner app"
-                .to_owned()
-        }),
-    );
+    for (name, rule) in [(HEADERS, "HTTP-005"), (STATE, "LIFE-010")] {
+        ctx.expect(name, "CORE-004", of(&[rule]));
+        ctx.expect(name, rule, of(&[rule]));
+    }
+    ctx.expect(EXTENSIONS, "EXT-040", of(&["EXT-040"]));
     let caps = (sent_scope.capabilities, got_scope.capabilities);
     let added = [
         (caps.1.trailers && !caps.0.trailers, "trailers"),
@@ -218,18 +210,7 @@ pub(crate) async fn exchange(config: &Config) -> Vec<Row> {
             )
         }),
     );
-    let may_clear = declared.scope_field(ScopeField::Capabilities)
-        || declared.has(&Declare::ChangesResponseBody);
-    ctx.expect(
-        CAPS,
-        "CORE-004",
-        (caps.0 != caps.1 && !may_clear).then(|| {
-            format!(
-                "capabilities were {:?}, the inner app saw {:?} (declare ChangesScope(Capabilities) if the middleware clears one it cannot pass on, EXT-002)",
-                caps.0, caps.1
-            )
-        }),
-    );
+    ctx.expect(CAPS, "CORE-004", of(&["CORE-004"]));
     // The request body.
     if declared.has(&Declare::ChangesRequestBody) {
         ctx.skip(BODY, "CORE-005", "declared ChangesRequestBody");
@@ -255,7 +236,19 @@ pub(crate) async fn exchange(config: &Config) -> Vec<Row> {
             ))
         };
         ctx.expect(BODY, "CORE-005", why);
+        let early = got.iter().position(|e| *e == HttpReceive::Disconnect);
+        ctx.expect(
+            BODY,
+            "HTTP-012",
+            early.map(|at| {
+                format!(
+                    "the inner app received Disconnect as request event {at} while the client, still there, had sent {} event(s); expected the body first",
+                    sent_events.len()
+                )
+            }),
+        );
     }
+    ctx.expect(HEADERS, "HTTP-008", of(&["HTTP-008"]));
     // The response.
     match result {
         Ok(response) => {
@@ -354,11 +347,18 @@ pub(crate) async fn extension_events(config: &Config) -> Vec<Row> {
     }
     match result {
         Ok(response) => {
+            let why = response_difference(&sent, &response, config);
+            // What the inner app sent under a capability the middleware
+            // left on must reach the client: one it cannot pass on, it
+            // clears (EXT-002).
             ctx.expect(
                 NAME,
-                "CORE-005",
-                response_difference(&sent, &response, config),
+                "EXT-002",
+                why.as_ref().map(|w| {
+                    format!("{w} (the middleware left the capability on for its inner app; one it cannot pass on, it clears)")
+                }),
             );
+            ctx.expect(NAME, "CORE-005", why);
             ctx.expect(
                 NAME,
                 "CORE-031",
@@ -583,6 +583,13 @@ pub(crate) async fn send_error(config: &Config) -> Vec<Row> {
         && finished.as_ref().is_ok_and(|r| r.exit().is_disconnect());
     ctx.expect(
         NAME,
+        "CORE-032",
+        (!failed && !surfaced).then(|| {
+            "after the client disconnected, the inner app's sends kept succeeding; expected every send after the disconnect to fail with Error::Disconnected".to_owned()
+        }),
+    );
+    ctx.expect(
+        NAME,
         "CORE-011",
         (!failed && !surfaced).then(|| {
             format!(
@@ -592,36 +599,79 @@ pub(crate) async fn send_error(config: &Config) -> Vec<Row> {
         }),
     );
     ctx.returned(NAME, "after the client disconnected", &finished);
+    // The inner app returned the Disconnected its send gave it: what comes
+    // back is still that error (or Ok), never an app failure.
+    if failed {
+        ctx.expect(
+            NAME,
+            "CORE-044",
+            finished.as_ref().ok().and_then(|r| {
+                let e = r.exit().error()?;
+                (!rgi::Error::is_disconnect(&**e)).then(|| {
+                    format!(
+                        "the inner app returned Error::Disconnected, the middleware returned Err({e}), which is not Error::Disconnected (a server reports it as an app failure); expected the error passed back as it is, or Ok"
+                    )
+                })
+            }),
+        );
+    }
     ctx.validated(NAME, &h, &["CORE-010"]);
     ctx.rows
 }
 
-/// HEAD and 204 responses stay bodiless.
+/// HEAD, 204 and 304 responses stay bodiless, and everything else about
+/// them is compared as for any response: the method the inner app saw
+/// (a HEAD stays a HEAD), the whole scope, the status and the headers
+/// (`content-length` of the HEAD and the 304 included).
 pub(crate) async fn bodiless(config: &Config) -> Vec<Row> {
     let mut ctx = Ctx::new(config);
+    let start = |status, headers| Ev::Start {
+        status,
+        headers,
+        trailers: false,
+    };
     let head = vec![
-        Ev::Start {
-            status: 200,
-            headers: vec![("content-type", "text/plain"), ("content-length", "5")],
-            trailers: false,
-        },
+        start(
+            200,
+            vec![
+                ("content-type", "Text/Plain"),
+                ("content-length", "5"),
+                ("etag", "\"Abc\""),
+            ],
+        ),
         Ev::Body(Bytes::new(), false),
     ];
     let no_content = vec![
-        Ev::Start {
-            status: 204,
-            headers: vec![],
-            trailers: false,
-        },
+        start(204, vec![("x-inner", "No Content")]),
         Ev::Body(Bytes::new(), false),
     ];
-    for (name, method, events) in [
-        ("forwards/head-response", Method::HEAD, head),
-        ("forwards/204-response", Method::GET, no_content),
+    let not_modified = vec![
+        start(
+            304,
+            vec![
+                ("etag", "\"Abc\""),
+                ("content-length", "1234"),
+                ("cache-control", "Max-Age=60"),
+            ],
+        ),
+        Ev::Body(Bytes::new(), false),
+    ];
+    for (name, method, events, conditional) in [
+        ("forwards/head-response", Method::HEAD, head, false),
+        ("forwards/204-response", Method::DELETE, no_content, false),
+        ("forwards/304-response", Method::GET, not_modified, true),
     ] {
-        let h = ctx.harness(HttpPlan::Respond(events), LifePlan::Normal);
-        match h.client.send(ctx.rich_request(method)).await {
-            Ok(r) if r.is_complete() => {}
+        let h = ctx.harness(HttpPlan::Respond(events.clone()), LifePlan::Normal);
+        let mut request = ctx.rich_request(method);
+        if conditional {
+            request = request.header("if-none-match", "\"Abc\"");
+        }
+        let sent = ScopeSnapshot::of(request.scope());
+        let sent_state = request.scope().state.clone();
+        match h.client.send(request).await {
+            Ok(r) if r.is_complete() => {
+                ctx.expect(name, "CORE-005", response_difference(&events, &r, config));
+            }
             Ok(r) => ctx.fail(
                 name,
                 "CORE-031",
@@ -633,8 +683,183 @@ pub(crate) async fn bodiless(config: &Config) -> Vec<Row> {
                 format!("the exchange did not finish: {e}"),
             ),
         }
-        ctx.validated(name, &h, &["HTTP-024", "HTTP-025"]);
+        let got = h.record.get().scope.clone();
+        match got {
+            Some(got) => {
+                let differences = scope_differences(&sent, &sent_state, &got, ctx.declared());
+                ctx.scope_rows(name, "the request", &differences, &["HTTP-001"]);
+            }
+            None => ctx.fail(
+                name,
+                "CORE-004",
+                "the inner app was never called for a request the middleware should forward",
+            ),
+        }
+        ctx.validated(name, &h, &["HTTP-004", "HTTP-016", "HTTP-024", "HTTP-025"]);
     }
+    ctx.rows
+}
+
+/// The inner app's `send` takes as long as the client takes to read
+/// (rule `CORE-020`): with the client reading nothing, the inner app's
+/// sends stop completing after a few events. A middleware that queues
+/// without bound (a spawned forwarder behind an unbounded channel) lets
+/// all of them complete. A middleware that declares it changes the
+/// response body may collect it, so it is not checked.
+pub(crate) async fn backpressure(config: &Config) -> Vec<Row> {
+    const NAME: &str = "forwards/backpressure";
+    /// Events a middleware may hold in bounded buffers of its own.
+    const SLACK: usize = 16;
+    let chunks = 64;
+    let mut ctx = Ctx::new(config);
+    if ctx.declared().has(&Declare::ChangesResponseBody) {
+        ctx.skip(
+            NAME,
+            "CORE-020",
+            "declared ChangesResponseBody (it may collect the body)",
+        );
+        return ctx.rows;
+    }
+    let h = ctx.harness(HttpPlan::Flood { chunks }, LifePlan::Normal);
+    let mut exchange = h
+        .client
+        .open(ctx.rich_request(Method::GET).events(Vec::new()));
+    let _ = exchange.send_chunk("", false).await;
+    // Wait (bounded) for the sends to stop or to run past the slack.
+    let mut last = usize::MAX;
+    let mut still = 0;
+    let deadline =
+        tokio::time::Instant::now() + ctx.timeout().min(std::time::Duration::from_millis(400));
+    loop {
+        let sent = h.record.get().flood_sent;
+        if sent > SLACK || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        still = if sent == last { still + 1 } else { 0 };
+        if still >= 10 {
+            break;
+        }
+        last = sent;
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let sent = h.record.get().flood_sent;
+    ctx.expect(
+        NAME,
+        "CORE-020",
+        (sent > SLACK).then(|| {
+            format!(
+                "the client read nothing, yet {sent} of the inner app's {} sends completed (the middleware queues the response without bound); expected send to wait until the client takes the event (a few events of bounded buffer at most)",
+                chunks + 1
+            )
+        }),
+    );
+    // Then the client reads it all: the whole body must arrive.
+    match exchange.finish().await {
+        Ok(r) => {
+            let want: usize = 4096 * chunks;
+            let got = r.body().len();
+            ctx.expect(
+                NAME,
+                "CORE-005",
+                (got != want || !r.is_complete()).then(|| {
+                    format!("the inner app sent {chunks} chunks of 4096 bytes ({want} bytes), the client got {got} bytes ({})", r.trace().summary())
+                }),
+            );
+        }
+        Err(e) => ctx.fail(
+            NAME,
+            "CORE-031",
+            format!("the exchange did not finish: {e}"),
+        ),
+    }
+    ctx.validated(NAME, &h, &[]);
+    ctx.rows
+}
+
+const WS_SCOPE: &str = "forwards/websocket-scope";
+
+/// The handshake of the WebSocket scenarios: the rich request's scope
+/// (headers, state, extensions, addresses) on a path with an encoded
+/// slash and a query, offering two subprotocols.
+fn websocket_request(ctx: &Ctx<'_>) -> Request {
+    ctx.rich_request_at(Method::GET, "/conformance/ws/Chat%2FRoom/?token=Abc&x")
+        .subprotocol("chat")
+        .subprotocol("v2")
+}
+
+/// The inner app closes the WebSocket itself, with a code and a reason:
+/// the client gets that close frame as sent, and the inner app the
+/// client's answering close.
+pub(crate) async fn websocket_app_close(config: &Config) -> Vec<Row> {
+    const NAME: &str = "forwards/websocket-app-close";
+    let mut ctx = Ctx::new(config);
+    let mut frame = CloseFrame::new(4001);
+    frame.reason = "Inner App: caf\u{e9} closes".to_owned();
+    let layer = config.layer.clone();
+    let h = ctx.harness_ws(
+        HttpPlan::Respond(standard_response()),
+        LifePlan::Normal,
+        WsPlan::AppCloses(frame.clone()),
+        move |inner| layer(inner),
+    );
+    let why = async {
+        let mut session = h
+            .client
+            .connect(websocket_request(&ctx))
+            .await
+            .map_err(|e| format!("the WebSocket handshake failed: {e}"))?;
+        if !session.handshake_outcome().is_accepted() {
+            return Err(format!(
+                "the inner app accepted, the client got {:?}",
+                session.handshake_outcome()
+            ));
+        }
+        for _ in inner_messages() {
+            session
+                .recv_message()
+                .await
+                .map_err(|e| format!("the inner app sent three messages, the client got: {e}"))?;
+        }
+        session
+            .send_text("please close")
+            .await
+            .map_err(|e| format!("sending a text message: {e}"))?;
+        let transcript = session.finish().await.map_err(|e| {
+            format!("after the inner app closed, the middleware did not return: {e}")
+        })?;
+        let closes: Vec<&CloseFrame> = transcript
+            .trace
+            .from_app()
+            .filter_map(|e| match e {
+                rgi::WebSocketSend::Close(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        match closes.as_slice() {
+            [got] if **got == frame => Ok(()),
+            other => Err(format!(
+                "the inner app closed with {frame:?}, the client got the close frame(s) {other:?}"
+            )),
+        }
+    }
+    .await
+    .err();
+    let received = h.record.get().ws_received.clone();
+    let why = why.or_else(|| {
+        (received.last() != Some(&WebSocketReceive::Disconnect(frame.clone()))).then(|| {
+            format!(
+                "after its close the inner app received {:?}; expected the client's answering close {frame:?} as Disconnect",
+                received.last().map(crate::client::Summary::summary)
+            )
+        })
+    });
+    ctx.expect(NAME, "CORE-005", why.clone());
+    ctx.expect(
+        NAME,
+        "WS-014",
+        why.filter(|w| w.starts_with("after its close")),
+    );
+    ctx.validated(NAME, &h, &["WS-003", "WS-005", "WS-007", "WS-008"]);
     ctx.rows
 }
 
@@ -643,12 +868,20 @@ pub(crate) async fn websocket(config: &Config) -> Vec<Row> {
     const NAME: &str = "forwards/websocket";
     let mut ctx = Ctx::new(config);
     let h = ctx.harness(HttpPlan::Respond(standard_response()), LifePlan::Normal);
-    let request = ctx.prepare(
-        Request::get("/conformance/ws")
-            .subprotocol("chat")
-            .subprotocol("v2"),
-    );
-    let outcome = run_websocket(&h.client, request).await;
+    let request = websocket_request(&ctx);
+    let sent = ScopeSnapshot::of(request.scope());
+    let sent_state = request.scope().state.clone();
+    let outcome = run_websocket(&h.client, request, config).await;
+    let got = h.record.get().ws_scope.clone();
+    if let Some(got) = got {
+        let differences = scope_differences(&sent, &sent_state, &got, ctx.declared());
+        ctx.scope_rows(
+            WS_SCOPE,
+            "the WebSocket handshake",
+            &differences,
+            &SCOPE_RULES,
+        );
+    }
     let record = h.record.get();
     let called = record.calls.contains(&ScopeKind::WebSocket);
     ctx.expect(
@@ -658,12 +891,10 @@ pub(crate) async fn websocket(config: &Config) -> Vec<Row> {
             "the inner app was never called for a WebSocket scope (the middleware drops kinds it does not handle); expected it passed on unchanged".to_owned()
         }),
     );
-    let want_in = vec![
-        WebSocketReceive::Connect,
-        WebSocketReceive::Message(Message::Text("from-client".into())),
-        WebSocketReceive::Message(Message::Binary(Bytes::from_static(b"\x03\x04"))),
-        WebSocketReceive::Disconnect(CloseFrame::new(1000)),
-    ];
+    let want_in: Vec<WebSocketReceive> = std::iter::once(WebSocketReceive::Connect)
+        .chain(client_messages().into_iter().map(WebSocketReceive::Message))
+        .chain([WebSocketReceive::Disconnect(CloseFrame::new(1000))])
+        .collect();
     let why = match outcome {
         Err(why) => Some(why),
         Ok(()) if called && record.ws_received != want_in => Some(format!(
@@ -696,41 +927,59 @@ pub(crate) async fn websocket(config: &Config) -> Vec<Row> {
     ctx.rows
 }
 
-async fn run_websocket(client: &crate::TestClient, request: Request) -> Result<(), String> {
+async fn run_websocket(
+    client: &crate::TestClient,
+    request: Request,
+    config: &Config,
+) -> Result<(), String> {
     let mut session = client
         .connect(request)
         .await
         .map_err(|e| format!("the WebSocket handshake failed: {e}"))?;
     match session.handshake_outcome() {
-        Handshake::Accepted { subprotocol, .. } if subprotocol.as_deref() == Some("chat") => {}
+        Handshake::Accepted {
+            subprotocol,
+            headers,
+        } if subprotocol.as_deref() == Some("chat") => {
+            let want = crate::suite::inner::header_map(&accept_headers());
+            if let Some(diff) =
+                header_difference(&want, headers, |n| config.declared.response_header(n))
+            {
+                return Err(format!("in the inner app's Accept headers, {diff}"));
+            }
+        }
         other => {
             return Err(format!(
                 "the inner app accepted with subprotocol \"chat\", the client got {other:?}"
             ))
         }
     }
-    for want in [
-        Message::Text("from-inner".into()),
-        Message::Binary(Bytes::from_static(b"\x00\x01\x02")),
-    ] {
+    let show =
+        |m: &Message| crate::client::Summary::summary(&rgi::WebSocketSend::Message(m.clone()));
+    for want in inner_messages() {
         match session.recv_message().await {
             Ok(got) if got == want => {}
             Ok(got) => {
                 return Err(format!(
-                    "the inner app sent {want:?}, the client got {got:?}"
+                    "the inner app sent {}, the client got {}",
+                    show(&want),
+                    show(&got)
                 ))
             }
-            Err(e) => return Err(format!("the inner app sent {want:?}, the client got: {e}")),
+            Err(e) => {
+                return Err(format!(
+                    "the inner app sent {}, the client got: {e}",
+                    show(&want)
+                ))
+            }
         }
     }
-    session
-        .send_text("from-client")
-        .await
-        .map_err(|e| format!("sending a text message: {e}"))?;
-    session
-        .send_binary(Bytes::from_static(b"\x03\x04"))
-        .await
-        .map_err(|e| format!("sending a binary message: {e}"))?;
+    for message in client_messages() {
+        session
+            .send(message)
+            .await
+            .map_err(|e| format!("sending a message: {e}"))?;
+    }
     session.close(CloseFrame::normal());
     match session.finish().await {
         Ok(t) if t.exit.is_ok() => Ok(()),
@@ -742,4 +991,88 @@ async fn run_websocket(client: &crate::TestClient, request: Request) -> Result<(
             "after the client closed, the middleware did not return: {e}"
         )),
     }
+}
+
+/// The inner app streams while it awaits `receive` to watch for a
+/// disconnect; the client reads nothing and then disconnects. The
+/// receiver must deliver the disconnect while the send is still pending:
+/// the two handles work independently (rule `CORE-022`).
+pub(crate) async fn receive_while_sending(config: &Config) -> Vec<Row> {
+    const NAME: &str = "forwards/receive-while-sending";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(HttpPlan::WatchWhileSending, LifePlan::Normal);
+    let mut exchange = h
+        .client
+        .open(ctx.rich_request(Method::GET).events(Vec::new()));
+    let _ = exchange.send_chunk("", false).await;
+    let _ = exchange.next_event().await;
+    // Let the inner app's sends fill every queue on the way.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    exchange.disconnect();
+    let done = ctx.eventually(|| h.record.get().watched.is_some()).await;
+    let watched = h.record.get().watched;
+    if watched == Some(Err(true)) {
+        // Every send completed at once: nothing was pending to wait on
+        // (a body-collecting middleware; forwards/backpressure judges it).
+        ctx.skip(
+            NAME,
+            "CORE-022",
+            "the middleware took every send at once, so none was pending",
+        );
+        drop(exchange.finish().await);
+        drop(h.outer.take());
+        drop(h.inner.take());
+        return ctx.rows;
+    }
+    ctx.expect(
+        NAME,
+        "CORE-022",
+        match watched {
+            Some(Ok(())) => None,
+            Some(Err(_)) => Some(
+                "the client disconnected while the inner app's send was pending and it awaited receive; the send ended first and receive had not returned the disconnect (the middleware makes receive wait for send); expected receive to return Disconnect on its own".to_owned(),
+            ),
+            None => Some(format!(
+                "the client disconnected while the inner app's send was pending and it awaited receive; neither returned within {:?}{}",
+                ctx.timeout(),
+                if done { "" } else { " (the middleware makes receive wait for send)" }
+            )),
+        },
+    );
+    drop(exchange.finish().await);
+    drop(h.outer.take());
+    drop(h.inner.take());
+    ctx.rows
+}
+
+/// The inner app returns `Error::Unsupported` before answering `Connect`:
+/// the middleware passes that on, so the server refuses the handshake with
+/// 403 (rule `WS-010`); it does not accept on the inner app's behalf.
+pub(crate) async fn websocket_unsupported(config: &Config) -> Vec<Row> {
+    const NAME: &str = "forwards/websocket-unsupported";
+    let mut ctx = Ctx::new(config);
+    let layer = config.layer.clone();
+    let h = ctx.harness_ws(
+        HttpPlan::Respond(standard_response()),
+        LifePlan::Normal,
+        WsPlan::Unsupported,
+        move |inner| layer(inner),
+    );
+    let why = match h.client.connect(websocket_request(&ctx)).await {
+        Err(e) => Some(format!("the WebSocket handshake failed: {e}")),
+        Ok(session) => {
+            let outcome = session.handshake_outcome().clone();
+            match session.finish().await {
+                Ok(t) if outcome == Handshake::NoAnswer && t.exit.is_unsupported() => None,
+                Ok(t) => Some(format!(
+                    "the inner app returned Error::Unsupported before answering Connect; the client saw {outcome:?} and the middleware {} (expected no answer and Error::Unsupported passed on, so the server refuses with 403)",
+                    t.exit
+                )),
+                Err(e) => Some(format!("the middleware did not return: {e}")),
+            }
+        }
+    };
+    ctx.expect(NAME, "WS-010", why);
+    ctx.validated(NAME, &h, &["WS-002"]);
+    ctx.rows
 }

@@ -2,7 +2,7 @@
 //! back; failures propagate; state reaches requests.
 
 use http::Method;
-use rgi::{LifespanReceive, ScopeKind, StateBuilder};
+use rgi::{LifespanReceive, LifespanSend, ScopeKind, StateBuilder};
 
 use crate::report::Row;
 use crate::suite::ctx::Ctx;
@@ -153,6 +153,18 @@ pub(crate) async fn inner_fails(config: &Config) -> Vec<Row> {
             format!("after a failed startup the middleware did not return: {e}"),
         );
     }
+    let shutdown_sent = h
+        .record
+        .get()
+        .life_received
+        .contains(&LifespanReceive::Shutdown);
+    ctx.expect(
+        NAME,
+        "LIFE-003",
+        shutdown_sent.then(|| {
+            "after the inner app's StartupFailed, the middleware sent it Shutdown; expected no Shutdown after a failed startup".to_owned()
+        }),
+    );
     ctx.validated(NAME, &h, &["LIFE-002"]);
     ctx.rows
 }
@@ -177,6 +189,7 @@ pub(crate) async fn inner_unsupported(config: &Config) -> Vec<Row> {
     );
     match startup {
         Ok(StartupOutcome::Unsupported) => {
+            ctx.pass(NAME, "LIFE-007");
             // Only right for a middleware that does nothing with lifespan.
             let stored = builder.freeze().len();
             ctx.expect(
@@ -253,5 +266,122 @@ pub(crate) async fn own_failure(config: &Config) -> Vec<Row> {
     );
     drop(life.finish().await);
     ctx.validated(NAME, &h, &["LIFE-002"]);
+    ctx.rows
+}
+
+/// An inner app that takes its time to answer each phase: the client gets
+/// `StartupComplete` and `ShutdownComplete` only after the inner app sent
+/// them (a middleware answers for its inner app only once it answered,
+/// rules `LIFE-012` and `LIFE-013`, the router's rules for its one
+/// mounted app).
+pub(crate) async fn slow_answers(config: &Config) -> Vec<Row> {
+    const NAME: &str = "lifespan/slow-answers";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(
+        HttpPlan::Respond(standard_response()),
+        LifePlan::Slow(std::time::Duration::from_millis(40)),
+    );
+    let mut life = h.client.lifespan_with(outer_builder());
+    let startup = life.startup().await;
+    let answered = |h: &crate::suite::ctx::Harness, answer: &LifespanSend| {
+        h.record.get().life_answered.contains(answer)
+    };
+    let inner_started = answered(&h, &LifespanSend::StartupComplete);
+    ctx.expect(
+        NAME,
+        "LIFE-012",
+        match &startup {
+            Ok(StartupOutcome::Complete(_)) if inner_started => None,
+            Ok(StartupOutcome::Complete(_)) => Some(
+                "the client got StartupComplete before the inner app (slow to start) had answered Startup; expected the middleware to answer only once its inner app completed startup".to_owned(),
+            ),
+            other => Some(format!(
+                "the inner app answered StartupComplete after a delay, the client got {other:?}"
+            )),
+        },
+    );
+    if matches!(startup, Ok(StartupOutcome::Complete(_))) {
+        let shutdown = life.shutdown().await;
+        let inner_stopped = answered(&h, &LifespanSend::ShutdownComplete);
+        ctx.expect(
+            NAME,
+            "LIFE-013",
+            match &shutdown {
+                Ok(ShutdownOutcome::Complete) if inner_stopped => None,
+                Ok(ShutdownOutcome::Complete) => Some(
+                    "the client got ShutdownComplete before the inner app (slow to stop) had answered Shutdown; expected the middleware to wait for its inner app".to_owned(),
+                ),
+                other => Some(format!(
+                    "the inner app answered ShutdownComplete after a delay, the client got {other:?}"
+                )),
+            },
+        );
+    }
+    drop(life.finish().await);
+    ctx.validated(NAME, &h, &["LIFE-002", "LIFE-005", "LIFE-006"]);
+    ctx.rows
+}
+
+/// The inner app's shutdown fails: the client gets `ShutdownFailed` with
+/// its message (rules `CORE-005`, `LIFE-013`), not a `ShutdownComplete`.
+pub(crate) async fn failing_shutdown(config: &Config) -> Vec<Row> {
+    const NAME: &str = "lifespan/failing-shutdown";
+    const MESSAGE: &str = "inner app: could not flush the journal";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(
+        HttpPlan::Respond(standard_response()),
+        LifePlan::FailShutdown(MESSAGE),
+    );
+    let mut life = h.client.lifespan_with(outer_builder());
+    match life.startup().await {
+        Ok(StartupOutcome::Complete(_)) => {
+            let shutdown = life.shutdown().await;
+            let why = match &shutdown {
+                Ok(ShutdownOutcome::Failed(m)) if m.contains(MESSAGE) => None,
+                other => Some(format!(
+                    "the inner app answered ShutdownFailed({MESSAGE:?}), the client got {other:?}; expected the failure and its message to come back"
+                )),
+            };
+            ctx.expect(NAME, "LIFE-013", why.clone());
+            ctx.expect(NAME, "CORE-005", why);
+        }
+        other => ctx.fail(
+            NAME,
+            "CORE-005",
+            format!("the inner app completed startup, the client got {other:?}"),
+        ),
+    }
+    drop(life.finish().await);
+    ctx.validated(NAME, &h, &["LIFE-002", "LIFE-005", "LIFE-006"]);
+    ctx.rows
+}
+
+/// The inner app returns `Ok(())` before answering `Startup`: that is a
+/// startup failure (rule `LIFE-015`), so the middleware must not report a
+/// completed startup for it.
+pub(crate) async fn inner_returns_early(config: &Config) -> Vec<Row> {
+    const NAME: &str = "lifespan/inner-returns-early";
+    let mut ctx = Ctx::new(config);
+    let h = ctx.harness(
+        HttpPlan::Respond(standard_response()),
+        LifePlan::ReturnsEarly,
+    );
+    let mut life = h.client.lifespan_with(outer_builder());
+    let startup = life.startup().await;
+    ctx.expect(
+        NAME,
+        "LIFE-015",
+        match &startup {
+            Ok(StartupOutcome::Complete(_)) => Some(
+                "the inner app returned Ok(()) before answering Startup, a startup failure, yet the client got StartupComplete; expected the early return passed on (or StartupFailed)".to_owned(),
+            ),
+            Err(e) => Some(format!("the lifespan call did not end: {e}")),
+            _ => None,
+        },
+    );
+    drop(life.finish().await);
+    // The inner app's early return is its own LIFE-002 violation, and the
+    // middleware's when passed on.
+    ctx.validated_except(NAME, &h, &[], &["LIFE-002"]);
     ctx.rows
 }

@@ -5,3 +5,4 @@ pub(crate) mod forwards;
 pub(crate) mod lifespan;
 pub(crate) mod ordering;
 pub(crate) mod short_circuits;
+pub(crate) mod varied;
