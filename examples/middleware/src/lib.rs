@@ -17,7 +17,7 @@
 //! | [`except`] | apply a middleware except on some paths | 003 conditional middleware |
 //! | [`gzip`] | rewrite a streamed body chunk by chunk | 002 GZip |
 //! | [`session`] | cookie session over a bounded in-memory store | 000 session |
-//! | [`database`] | open a resource at startup, share it through lifespan state | 002 database lifespan |
+//! | [`database`] | open a real SQLite pool at startup, share it through lifespan state, close it at shutdown | 002 database lifespan |
 //! | [`router`] | mount apps under prefixes; lifespan fans out to all of them | 000 MVC controller, spec `lifespan.md` |
 #![forbid(unsafe_code)]
 
@@ -35,7 +35,7 @@ pub mod session;
 
 pub use access_log::AccessLog;
 pub use bearer_auth::BearerAuth;
-pub use database::{Database, Pool};
+pub use database::{Database, DbError, Pool};
 pub use error_boundary::ErrorBoundary;
 pub use except::{except, Except};
 pub use gzip::Gzip;
