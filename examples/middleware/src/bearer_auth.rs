@@ -15,14 +15,15 @@
 //! [`except`](crate::except) (`except(["/health"], auth_layer)`).
 //!
 //! WebSocket handshakes are checked too (the seed forgets them): a refused
-//! one is closed before `Accept`, which the server answers with `403`.
+//! one gets the same 401 as a denial response where the server offers
+//! denials, else it is closed before `Accept`, which the server answers
+//! with `403`.
 
-use rgi::bytes::Bytes;
-use rgi::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use rgi::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use rgi::http::{HeaderMap, HeaderValue, StatusCode};
-use rgi::{
-    App, AppResult, CloseFrame, Conn, HttpConn, WebSocketConn, WebSocketReceive, WebSocketSend,
-};
+use rgi::{App, AppResult, Conn};
+
+use crate::reject::Rejection;
 
 /// The user a verified token belongs to, as the inner app finds it in
 /// `scope.extensions`.
@@ -73,14 +74,14 @@ where
                     http.scope.extensions.insert(Authenticated(user));
                     self.inner.call(http.into()).await
                 }
-                Err(refusal) => unauthorized(&mut http, refusal).await,
+                Err(refusal) => unauthorized(refusal).send_http(&mut http).await,
             },
             Conn::WebSocket(mut ws) => match self.check(&ws.scope.headers) {
                 Ok(user) => {
                     ws.scope.extensions.insert(Authenticated(user));
                     self.inner.call(ws.into()).await
                 }
-                Err(_) => refuse_handshake(&mut ws).await,
+                Err(refusal) => unauthorized(refusal).send_websocket(&mut ws).await,
             },
             other => self.inner.call(other).await,
         }
@@ -89,43 +90,24 @@ where
 
 /// The token of the first `Authorization` header, when its scheme is
 /// `Bearer` (any case, RFC 9110 §11.1).
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-async fn unauthorized(http: &mut HttpConn<'_>, refusal: Refusal) -> AppResult {
-    let (body, challenge) = match refusal {
-        Refusal::Missing => (
-            r#"{"error":"Missing Authorization header"}"#,
-            r#"Bearer realm="API""#,
-        ),
+/// The seed's 401: JSON and a `www-authenticate` challenge.
+fn unauthorized(refusal: Refusal) -> Rejection {
+    let (message, challenge) = match refusal {
+        Refusal::Missing => ("Missing Authorization header", r#"Bearer realm="API""#),
         Refusal::Invalid => (
-            r#"{"error":"Invalid or expired token"}"#,
+            "Invalid or expired token",
             r#"Bearer realm="API", error="invalid_token""#,
         ),
     };
-    let mut headers = HeaderMap::with_capacity(3);
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-    Ok(http
-        .respond(
-            StatusCode::UNAUTHORIZED,
-            headers,
-            Bytes::from_static(body.as_bytes()),
-        )
-        .await?)
-}
-
-/// Answers the handshake with `Close` before `Accept`: an HTTP 403 (rule
-/// `WS-004`). Code 1008 is "policy violation".
-async fn refuse_handshake(ws: &mut WebSocketConn<'_>) -> AppResult {
-    if ws.recv().await == WebSocketReceive::Connect {
-        ws.send(WebSocketSend::Close(CloseFrame::new(1008))).await?;
-    }
-    Ok(())
+    Rejection::json(StatusCode::UNAUTHORIZED, message)
+        .header(WWW_AUTHENTICATE, HeaderValue::from_static(challenge))
 }
 
 /// Compares two secrets in time that depends only on their lengths, so a
@@ -138,6 +120,8 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use rgi::http::StatusCode;
     use rgi_conformance::{Handshake, Request, TestClient};
+
+    use rgi::CloseFrame;
 
     use super::*;
 

@@ -11,6 +11,7 @@
 //! | [`access_log`] | wrap `send`, read the status and count bytes | 002 timing, 000 request/response capture |
 //! | [`request_id`] | change the scope, add a response header, pass a value down | 002 request id, 003 correlation id |
 //! | [`bearer_auth`] | short-circuit with 401 and a JSON body | 002 bearer auth, 000 JWT auth |
+//! | [`jwt_auth`] | verify HS256/RS256 JWTs, claims as a typed extension | 000 JWT auth |
 //! | [`rate_limit`] | per-client token bucket, 429 with `retry-after` | 000 rate limiting |
 //! | [`security_headers`] | add response headers the app did not set | 003 security headers |
 //! | [`error_boundary`] | turn an inner failure into a 500, or abort | 003 error boundary |
@@ -27,7 +28,9 @@ pub mod database;
 pub mod error_boundary;
 pub mod except;
 pub mod gzip;
+pub mod jwt_auth;
 pub mod rate_limit;
+mod reject;
 pub mod request_id;
 pub mod router;
 pub mod security_headers;
@@ -37,8 +40,9 @@ pub use access_log::AccessLog;
 pub use bearer_auth::BearerAuth;
 pub use database::{Database, DbError, Pool};
 pub use error_boundary::ErrorBoundary;
-pub use except::{except, Except};
+pub use except::{except, Except, Prefixes};
 pub use gzip::Gzip;
+pub use jwt_auth::{JwtAuth, JwtKey};
 pub use rate_limit::{Limiter, RateLimit};
 pub use request_id::{RequestId, SetRequestId};
 pub use router::Router;

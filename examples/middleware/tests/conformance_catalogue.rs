@@ -19,3 +19,56 @@ async fn database() {
         .await
         .assert_clean();
 }
+
+mod jwt {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use rgi_conformance::{check, Request};
+    use rgi_middleware_examples::{JwtAuth, JwtKey};
+
+    const SECRET: &[u8] = b"conformance-secret-conformance-secret";
+
+    #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    struct Claims {
+        sub: String,
+        exp: u64,
+    }
+
+    fn token(exp_from_now: i64) -> String {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let exp = (now.as_secs() as i64 + exp_from_now) as u64;
+        let claims = Claims {
+            sub: "suite".into(),
+            exp,
+        };
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn jwt_auth() {
+        let valid = format!("Bearer {}", token(3600));
+        let expired = format!("Bearer {}", token(-3600));
+        check(|inner| {
+            rgi::boxed(JwtAuth::<_, Claims>::new(inner, JwtKey::hs256(SECRET)).leeway(0))
+        })
+        .with_request(move |request| request.header("authorization", &valid))
+        .short_circuits(|| Request::get("/private"))
+        .short_circuits(move || {
+            Request::post("/private")
+                .header("authorization", &expired)
+                .body("never read")
+        })
+        .short_circuits(|| Request::head("/private").header("authorization", "Bearer x.y.z"))
+        .refuses_websocket(|| Request::get("/ws"))
+        .refuses_websocket(|| Request::get("/ws").capabilities(rgi::Capabilities::ALL))
+        .run()
+        .await
+        .assert_clean();
+    }
+}

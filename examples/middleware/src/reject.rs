@@ -1,0 +1,72 @@
+//! The one way the catalogue's middleware answer a request themselves: a
+//! small JSON error (`{"error": "..."}`) with a status and a few headers,
+//! sent as an HTTP response, or, for a WebSocket handshake, as a denial
+//! response where the server offers one and a close before `Accept` (HTTP
+//! 403) where it does not.
+
+use rgi::bytes::Bytes;
+use rgi::http::header::{HeaderName, CONTENT_TYPE};
+use rgi::http::{HeaderMap, HeaderValue, StatusCode};
+use rgi::{
+    AppResult, CloseFrame, HttpConn, ResponseStart, WebSocketConn, WebSocketReceive, WebSocketSend,
+};
+
+/// A short-circuit answer: status, headers, JSON body.
+#[derive(Debug)]
+pub(crate) struct Rejection {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Rejection {
+    /// `status` with `{"error": message}` as `application/json`.
+    pub(crate) fn json(status: StatusCode, message: &str) -> Self {
+        let body = serde_json::json!({ "error": message }).to_string();
+        let mut headers = HeaderMap::with_capacity(4);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Self {
+            status,
+            headers,
+            body: Bytes::from(body),
+        }
+    }
+
+    /// Adds a header; a value that is not a valid header value is skipped.
+    #[must_use]
+    pub(crate) fn header(mut self, name: HeaderName, value: impl TryInto<HeaderValue>) -> Self {
+        if let Ok(value) = value.try_into() {
+            self.headers.append(name, value);
+        }
+        self
+    }
+
+    /// The answer to an HTTP request. The request body is left unread: the
+    /// server drains or closes, as it must for any response.
+    pub(crate) async fn send_http(self, http: &mut HttpConn<'_>) -> AppResult {
+        Ok(http.respond(self.status, self.headers, self.body).await?)
+    }
+
+    /// The answer to a WebSocket handshake: this response as a denial when
+    /// the server supports it (`websocket_denial`), else a close with code
+    /// 1008 (policy violation) before `Accept`, which the server answers
+    /// with 403 (rule `WS-004`).
+    pub(crate) async fn send_websocket(self, ws: &mut WebSocketConn<'_>) -> AppResult {
+        if ws.recv().await != WebSocketReceive::Connect {
+            return Ok(());
+        }
+        if !ws.scope.capabilities.websocket_denial {
+            ws.send(WebSocketSend::Close(CloseFrame::new(1008))).await?;
+            return Ok(());
+        }
+        let mut start = ResponseStart::new(self.status);
+        start.headers = self.headers;
+        ws.send(WebSocketSend::DenyStart(start)).await?;
+        let body = WebSocketSend::DenyBody {
+            data: self.body,
+            more: false,
+        };
+        ws.send(body).await?;
+        Ok(())
+    }
+}
