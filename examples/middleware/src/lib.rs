@@ -35,6 +35,8 @@ pub mod request_id;
 pub mod router;
 pub mod security_headers;
 pub mod session;
+pub mod timeout;
+mod watch;
 
 pub use access_log::AccessLog;
 pub use bearer_auth::BearerAuth;
@@ -48,6 +50,7 @@ pub use request_id::{RequestId, SetRequestId};
 pub use router::Router;
 pub use security_headers::SecurityHeaders;
 pub use session::{Session, SessionLayer};
+pub use timeout::{TimedOut, Timeout};
 
 #[cfg(test)]
 mod testing;
