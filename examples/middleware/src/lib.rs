@@ -24,6 +24,7 @@
 
 pub mod access_log;
 pub mod bearer_auth;
+pub mod body_limit;
 pub mod database;
 pub mod error_boundary;
 pub mod except;
@@ -40,6 +41,7 @@ mod watch;
 
 pub use access_log::AccessLog;
 pub use bearer_auth::BearerAuth;
+pub use body_limit::BodyLimit;
 pub use database::{Database, DbError, Pool};
 pub use error_boundary::ErrorBoundary;
 pub use except::{except, Except, Prefixes};

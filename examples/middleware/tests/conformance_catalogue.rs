@@ -72,3 +72,48 @@ mod jwt {
         .assert_clean();
     }
 }
+
+#[tokio::test]
+async fn timeout() {
+    use std::time::Duration;
+
+    use rgi_middleware_examples::Timeout;
+    // The suite's inner app is prompt: a deadline it never meets changes
+    // nothing (cancellation and errors pass through as they are).
+    check(|inner| rgi::boxed(Timeout::new(inner, Duration::from_secs(30))))
+        .run()
+        .await
+        .assert_clean();
+}
+
+#[tokio::test]
+async fn body_limit() {
+    use rgi_conformance::Request;
+    use rgi_middleware_examples::BodyLimit;
+    // Above the suite's largest body (a 64 KiB chunk and a few small ones).
+    check(|inner| rgi::boxed(BodyLimit::new(inner, 1024 * 1024)))
+        .short_circuits(|| {
+            Request::post("/upload")
+                .header("content-length", "2000000")
+                .body(vec![0u8; 2_000_000])
+        })
+        .run()
+        .await
+        .assert_clean();
+}
+
+#[tokio::test]
+async fn body_limit_while_streaming() {
+    use rgi_conformance::{Declare, Request};
+    use rgi_middleware_examples::BodyLimit;
+    // Without a length the inner app is called and reads until the chunk
+    // that crosses the limit; then its output is discarded for the 413.
+    check(|inner| rgi::boxed(BodyLimit::new(inner, 1024 * 1024)))
+        .short_circuits(|| {
+            Request::post("/upload").chunks(vec![vec![1u8; 600_000], vec![2u8; 600_000]])
+        })
+        .declare(Declare::CallsInnerThenDiscards)
+        .run()
+        .await
+        .assert_clean();
+}
