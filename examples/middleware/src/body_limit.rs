@@ -147,7 +147,7 @@ mod tests {
     use std::sync::Arc;
 
     use rgi::http::HeaderMap;
-    use rgi::{MapReceive, ReceiverExt as _};
+    use rgi::MapReceive;
     use rgi_conformance::{Request, TestClient};
 
     use super::*;
