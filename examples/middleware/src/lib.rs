@@ -14,6 +14,9 @@
 //! | [`jwt_auth`] | verify HS256/RS256 JWTs, claims as a typed extension | 000 JWT auth |
 //! | [`rate_limit`] | per-client token bucket, 429 with `retry-after` | 000 rate limiting |
 //! | [`security_headers`] | add response headers the app did not set | 003 security headers |
+//! | [`cors`] | answer preflight, mark cross-origin responses | tower-http CORS |
+//! | [`timeout`] | a deadline per response: 503/408, or abort after the start | tower-http timeout |
+//! | [`body_limit`] | 413 by length, or while streaming without buffering | tower-http body limit |
 //! | [`error_boundary`] | turn an inner failure into a 500, or abort | 003 error boundary |
 //! | [`except`] | apply a middleware except on some paths | 003 conditional middleware |
 //! | [`gzip`] | rewrite a streamed body chunk by chunk | 002 GZip |
@@ -25,6 +28,7 @@
 pub mod access_log;
 pub mod bearer_auth;
 pub mod body_limit;
+pub mod cors;
 pub mod database;
 pub mod error_boundary;
 pub mod except;
@@ -42,6 +46,7 @@ mod watch;
 pub use access_log::AccessLog;
 pub use bearer_auth::BearerAuth;
 pub use body_limit::BodyLimit;
+pub use cors::Cors;
 pub use database::{Database, DbError, Pool};
 pub use error_boundary::ErrorBoundary;
 pub use except::{except, Except, Prefixes};

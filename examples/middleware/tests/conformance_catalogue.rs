@@ -117,3 +117,56 @@ async fn body_limit_while_streaming() {
         .await
         .assert_clean();
 }
+
+mod cors {
+    use rgi::http::Method;
+    use rgi_conformance::{check, Declare, Request};
+    use rgi_middleware_examples::Cors;
+
+    const SITE: &str = "https://app.example";
+
+    fn cors(inner: rgi::BoxApp) -> rgi::BoxApp {
+        rgi::boxed(
+            Cors::new(inner)
+                .allow_origins([SITE])
+                .allow_headers(["content-type"])
+                .expose_headers(["x-request-id"])
+                .allow_credentials(true),
+        )
+    }
+
+    #[tokio::test]
+    async fn cross_origin_requests() {
+        check(cors)
+            .with_request(|request| request.header("origin", SITE))
+            .declare(Declare::AddsResponseHeader("access-control-allow-origin"))
+            .declare(Declare::AddsResponseHeader(
+                "access-control-allow-credentials",
+            ))
+            .declare(Declare::AddsResponseHeader("access-control-expose-headers"))
+            .declare(Declare::AddsResponseHeader("vary"))
+            .short_circuits(|| {
+                Request::new(Method::OPTIONS, "/x")
+                    .header("origin", SITE)
+                    .header("access-control-request-method", "POST")
+            })
+            .short_circuits(|| {
+                Request::new(Method::OPTIONS, "/x")
+                    .header("origin", "https://evil.example")
+                    .header("access-control-request-method", "GET")
+            })
+            .refuses_websocket(|| Request::get("/ws").header("origin", "https://evil.example"))
+            .run()
+            .await
+            .assert_clean();
+    }
+
+    #[tokio::test]
+    async fn same_origin_requests() {
+        check(cors)
+            .declare(Declare::AddsResponseHeader("vary"))
+            .run()
+            .await
+            .assert_clean();
+    }
+}
