@@ -17,6 +17,7 @@
 //! | [`cors`] | answer preflight, mark cross-origin responses | tower-http CORS |
 //! | [`timeout`] | a deadline per response: 503/408, or abort after the start | tower-http timeout |
 //! | [`body_limit`] | 413 by length, or while streaming without buffering | tower-http body limit |
+//! | [`static_files`] | files under a root: send_file, 304, 206/416, no escapes | Starlette static files |
 //! | [`error_boundary`] | turn an inner failure into a 500, or abort | 003 error boundary |
 //! | [`except`] | apply a middleware except on some paths | 003 conditional middleware |
 //! | [`gzip`] | rewrite a streamed body chunk by chunk | 002 GZip |
@@ -40,6 +41,7 @@ pub mod request_id;
 pub mod router;
 pub mod security_headers;
 pub mod session;
+pub mod static_files;
 pub mod timeout;
 mod watch;
 
@@ -57,6 +59,7 @@ pub use request_id::{RequestId, SetRequestId};
 pub use router::Router;
 pub use security_headers::SecurityHeaders;
 pub use session::{Session, SessionLayer};
+pub use static_files::StaticFiles;
 pub use timeout::{TimedOut, Timeout};
 
 #[cfg(test)]

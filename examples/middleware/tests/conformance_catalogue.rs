@@ -170,3 +170,22 @@ mod cors {
             .assert_clean();
     }
 }
+
+#[tokio::test]
+async fn static_files() {
+    use rgi_conformance::Request;
+    use rgi_middleware_examples::StaticFiles;
+    // A root with one file: every other path goes to the inner app.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.css"), "body { color: black }").unwrap();
+    let root = dir.path().to_owned();
+    check(move |inner| rgi::boxed(StaticFiles::new(inner, &root).unwrap()))
+        .short_circuits(|| Request::get("/site.css"))
+        .short_circuits(|| Request::head("/site.css"))
+        .short_circuits(|| Request::get("/site.css").header("range", "bytes=0-3"))
+        .short_circuits(|| Request::get("/../etc/passwd"))
+        .short_circuits(|| Request::get("/site.css").capabilities(rgi::Capabilities::ALL))
+        .run()
+        .await
+        .assert_clean();
+}
