@@ -22,6 +22,7 @@
 //! | [`except`] | apply a middleware except on some paths | 003 conditional middleware |
 //! | [`gzip`] | rewrite a streamed body chunk by chunk | 002 GZip |
 //! | [`session`] | cookie session over a bounded in-memory store | 000 session |
+//! | [`signed_session`] | the session in an HMAC-signed cookie, key rotation | 000 session, Starlette |
 //! | [`database`] | open a real SQLite pool at startup, share it through lifespan state, close it at shutdown | 002 database lifespan |
 //! | [`router`] | mount apps under prefixes; lifespan fans out to all of them | 000 MVC controller, spec `lifespan.md` |
 #![forbid(unsafe_code)]
@@ -41,6 +42,7 @@ pub mod request_id;
 pub mod router;
 pub mod security_headers;
 pub mod session;
+pub mod signed_session;
 pub mod static_files;
 pub mod timeout;
 mod watch;
@@ -58,7 +60,8 @@ pub use rate_limit::{Limiter, RateLimit};
 pub use request_id::{RequestId, SetRequestId};
 pub use router::Router;
 pub use security_headers::SecurityHeaders;
-pub use session::{Session, SessionLayer};
+pub use session::{CookieSettings, SameSite, Session, SessionLayer};
+pub use signed_session::SignedCookieSession;
 pub use static_files::StaticFiles;
 pub use timeout::{TimedOut, Timeout};
 

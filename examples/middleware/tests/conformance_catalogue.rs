@@ -189,3 +189,20 @@ async fn static_files() {
         .await
         .assert_clean();
 }
+
+#[tokio::test]
+async fn signed_cookie_session() {
+    use rgi_middleware_examples::SignedCookieSession;
+    // The suite's inner app never touches the session: no `Set-Cookie`,
+    // nothing else changes, with or without a (here forged) cookie.
+    let key: &[u8] = b"conformance key, 32 bytes or more";
+    check(move |inner| rgi::boxed(SignedCookieSession::new(inner, key)))
+        .run()
+        .await
+        .assert_clean();
+    check(move |inner| rgi::boxed(SignedCookieSession::new(inner, key)))
+        .with_request(|request| request.header("cookie", "session=e30.AAAA"))
+        .run()
+        .await
+        .assert_clean();
+}
