@@ -28,6 +28,10 @@
 //!   middleware finishes the protocol itself so its pool still opens and
 //!   closes (rule `LIFE-014`).
 //!
+//! The lifespan handling is shared with the event bus
+//! (`lifespan_resource.rs`): a middleware that holds a resource only says
+//! how to open and close it.
+//!
 //! SQLite through `rusqlite` is blocking: every statement runs on tokio's
 //! blocking pool ([`Pool::call`] uses `spawn_blocking`), never on the
 //! runtime's worker threads, so a slow query does not stall other requests.
@@ -37,15 +41,13 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use rgi::{
-    App, AppResult, Conn, Error, LifespanConn, LifespanReceive, LifespanSend, Prepend, ReceiverExt,
-    Sender, SenderExt,
-};
+use rgi::{App, AppResult, Conn};
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
+
+use crate::lifespan_resource::{hold, Resource};
 
 /// Why a database call did not return a result.
 #[derive(Debug, thiserror::Error)]
@@ -242,95 +244,17 @@ impl<A> Database<A> {
 
 impl<A: App> App for Database<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::Lifespan(mut lifespan) = conn else {
+        match conn {
+            Conn::Lifespan(lifespan) => hold(&self.inner, lifespan, self.open()).await,
             // Requests find the pool in `scope.state`.
-            return self.inner.call(conn).await;
-        };
-        let event = lifespan.recv().await;
-        if event != LifespanReceive::Startup {
-            // Not the protocol's first event: nothing to open for.
-            return Err(
-                Error::protocol("LIFE-001", "the first lifespan event must be Startup").into(),
-            );
-        }
-        let pool = match self.open().await {
-            Ok(pool) => pool,
-            Err(message) => {
-                return Ok(lifespan
-                    .send(LifespanSend::StartupFailed { message })
-                    .await?);
-            }
-        };
-        lifespan.scope.state.insert(pool.clone());
-
-        let (scope, receiver, sender) = lifespan.into_parts();
-        let mut receiver = Prepend::new(event, receiver);
-        let mut held = HoldShutdownAnswer {
-            inner: &mut *sender,
-            answer: None,
-        };
-        let result = self
-            .inner
-            .call(LifespanConn::new(scope, &mut receiver, &mut held).into())
-            .await;
-        let answer = held.answer.take();
-        match result {
-            // No lifespan inside: run it for the pool's sake (LIFE-014).
-            Err(err) if Error::is_unsupported(&*err) => {
-                sender.send(LifespanSend::StartupComplete).await?;
-                while receiver.recv().await != LifespanReceive::Shutdown {}
-                let closed = pool.close().await;
-                Ok(sender
-                    .send(shutdown_answer(LifespanSend::ShutdownComplete, closed))
-                    .await?)
-            }
-            result => {
-                if let Some(answer) = answer {
-                    let closed = pool.close().await;
-                    sender.send(shutdown_answer(answer, closed)).await?;
-                } else {
-                    // The inner app ended without answering shutdown (it
-                    // failed, or startup failed): the pool closes anyway.
-                    pool.close().await.ok();
-                }
-                result
-            }
+            other => self.inner.call(other).await,
         }
     }
 }
 
-/// The inner app's shutdown answer, turned into a failure if closing the
-/// pool failed.
-fn shutdown_answer(answer: LifespanSend, closed: Result<(), String>) -> LifespanSend {
-    match (answer, closed) {
-        (LifespanSend::ShutdownComplete, Err(message)) => LifespanSend::ShutdownFailed { message },
-        (answer, _) => answer,
-    }
-}
-
-/// Passes lifespan answers on, except the shutdown answer, which it keeps
-/// until the pool is closed.
-struct HoldShutdownAnswer<S> {
-    inner: S,
-    answer: Option<LifespanSend>,
-}
-
-impl<S: Sender<LifespanSend>> Sender<LifespanSend> for HoldShutdownAnswer<S> {
-    fn start_send(&mut self, event: LifespanSend) -> Result<(), Error> {
-        match event {
-            LifespanSend::ShutdownComplete | LifespanSend::ShutdownFailed { .. } => {
-                if self.answer.is_some() {
-                    return Err(Error::protocol("LIFE-005", "shutdown answered twice"));
-                }
-                self.answer = Some(event);
-                Ok(())
-            }
-            other => self.inner.start_send(other),
-        }
-    }
-
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.inner.poll_flush(cx)
+impl Resource for Pool {
+    async fn close(&self) -> Result<(), String> {
+        Pool::close(self).await
     }
 }
 

@@ -23,6 +23,7 @@
 //! | [`gzip`] | rewrite a streamed body chunk by chunk | 002 GZip |
 //! | [`session`] | cookie session over a bounded in-memory store | 000 session |
 //! | [`signed_session`] | the session in an HMAC-signed cookie, key rotation | 000 session, Starlette |
+//! | [`event_bus`] | publish events to bounded, isolated async subscribers | 000 event bus |
 //! | [`database`] | open a real SQLite pool at startup, share it through lifespan state, close it at shutdown | 002 database lifespan |
 //! | [`router`] | mount apps under prefixes; lifespan fans out to all of them | 000 MVC controller, spec `lifespan.md` |
 #![forbid(unsafe_code)]
@@ -33,9 +34,11 @@ pub mod body_limit;
 pub mod cors;
 pub mod database;
 pub mod error_boundary;
+pub mod event_bus;
 pub mod except;
 pub mod gzip;
 pub mod jwt_auth;
+mod lifespan_resource;
 pub mod rate_limit;
 mod reject;
 pub mod request_id;
@@ -53,6 +56,7 @@ pub use body_limit::BodyLimit;
 pub use cors::Cors;
 pub use database::{Database, DbError, Pool};
 pub use error_boundary::ErrorBoundary;
+pub use event_bus::{Event, EventBus, Published, Publisher, SubscriberStats};
 pub use except::{except, Except, Prefixes};
 pub use gzip::Gzip;
 pub use jwt_auth::{JwtAuth, JwtKey};

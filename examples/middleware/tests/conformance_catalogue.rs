@@ -206,3 +206,14 @@ async fn signed_cookie_session() {
         .await
         .assert_clean();
 }
+
+#[tokio::test]
+async fn event_bus() {
+    use rgi_middleware_examples::EventBus;
+    // Lifespan starts and stops the workers (and adds the publisher to the
+    // state); requests pass through untouched.
+    check(|inner| rgi::boxed(EventBus::new(inner).subscribe("any", "noop", |_| async { Ok(()) })))
+        .run()
+        .await
+        .assert_clean();
+}
