@@ -24,11 +24,13 @@
 //! | [`session`] | cookie session over a bounded in-memory store | 000 session |
 //! | [`signed_session`] | the session in an HMAC-signed cookie, key rotation | 000 session, Starlette |
 //! | [`event_bus`] | publish events to bounded, isolated async subscribers | 000 event bus |
+//! | [`address_check`] | 403 unless the client is in an allow-list of addresses and CIDRs | 004 WSGI onion |
 //! | [`database`] | open a real SQLite pool at startup, share it through lifespan state, close it at shutdown | 002 database lifespan |
 //! | [`router`] | mount apps under prefixes; lifespan fans out to all of them | 000 MVC controller, spec `lifespan.md` |
 #![forbid(unsafe_code)]
 
 pub mod access_log;
+pub mod address_check;
 pub mod bearer_auth;
 pub mod body_limit;
 pub mod cors;
@@ -51,6 +53,7 @@ pub mod timeout;
 mod watch;
 
 pub use access_log::AccessLog;
+pub use address_check::{AddressCheck, IpRange};
 pub use bearer_auth::BearerAuth;
 pub use body_limit::BodyLimit;
 pub use cors::Cors;

@@ -217,3 +217,22 @@ async fn event_bus() {
         .await
         .assert_clean();
 }
+
+#[tokio::test]
+async fn address_check() {
+    use std::net::SocketAddr;
+
+    use rgi_conformance::Request;
+    use rgi_middleware_examples::AddressCheck;
+    let server: SocketAddr = "127.0.0.1:80".parse().unwrap();
+    let allowed: SocketAddr = "10.1.2.3:4000".parse().unwrap();
+    let other: SocketAddr = "192.0.2.7:4000".parse().unwrap();
+    check(|inner| rgi::boxed(AddressCheck::new(inner, ["10.0.0.0/8"]).unwrap()))
+        .with_request(move |request| request.addresses(allowed, server))
+        .short_circuits(move || Request::get("/").addresses(other, server))
+        .short_circuits(|| Request::get("/no-address"))
+        .refuses_websocket(move || Request::get("/ws").addresses(other, server))
+        .run()
+        .await
+        .assert_clean();
+}
