@@ -25,6 +25,7 @@
 //! | [`signed_session`] | the session in an HMAC-signed cookie, key rotation | 000 session, Starlette |
 //! | [`event_bus`] | publish events to bounded, isolated async subscribers | 000 event bus |
 //! | [`address_check`] | 403 unless the client is in an allow-list of addresses and CIDRs | 004 WSGI onion |
+//! | [`hooks`] | named hooks at request start, before the response (may edit it), at the end | 000 plugin manager |
 //! | [`database`] | open a real SQLite pool at startup, share it through lifespan state, close it at shutdown | 002 database lifespan |
 //! | [`router`] | mount apps under prefixes; lifespan fans out to all of them | 000 MVC controller, spec `lifespan.md` |
 #![forbid(unsafe_code)]
@@ -39,6 +40,7 @@ pub mod error_boundary;
 pub mod event_bus;
 pub mod except;
 pub mod gzip;
+pub mod hooks;
 pub mod jwt_auth;
 mod lifespan_resource;
 pub mod rate_limit;
@@ -62,6 +64,7 @@ pub use error_boundary::ErrorBoundary;
 pub use event_bus::{Event, EventBus, Published, Publisher, SubscriberStats};
 pub use except::{except, Except, Prefixes};
 pub use gzip::Gzip;
+pub use hooks::{Hooks, Outcome, Plugin, RequestInfo, WithHooks};
 pub use jwt_auth::{JwtAuth, JwtKey};
 pub use rate_limit::{Limiter, RateLimit};
 pub use request_id::{RequestId, SetRequestId};

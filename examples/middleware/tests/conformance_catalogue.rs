@@ -236,3 +236,32 @@ async fn address_check() {
         .await
         .assert_clean();
 }
+
+#[tokio::test]
+async fn hooks_that_observe() {
+    use rgi_middleware_examples::{Hooks, WithHooks};
+    let hooks = Hooks::new()
+        .on_request_started("count", |_| {})
+        .on_request_finished("count", |_, _| {});
+    check(move |inner| rgi::boxed(WithHooks::new(inner, hooks.clone())))
+        .run()
+        .await
+        .assert_clean();
+}
+
+#[tokio::test]
+async fn hooks_that_edit_the_start() {
+    use rgi::http::HeaderValue;
+    use rgi_conformance::Declare;
+    use rgi_middleware_examples::{Hooks, WithHooks};
+    let hooks = Hooks::new().before_response("powered-by", |_, start| {
+        start
+            .headers
+            .insert("x-powered-by", HeaderValue::from_static("rgi"));
+    });
+    check(move |inner| rgi::boxed(WithHooks::new(inner, hooks.clone())))
+        .declare(Declare::AddsResponseHeader("x-powered-by"))
+        .run()
+        .await
+        .assert_clean();
+}
