@@ -223,7 +223,6 @@ impl<A: App> App for WithHooks<A> {
             .inner
             .call(HttpConn::new(scope, receiver, &mut sender).into())
             .await;
-        drop(sender);
         let outcome = Outcome {
             status,
             body_bytes,
