@@ -26,6 +26,7 @@
 //! | [`event_bus`] | publish events to bounded, isolated async subscribers | 000 event bus |
 //! | [`address_check`] | 403 unless the client is in an allow-list of addresses and CIDRs | 004 WSGI onion |
 //! | [`hooks`] | named hooks at request start, before the response (may edit it), at the end | 000 plugin manager |
+//! | [`transform`] | capitalise and reverse text bodies chunk by chunk | 001 capitalise, reverser |
 //! | [`database`] | open a real SQLite pool at startup, share it through lifespan state, close it at shutdown | 002 database lifespan |
 //! | [`router`] | mount apps under prefixes; lifespan fans out to all of them | 000 MVC controller, spec `lifespan.md` |
 #![forbid(unsafe_code)]
@@ -52,6 +53,7 @@ pub mod session;
 pub mod signed_session;
 pub mod static_files;
 pub mod timeout;
+pub mod transform;
 mod watch;
 
 pub use access_log::AccessLog;
@@ -74,6 +76,7 @@ pub use session::{CookieSettings, SameSite, Session, SessionLayer};
 pub use signed_session::SignedCookieSession;
 pub use static_files::StaticFiles;
 pub use timeout::{TimedOut, Timeout};
+pub use transform::BodyMap;
 
 #[cfg(test)]
 mod testing;

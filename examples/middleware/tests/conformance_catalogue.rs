@@ -265,3 +265,26 @@ async fn hooks_that_edit_the_start() {
         .await
         .assert_clean();
 }
+
+#[tokio::test]
+async fn capitalise() {
+    use rgi_conformance::{Declare, ScopeField};
+    use rgi_middleware_examples::BodyMap;
+    check(|inner| rgi::boxed(BodyMap::capitalise(inner)))
+        .declare(Declare::ChangesResponseBody)
+        .declare(Declare::ChangesScope(ScopeField::Capabilities))
+        .run()
+        .await
+        .assert_clean();
+}
+
+#[tokio::test]
+async fn reverse_twice_changes_nothing_but_send_file() {
+    use rgi_conformance::{Declare, ScopeField};
+    use rgi_middleware_examples::BodyMap;
+    check(|inner| rgi::boxed(BodyMap::reverse(BodyMap::reverse(inner))))
+        .declare(Declare::ChangesScope(ScopeField::Capabilities))
+        .run()
+        .await
+        .assert_clean();
+}
