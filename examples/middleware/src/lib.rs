@@ -27,6 +27,7 @@
 //! | [`address_check`] | 403 unless the client is in an allow-list of addresses and CIDRs | 004 WSGI onion |
 //! | [`hooks`] | named hooks at request start, before the response (may edit it), at the end | 000 plugin manager |
 //! | [`transform`] | capitalise and reverse text bodies chunk by chunk | 001 capitalise, reverser |
+//! | [`scope_logger`] | log every scope field at debug, change nothing | 001 log environ |
 //! | [`database`] | open a real SQLite pool at startup, share it through lifespan state, close it at shutdown | 002 database lifespan |
 //! | [`router`] | mount apps under prefixes; lifespan fans out to all of them | 000 MVC controller, spec `lifespan.md` |
 #![forbid(unsafe_code)]
@@ -48,6 +49,7 @@ pub mod rate_limit;
 mod reject;
 pub mod request_id;
 pub mod router;
+pub mod scope_logger;
 pub mod security_headers;
 pub mod session;
 pub mod signed_session;
@@ -71,6 +73,7 @@ pub use jwt_auth::{JwtAuth, JwtKey};
 pub use rate_limit::{Limiter, RateLimit};
 pub use request_id::{RequestId, SetRequestId};
 pub use router::Router;
+pub use scope_logger::ScopeLogger;
 pub use security_headers::SecurityHeaders;
 pub use session::{CookieSettings, SameSite, Session, SessionLayer};
 pub use signed_session::SignedCookieSession;

@@ -288,3 +288,18 @@ async fn reverse_twice_changes_nothing_but_send_file() {
         .await
         .assert_clean();
 }
+
+#[tokio::test]
+async fn scope_logger() {
+    use rgi_middleware_examples::ScopeLogger;
+    // Logging on, so the formatting runs during every scenario.
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_test_writer()
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    check(|inner| rgi::boxed(ScopeLogger::new(inner)))
+        .run()
+        .await
+        .assert_clean();
+}
