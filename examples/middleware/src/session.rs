@@ -348,37 +348,11 @@ fn new_id() -> Result<String, getrandom::Error> {
 
 #[cfg(test)]
 mod tests {
-    use rgi::http::{HeaderMap, StatusCode};
+    use rgi::http::HeaderMap;
     use rgi_conformance::{Request, Response, TestClient};
 
     use super::*;
-
-    /// Counts visits in the session; `/peek` only reads; `/logout` clears.
-    struct Visits;
-
-    impl App for Visits {
-        async fn call(&self, conn: Conn<'_>) -> AppResult {
-            let Conn::Http(mut http) = conn else {
-                return conn.unsupported();
-            };
-            let session = http
-                .scope
-                .extensions
-                .get::<Session>()
-                .expect("session")
-                .clone();
-            let visits: u32 = session.get("visits").map_or(0, |v| v.parse().unwrap());
-            match http.scope.path.as_str() {
-                "/peek" => {}
-                "/logout" => {
-                    session.remove("visits");
-                }
-                _ => session.insert("visits", (visits + 1).to_string()),
-            }
-            let body = format!("visits before: {visits}");
-            Ok(http.respond(StatusCode::OK, HeaderMap::new(), body).await?)
-        }
-    }
+    use crate::testing::Visits;
 
     fn session_cookie(response: &Response) -> Option<String> {
         let set = response.header("set-cookie")?;

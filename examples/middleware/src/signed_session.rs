@@ -210,44 +210,15 @@ impl<A: std::fmt::Debug> std::fmt::Debug for SignedCookieSession<A> {
 
 #[cfg(test)]
 mod tests {
-    use rgi::http::{HeaderMap, StatusCode};
+    use rgi::http::StatusCode;
     use rgi_conformance::{Request, Response, TestClient};
 
     use super::*;
     use crate::session::SameSite;
+    use crate::testing::Visits;
 
     const KEY: &[u8] = b"the current key: 32 bytes or more";
     const OLD: &[u8] = b"the previous key, still accepted!";
-
-    /// `/visit` counts visits; `/peek` only reads; `/logout` clears;
-    /// `/big` stores more than a cookie can hold.
-    struct Visits;
-
-    impl App for Visits {
-        async fn call(&self, conn: Conn<'_>) -> AppResult {
-            let Conn::Http(mut http) = conn else {
-                return conn.unsupported();
-            };
-            let session = http
-                .scope
-                .extensions
-                .get::<Session>()
-                .cloned()
-                .unwrap_or_default();
-            let visits: u32 = session
-                .get("visits")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            match http.scope.path.as_str() {
-                "/visit" => session.insert("visits", (visits + 1).to_string()),
-                "/logout" => session.clear(),
-                "/big" => session.insert("blob", "x".repeat(5000)),
-                _ => {}
-            }
-            let body = format!("visits before: {visits}");
-            Ok(http.respond(StatusCode::OK, HeaderMap::new(), body).await?)
-        }
-    }
 
     fn layer() -> SignedCookieSession<Visits> {
         SignedCookieSession::new(Visits, KEY)
