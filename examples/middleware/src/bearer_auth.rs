@@ -15,16 +15,15 @@
 //! [`except`](crate::except) (`except(["/health"], auth_layer)`).
 //!
 //! WebSocket handshakes are checked too (the seed forgets them): a refused
-//! one gets the same 401 and JSON body as a denial response where the
-//! server announces `websocket_denial`, and is closed before `Accept` (a
-//! `403`) elsewhere ([`refuse_handshake`]).
+//! one gets the same 401 as a denial response where the server offers
+//! denials, else it is closed before `Accept`, which the server answers
+//! with `403`.
 
-use rgi::bytes::Bytes;
-use rgi::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use rgi::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use rgi::http::{HeaderMap, HeaderValue, StatusCode};
 use rgi::{App, AppResult, Conn};
 
-use crate::refuse::refuse_handshake;
+use crate::reject::Rejection;
 
 /// The user a verified token belongs to, as the inner app finds it in
 /// `scope.extensions`.
@@ -75,22 +74,14 @@ where
                     http.scope.extensions.insert(Authenticated(user));
                     self.inner.call(http.into()).await
                 }
-                Err(refusal) => {
-                    let (headers, body) = unauthorized(refusal);
-                    Ok(http
-                        .respond(StatusCode::UNAUTHORIZED, headers, body)
-                        .await?)
-                }
+                Err(refusal) => unauthorized(refusal).send_http(&mut http).await,
             },
             Conn::WebSocket(mut ws) => match self.check(&ws.scope.headers) {
                 Ok(user) => {
                     ws.scope.extensions.insert(Authenticated(user));
                     self.inner.call(ws.into()).await
                 }
-                Err(refusal) => {
-                    let (headers, body) = unauthorized(refusal);
-                    refuse_handshake(&mut ws, StatusCode::UNAUTHORIZED, headers, body).await
-                }
+                Err(refusal) => unauthorized(refusal).send_websocket(&mut ws).await,
             },
             other => self.inner.call(other).await,
         }
@@ -99,29 +90,24 @@ where
 
 /// The token of the first `Authorization` header, when its scheme is
 /// `Bearer` (any case, RFC 9110 §11.1).
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// The seed's 401: its JSON body and a `www-authenticate` challenge.
-fn unauthorized(refusal: Refusal) -> (HeaderMap, Bytes) {
-    let (body, challenge) = match refusal {
-        Refusal::Missing => (
-            r#"{"error":"Missing Authorization header"}"#,
-            r#"Bearer realm="API""#,
-        ),
+/// The seed's 401: JSON and a `www-authenticate` challenge.
+fn unauthorized(refusal: Refusal) -> Rejection {
+    let (message, challenge) = match refusal {
+        Refusal::Missing => ("Missing Authorization header", r#"Bearer realm="API""#),
         Refusal::Invalid => (
-            r#"{"error":"Invalid or expired token"}"#,
+            "Invalid or expired token",
             r#"Bearer realm="API", error="invalid_token""#,
         ),
     };
-    let mut headers = HeaderMap::with_capacity(3);
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-    (headers, Bytes::from_static(body.as_bytes()))
+    Rejection::json(StatusCode::UNAUTHORIZED, message)
+        .header(WWW_AUTHENTICATE, HeaderValue::from_static(challenge))
 }
 
 /// Compares two secrets in time that depends only on their lengths, so a
@@ -132,8 +118,10 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use rgi::CloseFrame;
+    use rgi::http::StatusCode;
     use rgi_conformance::{Handshake, Request, TestClient};
+
+    use rgi::CloseFrame;
 
     use super::*;
 
@@ -206,30 +194,6 @@ mod tests {
             // The inner app never ran: it would have said hello.
             assert!(response.exit().is_ok());
         }
-    }
-
-    #[tokio::test]
-    async fn denies_an_unauthenticated_websocket_with_the_json_401() {
-        let request = Request::get("/ws")
-            .header("authorization", "Bearer nope")
-            .capabilities(rgi::Capabilities::ALL);
-        let session = client().connect(request).await.unwrap();
-        let transcript = session.finish().await.unwrap();
-        let Handshake::Denied {
-            status,
-            headers,
-            body,
-            complete: true,
-        } = transcript.handshake
-        else {
-            panic!("not a complete denial: {:?}", transcript.handshake);
-        };
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert!(headers[WWW_AUTHENTICATE]
-            .to_str()
-            .unwrap()
-            .contains("invalid_token"));
-        assert_eq!(body, r#"{"error":"Invalid or expired token"}"#);
     }
 
     #[tokio::test]

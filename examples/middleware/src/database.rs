@@ -1,6 +1,16 @@
-//! A lifespan resource: opens a connection [`Pool`] at startup, puts it in
-//! the lifespan state for every request, and closes it at shutdown, after
-//! the inner app has finished its own shutdown.
+//! A lifespan resource: opens a SQLite [`Pool`] at startup, puts it in the
+//! lifespan state for every request, and closes it at shutdown, after the
+//! inner app has finished its own shutdown.
+//!
+//! ```no_run
+//! # use rgi_middleware_examples::{Database, Pool};
+//! # fn demo(app: rgi::BoxApp) {
+//! const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT)";
+//! let app = Database::new(app, "data/app.db").init_sql(SCHEMA);
+//! // In a request: `scope.state.get::<Pool>()`, then
+//! // `pool.call(|db| db.query_row("SELECT count(*) FROM notes", [], |r| r.get::<_, i64>(0))).await`
+//! # }
+//! ```
 //!
 //! Ports seed 002's `DatabaseMiddleware` (and the pool behind seed 000's
 //! MVC controller). The seed keeps the pool in `self.pool` and copies it
@@ -10,55 +20,115 @@
 //! inner app handles shutdown), this one holds the inner app's shutdown
 //! answer, closes the pool, then answers upstream.
 //!
-//! * If the pool cannot open, the server is told `StartupFailed` with the
-//!   reason and the inner app is never called (rule `LIFE-009`).
+//! * If the database cannot open (an unwritable path, a file that is not
+//!   a database, a failing `init_sql`), the server is told `StartupFailed`
+//!   with SQLite's message and the path, and the inner app is never called
+//!   (rule `LIFE-009`).
 //! * If the inner app has no lifespan (`Error::Unsupported`), the
 //!   middleware finishes the protocol itself so its pool still opens and
 //!   closes (rule `LIFE-014`).
 //!
-//! The "database" is simulated: `mem://name` opens, anything else fails.
-//! Swap [`Pool::open`] and [`Pool::close`] for your driver's.
+//! The lifespan handling is shared with the event bus
+//! (`lifespan_resource.rs`): a middleware that holds a resource only says
+//! how to open and close it.
+//!
+//! SQLite through `rusqlite` is blocking: every statement runs on tokio's
+//! blocking pool ([`Pool::call`] uses `spawn_blocking`), never on the
+//! runtime's worker threads, so a slow query does not stall other requests.
 
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use rgi::{
-    App, AppResult, Conn, Error, LifespanConn, LifespanReceive, LifespanSend, Prepend, ReceiverExt,
-    Sender, SenderExt,
-};
+use rgi::{App, AppResult, Conn};
+use rusqlite::Connection;
+use tokio::sync::Semaphore;
 
-/// A (simulated) database pool. Clones share it.
-#[derive(Debug, Clone)]
+use crate::lifespan_resource::{hold, Resource};
+
+/// Why a database call did not return a result.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// SQLite refused: a constraint, a syntax error, a locked database.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// The pool was closed (the server is shutting down).
+    #[error("the database is closed")]
+    Closed,
+    /// The closure panicked; the connection was rolled back and kept.
+    #[error("the database call panicked")]
+    Panicked,
+}
+
+/// A bounded pool of SQLite connections to one file. Clones share it.
+///
+/// At most `size` calls run at once, each on tokio's blocking pool with a
+/// connection of its own; more wait their turn (fairly) without holding a
+/// thread.
+#[derive(Clone)]
 pub struct Pool {
     inner: Arc<PoolInner>,
 }
 
-#[derive(Debug)]
 struct PoolInner {
-    url: String,
+    path: PathBuf,
+    size: usize,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
     open: AtomicBool,
 }
 
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("path", &self.inner.path)
+            .field("size", &self.inner.size)
+            .field("open", &self.is_open())
+            .finish()
+    }
+}
+
 impl Pool {
-    /// Connects to `url`; only `mem://...` URLs exist in this simulation.
-    pub async fn open(url: &str) -> Result<Self, String> {
-        if !url.starts_with("mem://") {
-            return Err(format!(
-                "cannot connect to {url:?}: only mem:// exists here"
-            ));
+    /// Opens `size` connections (at least 1) to the SQLite file at `path`,
+    /// creating it if needed, and runs `init_sql` (a schema, say) once.
+    /// Blocking: call it from `spawn_blocking`, as [`Database`] does.
+    /// The error message names the path.
+    pub fn open_blocking(path: &Path, size: usize, init_sql: &str) -> Result<Self, String> {
+        let fail = |err: rusqlite::Error| format!("cannot open database {}: {err}", path.display());
+        let size = size.max(1);
+        let mut idle = Vec::with_capacity(size);
+        for _ in 0..size {
+            let conn = Connection::open(path).map_err(fail)?;
+            // Many readers beside one writer, and a writer waits for the
+            // lock instead of failing at once.
+            conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(fail)?;
+            conn.pragma_update(None, "foreign_keys", true)
+                .map_err(fail)?;
+            idle.push(conn);
+        }
+        if !init_sql.is_empty() {
+            idle[0].execute_batch(init_sql).map_err(fail)?;
         }
         Ok(Self {
             inner: Arc::new(PoolInner {
-                url: url.to_owned(),
+                path: path.to_owned(),
+                size,
+                idle: Mutex::new(idle),
+                permits: Arc::new(Semaphore::new(size)),
                 open: AtomicBool::new(true),
             }),
         })
     }
 
-    /// The URL it connected to.
-    pub fn url(&self) -> &str {
-        &self.inner.url
+    /// The file it opened.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
     }
 
     /// Whether the pool is still open.
@@ -66,121 +136,125 @@ impl Pool {
         self.inner.open.load(Ordering::Acquire)
     }
 
-    /// Closes every connection.
+    /// Runs `f` with a connection on tokio's blocking pool and returns its
+    /// result. If the caller's future is dropped, `f` still runs to its end
+    /// and the connection goes back to the pool.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let permit = self
+            .inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| DbError::Closed)?;
+        let inner = self.inner.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let mut conn = inner.lock_idle().pop().ok_or(DbError::Closed)?;
+            // A panic unwinds out of `f` (an open transaction is rolled
+            // back by its drop); the connection is still good to reuse.
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut conn)));
+            inner.lock_idle().push(conn);
+            match result {
+                Ok(result) => Ok(result?),
+                Err(_) => Err(DbError::Panicked),
+            }
+        });
+        task.await.unwrap_or(Err(DbError::Panicked))
+    }
+
+    /// Waits for the calls in flight, refuses new ones, and closes every
+    /// connection, reporting SQLite's errors.
     pub async fn close(&self) -> Result<(), String> {
+        let size = u32::try_from(self.inner.size).unwrap_or(u32::MAX);
+        // Every permit: no call is in flight once we hold them all.
+        let all = self.inner.permits.acquire_many(size).await;
+        self.inner.permits.close();
         self.inner.open.store(false, Ordering::Release);
-        Ok(())
+        drop(all);
+        let conns = std::mem::take(&mut *self.inner.lock_idle());
+        let closing = tokio::task::spawn_blocking(move || {
+            let errors: Vec<String> = conns
+                .into_iter()
+                .filter_map(|conn| conn.close().err().map(|(_, err)| err.to_string()))
+                .collect();
+            errors
+        });
+        match closing.await {
+            Ok(errors) if errors.is_empty() => Ok(()),
+            Ok(errors) => Err(format!("closing the database: {}", errors.join("; "))),
+            Err(_) => Err("closing the database panicked".to_owned()),
+        }
     }
 }
 
-/// Opens a [`Pool`] for the inner app's lifetime.
+impl PoolInner {
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        // Push and pop are single operations: a poisoned lock is consistent.
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Opens a SQLite [`Pool`] for the inner app's lifetime.
 #[derive(Debug, Clone)]
 pub struct Database<A> {
     inner: A,
-    url: String,
+    path: PathBuf,
+    connections: usize,
+    init_sql: &'static str,
 }
 
 impl<A> Database<A> {
-    /// A pool on `url` for `inner`.
-    pub fn new(inner: A, url: impl Into<String>) -> Self {
+    /// A pool on the SQLite file at `path` (created on first run) for
+    /// `inner`: four connections, no schema.
+    pub fn new(inner: A, path: impl Into<PathBuf>) -> Self {
         Self {
             inner,
-            url: url.into(),
+            path: path.into(),
+            connections: 4,
+            init_sql: "",
         }
+    }
+
+    /// SQL run once at startup, before any request: the schema.
+    #[must_use]
+    pub fn init_sql(mut self, sql: &'static str) -> Self {
+        self.init_sql = sql;
+        self
+    }
+
+    /// How many connections (and so concurrent calls) the pool has.
+    #[must_use]
+    pub fn connections(mut self, n: usize) -> Self {
+        self.connections = n.max(1);
+        self
+    }
+
+    async fn open(&self) -> Result<Pool, String> {
+        let (path, size, sql) = (self.path.clone(), self.connections, self.init_sql);
+        tokio::task::spawn_blocking(move || Pool::open_blocking(&path, size, sql))
+            .await
+            .unwrap_or_else(|_| Err("opening the database panicked".to_owned()))
     }
 }
 
 impl<A: App> App for Database<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::Lifespan(mut lifespan) = conn else {
+        match conn {
+            Conn::Lifespan(lifespan) => hold(&self.inner, lifespan, self.open()).await,
             // Requests find the pool in `scope.state`.
-            return self.inner.call(conn).await;
-        };
-        let event = lifespan.recv().await;
-        if event != LifespanReceive::Startup {
-            // Not the protocol's first event: nothing to open for.
-            return Err(
-                Error::protocol("LIFE-001", "the first lifespan event must be Startup").into(),
-            );
-        }
-        let pool = match Pool::open(&self.url).await {
-            Ok(pool) => pool,
-            Err(message) => {
-                return Ok(lifespan
-                    .send(LifespanSend::StartupFailed { message })
-                    .await?);
-            }
-        };
-        lifespan.scope.state.insert(pool.clone());
-
-        let (scope, receiver, sender) = lifespan.into_parts();
-        let mut receiver = Prepend::new(event, receiver);
-        let mut held = HoldShutdownAnswer {
-            inner: &mut *sender,
-            answer: None,
-        };
-        let result = self
-            .inner
-            .call(LifespanConn::new(scope, &mut receiver, &mut held).into())
-            .await;
-        let answer = held.answer.take();
-        match result {
-            // No lifespan inside: run it for the pool's sake (LIFE-014).
-            Err(err) if Error::is_unsupported(&*err) => {
-                sender.send(LifespanSend::StartupComplete).await?;
-                while receiver.recv().await != LifespanReceive::Shutdown {}
-                let closed = pool.close().await;
-                Ok(sender
-                    .send(shutdown_answer(LifespanSend::ShutdownComplete, closed))
-                    .await?)
-            }
-            result => {
-                if let Some(answer) = answer {
-                    let closed = pool.close().await;
-                    sender.send(shutdown_answer(answer, closed)).await?;
-                } else {
-                    // The inner app ended without answering shutdown (it
-                    // failed, or startup failed): the pool closes anyway.
-                    pool.close().await.ok();
-                }
-                result
-            }
+            other => self.inner.call(other).await,
         }
     }
 }
 
-/// The inner app's shutdown answer, turned into a failure if closing the
-/// pool failed.
-fn shutdown_answer(answer: LifespanSend, closed: Result<(), String>) -> LifespanSend {
-    match (answer, closed) {
-        (LifespanSend::ShutdownComplete, Err(message)) => LifespanSend::ShutdownFailed { message },
-        (answer, _) => answer,
-    }
-}
-
-/// Passes lifespan answers on, except the shutdown answer, which it keeps
-/// until the pool is closed.
-struct HoldShutdownAnswer<S> {
-    inner: S,
-    answer: Option<LifespanSend>,
-}
-
-impl<S: Sender<LifespanSend>> Sender<LifespanSend> for HoldShutdownAnswer<S> {
-    fn start_send(&mut self, event: LifespanSend) -> Result<(), Error> {
-        match event {
-            LifespanSend::ShutdownComplete | LifespanSend::ShutdownFailed { .. } => {
-                if self.answer.is_some() {
-                    return Err(Error::protocol("LIFE-005", "shutdown answered twice"));
-                }
-                self.answer = Some(event);
-                Ok(())
-            }
-            other => self.inner.start_send(other),
-        }
-    }
-
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.inner.poll_flush(cx)
+impl Resource for Pool {
+    async fn close(&self) -> Result<(), String> {
+        Pool::close(self).await
     }
 }
 
@@ -192,26 +266,37 @@ mod tests {
     use super::*;
     use crate::testing::Hello;
 
-    /// Reports whether the pool is there and open.
-    struct UsesPool;
+    const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS hits (n INTEGER NOT NULL)";
 
-    impl App for UsesPool {
+    /// Counts its requests in the database and answers the count so far.
+    struct CountsHits;
+
+    impl App for CountsHits {
         async fn call(&self, conn: Conn<'_>) -> AppResult {
             let Conn::Http(mut http) = conn else {
                 return conn.unsupported();
             };
-            let body = match http.scope.state.get::<Pool>() {
-                Some(pool) => format!("{} open={}", pool.url(), pool.is_open()),
-                None => "no pool".to_owned(),
+            let Some(pool) = http.scope.state.get::<Pool>().cloned() else {
+                return Ok(http
+                    .respond(StatusCode::OK, HeaderMap::new(), "no pool")
+                    .await?);
             };
+            let count = pool
+                .call(|db| {
+                    db.execute("INSERT INTO hits (n) VALUES (1)", [])?;
+                    db.query_row("SELECT count(*) FROM hits", [], |row| row.get::<_, i64>(0))
+                })
+                .await?;
+            let body = format!("{count}");
             Ok(http.respond(StatusCode::OK, HeaderMap::new(), body).await?)
         }
     }
 
     #[tokio::test]
     async fn opens_shares_and_closes_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
         // `Hello` answers lifespan itself; the pool wraps around it.
-        let client = TestClient::new(Database::new(Hello, "mem://main"));
+        let client = TestClient::new(Database::new(Hello, dir.path().join("a.db")));
         let mut lifespan = client.lifespan();
         let StartupOutcome::Complete(state) = lifespan.startup().await.unwrap() else {
             panic!("startup failed")
@@ -219,39 +304,113 @@ mod tests {
         let pool = state.get::<Pool>().unwrap().clone();
         assert!(pool.is_open());
         assert_eq!(
-            lifespan.shutdown().await.unwrap(),
-            ShutdownOutcome::Complete
+            pool.call(|db| db.query_row("SELECT 41 + 1", [], |r| r.get::<_, i64>(0)))
+                .await
+                .unwrap(),
+            42
         );
-        assert!(!pool.is_open());
-        assert!(lifespan.finish().await.unwrap().exit.is_ok());
-    }
-
-    #[tokio::test]
-    async fn requests_find_the_pool_in_the_state() {
-        let client = TestClient::new(Database::new(UsesPool, "mem://main"));
-        let mut lifespan = client.lifespan();
-        // `UsesPool` has no lifespan: the middleware runs it alone.
-        assert!(matches!(
-            lifespan.startup().await.unwrap(),
-            StartupOutcome::Complete(_)
-        ));
-        let response = client.get("/").await.unwrap();
-        assert_eq!(response.body(), "mem://main open=true");
         assert_eq!(
             lifespan.shutdown().await.unwrap(),
             ShutdownOutcome::Complete
         );
+        assert!(!pool.is_open());
+        assert!(matches!(pool.call(|_| Ok(())).await, Err(DbError::Closed)));
+        assert!(lifespan.finish().await.unwrap().exit.is_ok());
     }
 
     #[tokio::test]
-    async fn a_pool_that_cannot_open_fails_startup() {
-        let client = TestClient::new(Database::new(Hello, "postgres://nowhere"));
+    async fn requests_use_the_database_and_the_file_keeps_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hits.db");
+        for expected in ["1", "2"] {
+            // A fresh middleware each time: a restart of the server.
+            let app = Database::new(CountsHits, &path).init_sql(SCHEMA);
+            let client = TestClient::new(app);
+            let mut lifespan = client.lifespan();
+            // `CountsHits` has no lifespan: the middleware runs it alone.
+            let StartupOutcome::Complete(state) = lifespan.startup().await.unwrap() else {
+                panic!("startup failed")
+            };
+            client.set_state(state);
+            let response = client.get("/").await.unwrap();
+            assert_eq!(response.body(), expected);
+            assert_eq!(
+                lifespan.shutdown().await.unwrap(),
+                ShutdownOutcome::Complete
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unwritable_path_fails_startup_with_sqlites_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no-such-dir").join("x.db");
+        let client = TestClient::new(Database::new(Hello, &path));
         let mut lifespan = client.lifespan();
         let StartupOutcome::Failed(message) = lifespan.startup().await.unwrap() else {
             panic!("startup should fail")
         };
-        assert!(message.contains("postgres://nowhere"), "{message}");
+        assert!(message.contains("no-such-dir"), "{message}");
+        assert!(
+            message.contains("unable to open database file"),
+            "{message}"
+        );
         let transcript = lifespan.finish().await.unwrap();
         assert!(transcript.exit.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_bad_schema_fails_startup() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = Database::new(Hello, dir.path().join("s.db")).init_sql("CREATE TABLEX nope");
+        let client = TestClient::new(app);
+        let mut lifespan = client.lifespan();
+        let StartupOutcome::Failed(message) = lifespan.startup().await.unwrap() else {
+            panic!("startup should fail")
+        };
+        assert!(message.contains("syntax error"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_call_keeps_the_connection_and_the_pool_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::open_blocking(&dir.path().join("p.db"), 1, SCHEMA).unwrap();
+        let failed = pool
+            .call(|db| -> rusqlite::Result<()> {
+                db.execute("INSERT INTO hits (n) VALUES (1)", [])?;
+                panic!("in the middle")
+            })
+            .await;
+        assert!(matches!(failed, Err(DbError::Panicked)));
+        // One connection, still there.
+        let count = pool
+            .call(|db| db.query_row("SELECT count(*) FROM hits", [], |r| r.get::<_, i64>(0)))
+            .await
+            .unwrap();
+        assert_eq!(count, 1);
+        pool.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn calls_beyond_the_pool_size_wait_and_all_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::open_blocking(&dir.path().join("b.db"), 2, SCHEMA).unwrap();
+        let calls = (0..16).map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.call(|db| db.execute("INSERT INTO hits (n) VALUES (1)", []))
+                    .await
+            })
+        });
+        for call in calls.collect::<Vec<_>>() {
+            call.await.unwrap().unwrap();
+        }
+        let count = pool
+            .call(|db| db.query_row("SELECT count(*) FROM hits", [], |r| r.get::<_, i64>(0)))
+            .await
+            .unwrap();
+        assert_eq!(count, 16);
+        assert_eq!(pool.inner.lock_idle().len(), 2);
+        pool.close().await.unwrap();
     }
 }

@@ -17,15 +17,14 @@
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
-use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
 use rgi::bytes::Bytes;
 use rgi::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use rgi::http::{HeaderValue, Method, StatusCode};
-use rgi::{
-    App, AppResult, BoxError, Conn, Error, HttpConn, HttpSend, ResponseStart, Sender, SenderExt,
-};
+use rgi::{App, AppResult, BoxError, Conn, Error, HttpConn, HttpSend, ResponseStart, SenderExt};
+
+use crate::watch::WatchStart;
 
 /// Turns inner failures before the response into a `500`.
 #[derive(Debug, Clone)]
@@ -47,10 +46,7 @@ impl<A: App> App for ErrorBoundary<A> {
         };
         let (scope, receiver, sender) = http.into_parts();
         let (method, uri) = (scope.method.clone(), scope.uri.clone());
-        let mut sender = WatchStart {
-            inner: sender,
-            started: false,
-        };
+        let mut sender = WatchStart::new(sender);
         let call = self
             .inner
             .call(HttpConn::new(scope, receiver, &mut sender).into());
@@ -98,25 +94,6 @@ impl<A: App> App for ErrorBoundary<A> {
             return Err(error);
         }
         Ok(())
-    }
-}
-
-/// Passes every event on and remembers whether a `Start` was accepted.
-struct WatchStart<S> {
-    inner: S,
-    started: bool,
-}
-
-impl<S: Sender<HttpSend>> Sender<HttpSend> for WatchStart<S> {
-    fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
-        let is_start = matches!(event, HttpSend::Start(_));
-        self.inner.start_send(event)?;
-        self.started |= is_start;
-        Ok(())
-    }
-
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.inner.poll_flush(cx)
     }
 }
 

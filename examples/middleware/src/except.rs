@@ -25,7 +25,48 @@ pub struct Except {
     wrapped: BoxApp,
     /// The inner app alone.
     bare: BoxApp,
-    prefixes: Vec<String>,
+    prefixes: Prefixes,
+}
+
+/// Path prefixes matched on whole segments: `/health` covers `/health` and
+/// `/health/db`, not `/healthz`. Shared by [`Except`] and the middleware
+/// that take excluded paths themselves ([`JwtAuth`](crate::JwtAuth)).
+#[derive(Debug, Clone, Default)]
+pub struct Prefixes(Vec<String>);
+
+impl Prefixes {
+    /// The prefixes, trailing slashes dropped.
+    pub fn new<P: Into<String>>(prefixes: impl IntoIterator<Item = P>) -> Self {
+        Self(
+            prefixes
+                .into_iter()
+                .map(|p| {
+                    let mut p = p.into();
+                    while p.ends_with('/') {
+                        p.pop();
+                    }
+                    p
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether `path` is at or below one of the prefixes.
+    pub fn matches(&self, path: &str) -> bool {
+        self.0.iter().any(|prefix| {
+            path.strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    }
+
+    /// Whether the route path of an HTTP or WebSocket call matches.
+    pub fn matches_conn(&self, conn: &Conn<'_>) -> bool {
+        match conn {
+            Conn::Http(http) => self.matches(http.scope.route_path()),
+            Conn::WebSocket(ws) => self.matches(ws.scope.route_path()),
+            _ => false,
+        }
+    }
 }
 
 impl Except {
@@ -35,28 +76,11 @@ impl Except {
         layer: &dyn Layer,
         prefixes: impl IntoIterator<Item = P>,
     ) -> Self {
-        let prefixes = prefixes
-            .into_iter()
-            .map(|p| {
-                let mut p = p.into();
-                while p.ends_with('/') {
-                    p.pop();
-                }
-                p
-            })
-            .collect();
         Self {
             wrapped: layer.wrap(inner.clone()),
             bare: inner,
-            prefixes,
+            prefixes: Prefixes::new(prefixes),
         }
-    }
-
-    fn excluded(&self, path: &str) -> bool {
-        self.prefixes.iter().any(|prefix| {
-            path.strip_prefix(prefix.as_str())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
     }
 }
 
@@ -72,12 +96,7 @@ pub fn except<P: Into<String> + Clone + Send + Sync + 'static>(
 
 impl App for Except {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let skip = match &conn {
-            Conn::Http(http) => self.excluded(http.scope.route_path()),
-            Conn::WebSocket(ws) => self.excluded(ws.scope.route_path()),
-            _ => false,
-        };
-        if skip {
+        if self.prefixes.matches_conn(&conn) {
             self.bare.call(conn).await
         } else {
             self.wrapped.call(conn).await

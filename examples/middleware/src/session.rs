@@ -40,37 +40,158 @@ use rgi::{
 
 const COOKIE_NAME: &str = "session_id";
 
-type Data = HashMap<String, String>;
+/// What a session holds.
+pub(crate) type Data = HashMap<String, String>;
 
 /// One visitor's session: string keys and values. Clones share the data.
+/// The same handle for both variants: the server-side store
+/// ([`SessionLayer`]) and the signed cookie
+/// ([`SignedCookieSession`](crate::SignedCookieSession)).
 #[derive(Debug, Clone, Default)]
 pub struct Session {
-    data: Arc<Mutex<Data>>,
+    inner: Arc<Mutex<Contents>>,
+}
+
+#[derive(Debug, Default)]
+struct Contents {
+    data: Data,
+    /// Whether anything was inserted or removed since it was loaded.
+    changed: bool,
 }
 
 impl Session {
+    /// A session holding `data`, unchanged.
+    pub(crate) fn from_data(data: Data) -> Self {
+        let contents = Contents {
+            data,
+            changed: false,
+        };
+        Self {
+            inner: Arc::new(Mutex::new(contents)),
+        }
+    }
+
     /// The value stored under `key`.
     pub fn get(&self, key: &str) -> Option<String> {
-        self.lock().get(key).cloned()
+        self.lock().data.get(key).cloned()
     }
 
     /// Stores `value` under `key`.
     pub fn insert(&self, key: impl Into<String>, value: impl Into<String>) {
-        self.lock().insert(key.into(), value.into());
+        let mut contents = self.lock();
+        contents.data.insert(key.into(), value.into());
+        contents.changed = true;
     }
 
     /// Removes `key`, returning its value.
     pub fn remove(&self, key: &str) -> Option<String> {
-        self.lock().remove(key)
+        let mut contents = self.lock();
+        let removed = contents.data.remove(key);
+        contents.changed |= removed.is_some();
+        removed
+    }
+
+    /// Removes everything (a logout).
+    pub fn clear(&self) {
+        let mut contents = self.lock();
+        contents.changed |= !contents.data.is_empty();
+        contents.data.clear();
     }
 
     /// Whether the session holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().data.is_empty()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Data> {
-        self.data.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Whether it was changed since it was loaded.
+    pub fn is_changed(&self) -> bool {
+        self.lock().changed
+    }
+
+    /// A copy of the data.
+    pub(crate) fn data(&self) -> Data {
+        self.lock().data.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Contents> {
+        // Every change is one map operation and a flag: a poisoned lock is
+        // consistent.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// `SameSite` for a session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SameSite {
+    /// Sent on same-site requests and top-level navigations (the default).
+    #[default]
+    Lax,
+    /// Sent on same-site requests only.
+    Strict,
+    /// Sent on every request; browsers require `Secure` with it.
+    None,
+}
+
+/// How a session cookie is set: its name and attributes. Always
+/// `HttpOnly` (no script reads a session).
+#[derive(Debug, Clone)]
+pub struct CookieSettings {
+    /// The cookie's name.
+    pub name: String,
+    /// `Path`; `/` by default.
+    pub path: String,
+    /// `Max-Age`, and how long the session lives.
+    pub max_age: Duration,
+    /// `SameSite`.
+    pub same_site: SameSite,
+    /// `Secure`: `Some(true)` always, `Some(false)` never, `None` over
+    /// HTTPS only (the default; always with `SameSite=None`).
+    pub secure: Option<bool>,
+}
+
+impl CookieSettings {
+    /// `name`, `Path=/`, one hour, `SameSite=Lax`, `Secure` over HTTPS.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            path: "/".to_owned(),
+            max_age: Duration::from_secs(3600),
+            same_site: SameSite::Lax,
+            secure: None,
+        }
+    }
+
+    /// The `set-cookie` value for `value`, or `None` if it cannot be one
+    /// (a name or path with a control character).
+    pub(crate) fn set_cookie(&self, value: &str, https: bool) -> Option<HeaderValue> {
+        self.header(value, self.max_age.as_secs(), https)
+    }
+
+    /// The `set-cookie` value that deletes the cookie.
+    pub(crate) fn delete_cookie(&self, https: bool) -> Option<HeaderValue> {
+        self.header("", 0, https)
+    }
+
+    fn header(&self, value: &str, max_age: u64, https: bool) -> Option<HeaderValue> {
+        let same_site = match self.same_site {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        };
+        let mut cookie = format!(
+            "{}={value}; HttpOnly; Path={}; Max-Age={max_age}; SameSite={same_site}",
+            self.name, self.path
+        );
+        let secure = self.same_site == SameSite::None || self.secure.unwrap_or(https);
+        if secure {
+            cookie.push_str("; Secure");
+        }
+        HeaderValue::try_from(cookie).ok()
+    }
+
+    /// The value of this cookie in the request's `cookie` headers.
+    pub(crate) fn read<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        cookie(headers, &self.name)
     }
 }
 
@@ -84,7 +205,7 @@ struct Entry {
 #[derive(Debug)]
 pub struct SessionLayer<A> {
     inner: A,
-    ttl: Duration,
+    cookie: CookieSettings,
     max_sessions: usize,
     store: Mutex<HashMap<String, Entry>>,
 }
@@ -94,7 +215,7 @@ impl<A> SessionLayer<A> {
     pub fn new(inner: A) -> Self {
         Self {
             inner,
-            ttl: Duration::from_secs(3600),
+            cookie: CookieSettings::new(COOKIE_NAME),
             max_sessions: 10_000,
             store: Mutex::new(HashMap::new()),
         }
@@ -103,7 +224,14 @@ impl<A> SessionLayer<A> {
     /// How long a session lives after its last response.
     #[must_use]
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
+        self.cookie.max_age = ttl;
+        self
+    }
+
+    /// The cookie's name and attributes.
+    #[must_use]
+    pub fn cookie(mut self, settings: CookieSettings) -> Self {
+        self.cookie = settings;
         self
     }
 
@@ -131,7 +259,7 @@ impl<A> SessionLayer<A> {
 
     /// The live session named by the request's cookie, if there is one.
     fn load(&self, headers: &HeaderMap, now: Instant) -> Option<(String, Session)> {
-        let id = cookie(headers, COOKIE_NAME)?;
+        let id = self.cookie.read(headers)?;
         let store = self.lock();
         let entry = store.get(id).filter(|entry| entry.expires > now)?;
         Some((id.to_owned(), entry.session.clone()))
@@ -154,7 +282,7 @@ impl<A> SessionLayer<A> {
         }
         let entry = Entry {
             session: session.clone(),
-            expires: now + self.ttl,
+            expires: now + self.cookie.max_age,
         };
         store.insert(id.to_owned(), entry);
     }
@@ -202,15 +330,7 @@ impl Issue {
             }
         }
         layer.save(&self.id, &self.session, Instant::now());
-        let mut cookie = format!(
-            "{COOKIE_NAME}={}; HttpOnly; Path=/; Max-Age={}; SameSite=Lax",
-            self.id,
-            layer.ttl.as_secs()
-        );
-        if self.secure {
-            cookie.push_str("; Secure");
-        }
-        if let Ok(cookie) = HeaderValue::try_from(cookie) {
+        if let Some(cookie) = layer.cookie.set_cookie(&self.id, self.secure) {
             headers.append(SET_COOKIE, cookie);
         }
     }
@@ -267,7 +387,7 @@ impl<A: App> App for SessionLayer<A> {
 }
 
 /// The value of cookie `name` in the request's `cookie` headers.
-fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -286,37 +406,11 @@ fn new_id() -> Result<String, getrandom::Error> {
 
 #[cfg(test)]
 mod tests {
-    use rgi::http::{HeaderMap, StatusCode};
+    use rgi::http::HeaderMap;
     use rgi_conformance::{Request, Response, TestClient};
 
     use super::*;
-
-    /// Counts visits in the session; `/peek` only reads; `/logout` clears.
-    struct Visits;
-
-    impl App for Visits {
-        async fn call(&self, conn: Conn<'_>) -> AppResult {
-            let Conn::Http(mut http) = conn else {
-                return conn.unsupported();
-            };
-            let session = http
-                .scope
-                .extensions
-                .get::<Session>()
-                .expect("session")
-                .clone();
-            let visits: u32 = session.get("visits").map_or(0, |v| v.parse().unwrap());
-            match http.scope.path.as_str() {
-                "/peek" => {}
-                "/logout" => {
-                    session.remove("visits");
-                }
-                _ => session.insert("visits", (visits + 1).to_string()),
-            }
-            let body = format!("visits before: {visits}");
-            Ok(http.respond(StatusCode::OK, HeaderMap::new(), body).await?)
-        }
-    }
+    use crate::testing::Visits;
 
     fn session_cookie(response: &Response) -> Option<String> {
         let set = response.header("set-cookie")?;

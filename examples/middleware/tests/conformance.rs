@@ -9,7 +9,7 @@ use rgi::BoxApp;
 use rgi_conformance::{check, Declare, Request, ScopeField};
 use rgi_middleware_examples::bearer_auth::constant_time_eq;
 use rgi_middleware_examples::{
-    AccessLog, BearerAuth, Database, ErrorBoundary, Except, Gzip, Limiter, RateLimit, Router,
+    AccessLog, BearerAuth, ErrorBoundary, Except, Gzip, Limiter, RateLimit, Router,
     SecurityHeaders, SessionLayer, SetRequestId,
 };
 
@@ -175,18 +175,6 @@ async fn gzip_for_clients_without_gzip() {
 #[tokio::test]
 async fn session() {
     check(|inner| rgi::boxed(SessionLayer::new(inner)))
-        .run()
-        .await
-        .assert_clean();
-}
-
-#[tokio::test]
-async fn database() {
-    check(|inner| rgi::boxed(Database::new(inner, "mem://conformance")))
-        .fails_startup(
-            |inner| rgi::boxed(Database::new(inner, "pg://unreachable")),
-            "pg://unreachable",
-        )
         .run()
         .await
         .assert_clean();
