@@ -321,6 +321,20 @@ impl io::Write for Response {
         Ok(buf.len())
     }
 
+    /// One `write!` is one chunk (the default would send each formatted
+    /// piece as a chunk of its own, a round trip each).
+    fn write_fmt(&mut self, args: std::fmt::Arguments<'_>) -> io::Result<()> {
+        self.body_phase()?;
+        let data = match args.as_str() {
+            Some(s) => Bytes::from_static(s.as_bytes()),
+            None => Bytes::from(std::fmt::format(args)),
+        };
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.exchange(HttpSend::chunk(data))
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         match self.phase {
             // The explicit flush (HTTP-027).

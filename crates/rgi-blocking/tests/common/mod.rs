@@ -21,6 +21,12 @@ pub struct TestServer {
 }
 
 pub fn serve(app: impl App) -> TestServer {
+    serve_with(app, |_| {})
+}
+
+/// [`serve`] with changes to the server's config (from the default with a
+/// 1 s drain).
+pub fn serve_with(app: impl App, configure: impl FnOnce(&mut rgi_server::Config)) -> TestServer {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -31,6 +37,7 @@ pub fn serve(app: impl App) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut config = rgi_server::Config::default();
         config.drain_timeout = Duration::from_secs(1);
+        configure(&mut config);
         let server = rgi_server::Server::from_listener(listener).with_config(config);
         let addr = server.local_addr();
         tokio::spawn(server.serve_with_shutdown(app, async {
