@@ -16,7 +16,12 @@
 #
 # Environment: ROUNDS (3), DURATION seconds per run (5), SERVERS ("hyper rgi"),
 # SERVER_CPU (0), CLIENT_CPU (1), THREADS server worker threads (1),
-# PORT_BASE (18080), RESULTS (output file), IDLE_CONNS (10000).
+# PORT_BASE (18080), RESULTS (output file), IDLE_CONNS (10000),
+# SCENARIOS (all but sleep-10ms). A server named blocking-N is blocking-peer
+# with a pool of N threads (the blocking handlers of rgi-blocking; its
+# sleep-10ms scenario is 64 connections on a handler that blocks 10 ms):
+#   SERVERS="rgi blocking-32" SCENARIOS="plaintext echo-4k" load/run.sh
+#   SERVERS="blocking-8 blocking-32 blocking-128" SCENARIOS=sleep-10ms load/run.sh
 # --quick: 1 round of 2 s runs, 2,000 idle connections, 10 uploads (a smoke test).
 set -euo pipefail
 
@@ -35,7 +40,7 @@ QUICK=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1; ROUNDS=1; DURATION=2; IDLE_CONNS=2000; UPLOADS=10 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -82,7 +87,7 @@ raw() { tee -a "$RESULTS" >/dev/null; }
 cd "$ROOT"
 BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 BINS=(--bin conn-per-request --bin idle-conns --bin big-uploads)
-for server in $SERVERS; do BINS+=(--bin "$server-peer"); done
+for server in $SERVERS; do BINS+=(--bin "${server%%-*}-peer"); done
 echo "building release binaries in $BIN_DIR ..." >&2
 cargo build --quiet --release -p rgi-bench "${BINS[@]}"
 
@@ -120,10 +125,11 @@ log ""
 
 # ---------------------------------------------------------------- helpers
 PORT=$PORT_BASE
-start_server() { # name
+start_server() { # name, or blocking-N
   PORT=$((PORT + 1))
-  local bin="$BIN_DIR/$1-peer"
-  taskset -c "$SERVER_CPU" "$bin" --bind "127.0.0.1:$PORT" --threads "$THREADS" &
+  local bin="$BIN_DIR/${1%%-*}-peer" extra=()
+  [ "${1#*-}" != "$1" ] && extra=(--pool "${1#*-}")
+  taskset -c "$SERVER_CPU" "$bin" --bind "127.0.0.1:$PORT" --threads "$THREADS" "${extra[@]}" &
   SERVER_PID=$!
   for _ in $(seq 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
@@ -189,6 +195,7 @@ run_scenario() { # scenario
         pipelined) figures=$(http_load 64 / pipeline.lua 16) ;;
         echo-4k) figures=$(http_load 64 /echo echo.lua) ;;
         stream) figures=$(http_load 16 "/stream?n=100&size=16384" "") ;;
+        sleep-10ms) figures=$(http_load 64 "/sleep?ms=10" "") ;;
         conn-per-request)
           timeout $((DURATION + 20)) taskset -c "$CLIENT_CPU" "$BIN_DIR/conn-per-request" \
             --addr "127.0.0.1:$PORT" --concurrency 32 --seconds "$DURATION" > "$RUN_OUT" 2>&1 || true
@@ -222,7 +229,7 @@ run_scenario() { # scenario
   done
 }
 
-for scenario in plaintext pipelined echo-4k stream conn-per-request idle-10k uploads-8m; do
+for scenario in ${SCENARIOS:-plaintext pipelined echo-4k stream conn-per-request idle-10k uploads-8m}; do
   run_scenario "$scenario"
 done
 

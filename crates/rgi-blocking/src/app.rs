@@ -124,7 +124,7 @@ impl<H: Handler> App for Blocking<H> {
         let request = Request::new(conn.scope.clone(), handoff.clone());
         let response = Response::new(handoff.clone(), conn.scope.capabilities);
         let (handler, job_handoff) = (self.handler.clone(), handoff.clone());
-        self.pool.run(
+        self.pool.submit(
             permit,
             Box::new(move || run(&*handler, request, response, &job_handoff)),
         )?;
@@ -176,7 +176,7 @@ fn run<H: Handler + ?Sized>(
     handoff.finish(outcome);
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {

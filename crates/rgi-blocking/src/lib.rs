@@ -69,6 +69,6 @@ mod request;
 mod response;
 
 pub use app::{Blocking, Handler, HandlerError};
-pub use pool::{Pool, PoolConfig, PoolStats};
+pub use pool::{Pool, PoolConfig, PoolStats, RunError};
 pub use request::{Body, Request};
 pub use response::{Buffered, Response};

@@ -136,6 +136,21 @@ pub(crate) struct Permit(#[allow(dead_code)] OwnedSemaphorePermit);
 #[derive(Debug)]
 pub(crate) struct Saturated;
 
+/// Why [`Pool::run`] returned no value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// Every thread stayed busy for the whole [`PoolConfig::wait`].
+    #[error("every thread of the blocking pool stayed busy")]
+    Busy,
+    /// The function panicked; the panic's message.
+    #[error("the blocking function panicked: {0}")]
+    Panicked(String),
+    /// No thread could be started.
+    #[error("no thread for the blocking pool: {0}")]
+    NoThread(std::io::Error),
+}
+
 impl Default for Pool {
     fn default() -> Self {
         Self::new(PoolConfig::default())
@@ -193,9 +208,32 @@ impl Pool {
         }
     }
 
+    /// Runs `f` on a pool thread and returns its result: blocking code
+    /// called from an async app (a query inside an async route) on the
+    /// same bounded threads as the handlers, with the same wait.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, RunError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let permit = self.acquire().await.map_err(|Saturated| RunError::Busy)?;
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job = Box::new(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = done.send(outcome);
+        });
+        self.submit(permit, job).map_err(RunError::NoThread)?;
+        match result.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(panic)) => Err(RunError::Panicked(crate::app::panic_message(&*panic))),
+            // The job was dropped unrun: only when the pool shut down.
+            Err(_) => Err(RunError::Busy),
+        }
+    }
+
     /// Runs `job` on a pool thread. The permit is released when it is done.
     /// Errors only when no thread exists and none can be started.
-    pub(crate) fn run(&self, permit: Permit, job: Job) -> std::io::Result<()> {
+    pub(crate) fn submit(&self, permit: Permit, job: Job) -> std::io::Result<()> {
         let workers = &self.inner.workers;
         let mut queue = workers.lock();
         let job: Job = Box::new(move || {

@@ -22,20 +22,10 @@ fn main() {
         let server = rgi_server::Server::bind(bind)
             .await
             .unwrap_or_else(|e| panic!("bind {bind}: {e}"))
-            .with_config(config());
+            .with_config(rgi_bench::rgi_app::peer_config());
         if let Err(e) = server.serve(LoadApp).await {
             eprintln!("rgi-peer: {e}");
             std::process::exit(1);
         }
     });
-}
-
-/// The server's defaults, aligned with hyper's where they differ.
-fn config() -> rgi_server::Config {
-    let mut config = rgi_server::Config::default();
-    config.server_header = None;
-    config.keep_alive_timeout = std::time::Duration::from_secs(600);
-    // hyper's default max_buf_size, which bounds its write buffer too.
-    config.write_buffer_bytes = 8192 + 4096 * 100;
-    config
 }
