@@ -181,7 +181,20 @@ http_load() { # conns path [wrk lua script [script args]]
 }
 
 # One measurement: scenario server round, then the three figures.
-record() { echo "$1 $2 $3 $4 $5 $6" >> "$ROWS"; }
+record() { echo "$1 $2 $3 $4 $5 $6 ${7:-nan}" >> "$ROWS"; }
+
+# The server process's CPU time so far (all threads, user + system), in
+# clock ticks: what a request costs, whatever else runs on the machine.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo nan; }
+
+# CPU microseconds per request between two cpu_ticks readings, for a wrk
+# run whose output is in $RUN_OUT ("N requests in Ts").
+cpu_per_request() { # before after
+  local requests
+  requests=$(awk '/ requests in / { print $1; exit }' "$RUN_OUT")
+  awk -v a="$1" -v b="$2" -v n="${requests:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    if (n + 0 > 0 && a != "nan" && b != "nan") printf "%.1f\n", (b - a) * 1000000 / hz / n; else print "nan" }'
+}
 
 run_scenario() { # scenario
   local scenario=$1 round server figures
@@ -190,6 +203,8 @@ run_scenario() { # scenario
       echo "$scenario round $round: $server" >&2
       echo "## $scenario / $server / round $round" | raw
       start_server "$server"
+      local cpu_before cpu=nan
+      cpu_before=$(cpu_ticks "$SERVER_PID")
       case "$scenario" in
         plaintext) figures=$(http_load 64 / "") ;;
         pipelined) figures=$(http_load 64 / pipeline.lua 16) ;;
@@ -223,8 +238,12 @@ run_scenario() { # scenario
             print f["ok"], f["rss_kib"], f["peak_kib"] }' "$RUN_OUT")
           ;;
       esac
+      case "$scenario" in
+        plaintext|pipelined|echo-4k|stream|sleep-10ms)
+          cpu=$(cpu_per_request "$cpu_before" "$(cpu_ticks "$SERVER_PID")") ;;
+      esac
       stop_server
-      record "$scenario" "$server" "$round" ${figures:-nan nan nan}
+      record "$scenario" "$server" "$round" ${figures:-nan nan nan} "$cpu"
     done
   done
 }
@@ -249,34 +268,40 @@ table() {
       if (!(key in seen)) { seen[key] = 1; order[++n] = key }
       if (!($1 in sorder)) { sorder[$1] = ++ns; snames[ns] = $1; ismem[$1] = memory }
       v1[key] = v1[key] " " $4; v2[key] = v2[key] " " $5; v3[key] = v3[key] " " $6
+      if ($7 != "nan") { hascpu[$1] = 1; v4[key] = v4[key] " " $7 }
       if (memory) printf "%-17s %-6s %5s %12s %12s %12s\n", $1, $2, $3, $4 " conns/ok", $5 " KiB rss", $6 " KiB peak"
-      else printf "%-17s %-6s %5s %12.0f %12s %12s\n", $1, $2, $3, $4, $5 " us", $6 " us"
+      else printf "%-17s %-6s %5s %12.0f %12s %12s %14s\n", $1, $2, $3, $4, $5 " us", $6 " us", $7 " cpu us/req"
     }
     END {
       print ""
-      printf "%-17s %-6s %12s %12s %12s\n", "median", "server", "req/s|n", "p50|rss KiB", "p99|peak KiB"
+      printf "%-17s %-6s %12s %12s %12s %12s\n", "median", "server", "req/s|n", "p50|rss KiB", "p99|peak KiB", "cpu us/req"
+      nsv = split(servers, sv, " ")
       for (s = 1; s <= ns; s++) {
         name = snames[s]
-        for (k = 1; k <= split(servers, sv, " "); k++) {
+        for (k = 1; k <= nsv; k++) {
           key = name SUBSEP sv[k]
           if (!(key in seen)) continue
           m1[sv[k]] = median(v1[key]); m2[sv[k]] = median(v2[key]); m3[sv[k]] = median(v3[key])
-          printf "%-17s %-6s %12.0f %12.0f %12.0f\n", name, sv[k], m1[sv[k]], m2[sv[k]], m3[sv[k]]
+          m4[sv[k]] = (name in hascpu) ? median(v4[key]) : "nan"
+          printf "%-17s %-6s %12.0f %12.0f %12.0f %12s\n", name, sv[k], m1[sv[k]], m2[sv[k]], m3[sv[k]], (m4[sv[k]] == "nan") ? "" : sprintf("%.1f", m4[sv[k]])
         }
-        if (("rgi" in m1) && ("hyper" in m1)) {
+        # With two servers, the second against the first (rgi/hyper by
+        # default).
+        a = sv[2]; b = sv[1]
+        if (nsv == 2 && (a in m1) && (b in m1)) {
           if (ismem[name])
-            printf "%-17s %-6s %12s %12s %12s   (rss and peak: lower is better)\n", name, "ratio", "", ratio(m2["rgi"], m2["hyper"]), ratio(m3["rgi"], m3["hyper"])
+            printf "%-17s %-6s %12s %12s %12s   (rss and peak: lower is better)\n", name, "ratio", "", ratio(m2[a], m2[b]), ratio(m3[a], m3[b])
           else
-            printf "%-17s %-6s %12s %12s %12s   (req/s: higher is better; latency: lower)\n", name, "ratio", ratio(m1["rgi"], m1["hyper"]), ratio(m2["rgi"], m2["hyper"]), ratio(m3["rgi"], m3["hyper"])
+            printf "%-17s %-6s %12s %12s %12s %12s   (req/s: higher is better; latency, cpu: lower)\n", name, "ratio", ratio(m1[a], m1[b]), ratio(m2[a], m2[b]), ratio(m3[a], m3[b]), ratio(m4[a], m4[b])
         }
-        delete m1; delete m2; delete m3
+        delete m1; delete m2; delete m3; delete m4
       }
     }' "$ROWS"
 }
 
 {
   echo ""
-  echo "# table (per round: req/s p50 p99; memory rows: connections or uploads done, RSS, peak RSS)"
+  echo "# table (per round: req/s p50 p99, server CPU per request; memory rows: connections or uploads done, RSS, peak RSS)"
   printf "%-17s %-6s %5s %12s %12s %12s\n" scenario server round "req/s|n" "p50|rss" "p99|peak"
   table
 } | tee -a "$RESULTS"

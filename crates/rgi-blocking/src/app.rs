@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use rgi::{App, AppResult, BoxError, Conn, HttpConn};
 
-use crate::handoff::{Handoff, Next, Op, Reply};
+use crate::handoff::{Handoff, Next, Op};
 use crate::pool::{Pool, Saturated};
 use crate::request::Request;
 use crate::response::{Incomplete, Response};
@@ -129,17 +129,16 @@ impl<H: Handler> App for Blocking<H> {
             Box::new(move || run(&*handler, request, response, &job_handoff)),
         )?;
         loop {
-            let reply = match poll_fn(|cx| handoff.poll_next(cx)).await {
-                Next::Finished(outcome) => return outcome,
-                Next::Op(Op::Recv) => Reply::Received(conn.recv().await),
-                Next::Op(Op::Send(event)) => Reply::Sent(conn.send(event).await),
+            match poll_fn(|cx| handoff.poll_next(cx)).await {
+                Next::Finished(outcome) => return handoff.outcome(outcome),
+                Next::Op(Op::Recv) => handoff.received(conn.recv().await),
+                Next::Op(Op::Send(event)) => handoff.sent(conn.send(event).await),
                 Next::Op(Op::Respond {
                     status,
                     headers,
                     body,
-                }) => Reply::Sent(conn.respond(status, headers, body).await),
-            };
-            handoff.reply(reply);
+                }) => handoff.sent(conn.respond(status, headers, body).await),
+            }
         }
     }
 }
@@ -166,12 +165,6 @@ fn run<H: Handler + ?Sized>(
         },
         Ok(Err(e)) => Err(e),
         Err(panic) => Err(HandlerError::Panicked(panic_message(&*panic)).into()),
-    };
-    // A handler that stopped because the client left is not a failure
-    // (rule CORE-044).
-    let outcome = match outcome {
-        Err(_) if handoff.is_disconnected() => Err(rgi::Error::Disconnected.into()),
-        other => other,
     };
     handoff.finish(outcome);
 }

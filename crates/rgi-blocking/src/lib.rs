@@ -26,8 +26,8 @@
 //! * [`Request`]: the scope (owned) and the [`Body`], a `std::io::Read`
 //!   that pulls one `receive` event per empty buffer: a 100 MiB upload is
 //!   never held whole.
-//! * [`Response`]: `start`, then body chunks as `std::io::Write` (each
-//!   `write` returns once the connection took the chunk), then trailers.
+//! * [`Response`]: `start`, then body chunks as `std::io::Write` (at most
+//!   one chunk between the thread and the connection), then trailers.
 //! * [`Blocking`]: the adapter; [`Pool`] / [`PoolConfig`] / [`PoolStats`]:
 //!   the bounded threads it runs handlers on.
 //!
@@ -37,9 +37,10 @@
 //! pool's `size` threads (past that: `503` with `retry-after`), hands the
 //! handler to it, then relays: the thread asks for one operation at a time
 //! (receive the next body event, send one response event) through a
-//! one-slot handoff and blocks until the connection has done it. Nothing
-//! is queued between them, so backpressure holds both ways, and a chunk
-//! written has reached the connection before the handler writes the next.
+//! one-slot handoff. A receive blocks until the event is there; a send is
+//! handed over and the thread goes on, blocking at its next operation
+//! until the connection has taken the previous one. Nothing is queued
+//! beyond that one slot, so backpressure holds both ways.
 //!
 //! Faults: a client that leaves makes the next `write` fail with
 //! `BrokenPipe` and the next `read` with `ConnectionAborted`; a cancelled

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 use rgi::{HttpReceive, HttpScope};
 
-use crate::handoff::{Handoff, Op, Reply};
+use crate::handoff::Handoff;
 
 /// One request, as a blocking handler gets it: WSGI's `environ` and
 /// `wsgi.input`, typed.
@@ -104,15 +104,15 @@ impl Body {
             self.state = BodyState::Ended;
             return Ok(());
         };
-        match handoff.exchange(Op::Recv) {
-            Ok(Reply::Received(HttpReceive::Body { data, more })) => {
+        match handoff.receive() {
+            Ok(HttpReceive::Body { data, more }) => {
                 self.chunk = data;
                 if !more {
                     self.state = BodyState::Ended;
                 }
                 Ok(())
             }
-            // `Disconnect`, a reply that cannot come (`Sent`), or the call
+            // `Disconnect` (or an event a later spec adds), or the call
             // cancelled: the body will not be completed.
             Ok(_) | Err(_) => {
                 self.state = BodyState::Aborted;

@@ -8,19 +8,22 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
 use rgi::{Capabilities, HttpSend, ResponseStart};
 
-use crate::handoff::{Handoff, Op, Reply};
+use crate::handoff::{Failed, Handoff, Op};
 
 /// The response writer a handler gets: WSGI's `start_response` and the
 /// body it returns, as one value.
 ///
 /// [`start`](Self::start) sends the status and headers; every
-/// [`write`](io::Write::write) then sends one body chunk and returns only
-/// once the connection has taken it, so a handler writing faster than the
-/// client reads is held back, and a chunk written has reached the
-/// connection before the next one is produced. Each write is a round trip
-/// to the connection's task: wrap the writer in a `BufWriter` to send many
-/// small pieces as fewer chunks. [`flush`](io::Write::flush) asks the
-/// server to put everything on the wire now.
+/// [`write`](io::Write::write) then sends one body chunk. At most one
+/// event is ever between the handler and the connection: a write hands
+/// its chunk over and returns while the connection sends it, and the next
+/// write waits until that chunk was taken. A handler writing faster than
+/// the client reads is held back by one chunk, and each chunk reaches the
+/// connection before the one after the next is produced. Each write is a
+/// handoff to the connection's task: wrap the writer in a `BufWriter` to
+/// send many small pieces as fewer chunks (one `write!` is one chunk).
+/// [`flush`](io::Write::flush) asks the server to put everything on the
+/// wire now and waits until the connection has taken it.
 ///
 /// For a body known whole, [`send`](Self::send) does it in one step (and
 /// lets the server add `content-length`).
@@ -32,11 +35,16 @@ use crate::handoff::{Handoff, Op, Reply};
 /// response (rule `CORE-041`); one that returns `Ok` without starting gets
 /// a `500` (rule `CORE-042`).
 ///
-/// Errors: once the client is gone (or the call was cancelled) every
-/// operation fails with [`BrokenPipe`](io::ErrorKind::BrokenPipe); an event
-/// the protocol forbids (a body before the start, bytes past the
-/// `content-length`, a body for `HEAD`) fails with
-/// [`InvalidInput`](io::ErrorKind::InvalidInput) and is not sent.
+/// Errors, like a socket's, come with the operation after the one that
+/// failed (or with `flush`): once the client is gone (or the call was
+/// cancelled) every operation fails with
+/// [`BrokenPipe`](io::ErrorKind::BrokenPipe); once the server refused an
+/// event the protocol forbids (bytes past the `content-length`, a body for
+/// `HEAD`), every later one fails with
+/// [`InvalidInput`](io::ErrorKind::InvalidInput). Misuse this writer can
+/// see itself (a body before the start, a second start) fails at once. A
+/// handler that returns `Ok` although a send failed gets the failure as
+/// the call's outcome.
 #[derive(Debug)]
 pub struct Response {
     sink: Sink,
@@ -278,14 +286,16 @@ impl Response {
         if self.gone {
             return Err(broken_pipe());
         }
-        match handoff.exchange(op) {
-            Ok(Reply::Sent(Ok(()))) => Ok(()),
-            Ok(Reply::Sent(Err(rgi::Error::Disconnected))) | Err(_) => {
+        handoff.post(op).map_err(|failed| self.failed(failed))
+    }
+
+    fn failed(&mut self, failed: Failed) -> io::Error {
+        match failed {
+            Failed::Disconnected => {
                 self.gone = true;
-                Err(broken_pipe())
+                broken_pipe()
             }
-            Ok(Reply::Sent(Err(e))) => Err(io::Error::new(io::ErrorKind::InvalidInput, e)),
-            Ok(Reply::Received(_)) => Err(io::Error::other("rgi-blocking: a reply out of turn")),
+            Failed::Refused(error) => io::Error::new(io::ErrorKind::InvalidInput, error),
         }
     }
 }
@@ -336,11 +346,17 @@ impl io::Write for Response {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self.phase {
+        if self.phase == Phase::Started {
             // The explicit flush (HTTP-027).
-            Phase::Started => self.exchange(HttpSend::flush()),
-            _ if self.gone => Err(broken_pipe()),
-            _ => Ok(()),
+            self.exchange(HttpSend::flush())?;
+        }
+        match &self.sink {
+            // Everything written is with the connection.
+            Sink::Connection(handoff) => {
+                let settled = handoff.settle();
+                settled.map_err(|failed| self.failed(failed))
+            }
+            Sink::Buffer(_) => Ok(()),
         }
     }
 }
