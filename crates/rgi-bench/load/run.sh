@@ -16,7 +16,12 @@
 #
 # Environment: ROUNDS (3), DURATION seconds per run (5), SERVERS ("hyper rgi"),
 # SERVER_CPU (0), CLIENT_CPU (1), THREADS server worker threads (1),
-# PORT_BASE (18080), RESULTS (output file), IDLE_CONNS (10000).
+# PORT_BASE (18080), RESULTS (output file), IDLE_CONNS (10000),
+# SCENARIOS (all but sleep-10ms). A server named blocking-N is blocking-peer
+# with a pool of N threads (the blocking handlers of rgi-blocking; its
+# sleep-10ms scenario is 64 connections on a handler that blocks 10 ms):
+#   SERVERS="rgi blocking-32" SCENARIOS="plaintext echo-4k" load/run.sh
+#   SERVERS="blocking-8 blocking-32 blocking-128" SCENARIOS=sleep-10ms load/run.sh
 # --quick: 1 round of 2 s runs, 2,000 idle connections, 10 uploads (a smoke test).
 set -euo pipefail
 
@@ -35,7 +40,7 @@ QUICK=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1; ROUNDS=1; DURATION=2; IDLE_CONNS=2000; UPLOADS=10 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -82,7 +87,7 @@ raw() { tee -a "$RESULTS" >/dev/null; }
 cd "$ROOT"
 BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 BINS=(--bin conn-per-request --bin idle-conns --bin big-uploads)
-for server in $SERVERS; do BINS+=(--bin "$server-peer"); done
+for server in $SERVERS; do BINS+=(--bin "${server%%-*}-peer"); done
 echo "building release binaries in $BIN_DIR ..." >&2
 cargo build --quiet --release -p rgi-bench "${BINS[@]}"
 
@@ -120,10 +125,11 @@ log ""
 
 # ---------------------------------------------------------------- helpers
 PORT=$PORT_BASE
-start_server() { # name
+start_server() { # name, or blocking-N
   PORT=$((PORT + 1))
-  local bin="$BIN_DIR/$1-peer"
-  taskset -c "$SERVER_CPU" "$bin" --bind "127.0.0.1:$PORT" --threads "$THREADS" &
+  local bin="$BIN_DIR/${1%%-*}-peer" extra=()
+  [ "${1#*-}" != "$1" ] && extra=(--pool "${1#*-}")
+  taskset -c "$SERVER_CPU" "$bin" --bind "127.0.0.1:$PORT" --threads "$THREADS" "${extra[@]}" &
   SERVER_PID=$!
   for _ in $(seq 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
@@ -175,7 +181,20 @@ http_load() { # conns path [wrk lua script [script args]]
 }
 
 # One measurement: scenario server round, then the three figures.
-record() { echo "$1 $2 $3 $4 $5 $6" >> "$ROWS"; }
+record() { echo "$1 $2 $3 $4 $5 $6 ${7:-nan}" >> "$ROWS"; }
+
+# The server process's CPU time so far (all threads, user + system), in
+# clock ticks: what a request costs, whatever else runs on the machine.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo nan; }
+
+# CPU microseconds per request between two cpu_ticks readings, for a wrk
+# run whose output is in $RUN_OUT ("N requests in Ts").
+cpu_per_request() { # before after
+  local requests
+  requests=$(awk '/ requests in / { print $1; exit }' "$RUN_OUT")
+  awk -v a="$1" -v b="$2" -v n="${requests:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    if (n + 0 > 0 && a != "nan" && b != "nan") printf "%.1f\n", (b - a) * 1000000 / hz / n; else print "nan" }'
+}
 
 run_scenario() { # scenario
   local scenario=$1 round server figures
@@ -184,11 +203,14 @@ run_scenario() { # scenario
       echo "$scenario round $round: $server" >&2
       echo "## $scenario / $server / round $round" | raw
       start_server "$server"
+      local cpu_before cpu=nan
+      cpu_before=$(cpu_ticks "$SERVER_PID")
       case "$scenario" in
         plaintext) figures=$(http_load 64 / "") ;;
         pipelined) figures=$(http_load 64 / pipeline.lua 16) ;;
         echo-4k) figures=$(http_load 64 /echo echo.lua) ;;
         stream) figures=$(http_load 16 "/stream?n=100&size=16384" "") ;;
+        sleep-10ms) figures=$(http_load 64 "/sleep?ms=10" "") ;;
         conn-per-request)
           timeout $((DURATION + 20)) taskset -c "$CLIENT_CPU" "$BIN_DIR/conn-per-request" \
             --addr "127.0.0.1:$PORT" --concurrency 32 --seconds "$DURATION" > "$RUN_OUT" 2>&1 || true
@@ -216,13 +238,17 @@ run_scenario() { # scenario
             print f["ok"], f["rss_kib"], f["peak_kib"] }' "$RUN_OUT")
           ;;
       esac
+      case "$scenario" in
+        plaintext|pipelined|echo-4k|stream|sleep-10ms)
+          cpu=$(cpu_per_request "$cpu_before" "$(cpu_ticks "$SERVER_PID")") ;;
+      esac
       stop_server
-      record "$scenario" "$server" "$round" ${figures:-nan nan nan}
+      record "$scenario" "$server" "$round" ${figures:-nan nan nan} "$cpu"
     done
   done
 }
 
-for scenario in plaintext pipelined echo-4k stream conn-per-request idle-10k uploads-8m; do
+for scenario in ${SCENARIOS:-plaintext pipelined echo-4k stream conn-per-request idle-10k uploads-8m}; do
   run_scenario "$scenario"
 done
 
@@ -242,34 +268,40 @@ table() {
       if (!(key in seen)) { seen[key] = 1; order[++n] = key }
       if (!($1 in sorder)) { sorder[$1] = ++ns; snames[ns] = $1; ismem[$1] = memory }
       v1[key] = v1[key] " " $4; v2[key] = v2[key] " " $5; v3[key] = v3[key] " " $6
+      if ($7 != "nan") { hascpu[$1] = 1; v4[key] = v4[key] " " $7 }
       if (memory) printf "%-17s %-6s %5s %12s %12s %12s\n", $1, $2, $3, $4 " conns/ok", $5 " KiB rss", $6 " KiB peak"
-      else printf "%-17s %-6s %5s %12.0f %12s %12s\n", $1, $2, $3, $4, $5 " us", $6 " us"
+      else printf "%-17s %-6s %5s %12.0f %12s %12s %14s\n", $1, $2, $3, $4, $5 " us", $6 " us", $7 " cpu us/req"
     }
     END {
       print ""
-      printf "%-17s %-6s %12s %12s %12s\n", "median", "server", "req/s|n", "p50|rss KiB", "p99|peak KiB"
+      printf "%-17s %-6s %12s %12s %12s %12s\n", "median", "server", "req/s|n", "p50|rss KiB", "p99|peak KiB", "cpu us/req"
+      nsv = split(servers, sv, " ")
       for (s = 1; s <= ns; s++) {
         name = snames[s]
-        for (k = 1; k <= split(servers, sv, " "); k++) {
+        for (k = 1; k <= nsv; k++) {
           key = name SUBSEP sv[k]
           if (!(key in seen)) continue
           m1[sv[k]] = median(v1[key]); m2[sv[k]] = median(v2[key]); m3[sv[k]] = median(v3[key])
-          printf "%-17s %-6s %12.0f %12.0f %12.0f\n", name, sv[k], m1[sv[k]], m2[sv[k]], m3[sv[k]]
+          m4[sv[k]] = (name in hascpu) ? median(v4[key]) : "nan"
+          printf "%-17s %-6s %12.0f %12.0f %12.0f %12s\n", name, sv[k], m1[sv[k]], m2[sv[k]], m3[sv[k]], (m4[sv[k]] == "nan") ? "" : sprintf("%.1f", m4[sv[k]])
         }
-        if (("rgi" in m1) && ("hyper" in m1)) {
+        # With two servers, the second against the first (rgi/hyper by
+        # default).
+        a = sv[2]; b = sv[1]
+        if (nsv == 2 && (a in m1) && (b in m1)) {
           if (ismem[name])
-            printf "%-17s %-6s %12s %12s %12s   (rss and peak: lower is better)\n", name, "ratio", "", ratio(m2["rgi"], m2["hyper"]), ratio(m3["rgi"], m3["hyper"])
+            printf "%-17s %-6s %12s %12s %12s   (rss and peak: lower is better)\n", name, "ratio", "", ratio(m2[a], m2[b]), ratio(m3[a], m3[b])
           else
-            printf "%-17s %-6s %12s %12s %12s   (req/s: higher is better; latency: lower)\n", name, "ratio", ratio(m1["rgi"], m1["hyper"]), ratio(m2["rgi"], m2["hyper"]), ratio(m3["rgi"], m3["hyper"])
+            printf "%-17s %-6s %12s %12s %12s %12s   (req/s: higher is better; latency, cpu: lower)\n", name, "ratio", ratio(m1[a], m1[b]), ratio(m2[a], m2[b]), ratio(m3[a], m3[b]), ratio(m4[a], m4[b])
         }
-        delete m1; delete m2; delete m3
+        delete m1; delete m2; delete m3; delete m4
       }
     }' "$ROWS"
 }
 
 {
   echo ""
-  echo "# table (per round: req/s p50 p99; memory rows: connections or uploads done, RSS, peak RSS)"
+  echo "# table (per round: req/s p50 p99, server CPU per request; memory rows: connections or uploads done, RSS, peak RSS)"
   printf "%-17s %-6s %5s %12s %12s %12s\n" scenario server round "req/s|n" "p50|rss" "p99|peak"
   table
 } | tee -a "$RESULTS"

@@ -7,6 +7,8 @@
 //!   `rgi-peer` binary on `rgi_server`).
 //! * [`hyper_app`]: the same routes as a hyper 1.x service (the `hyper-peer`
 //!   binary), the baseline.
+//! * [`blocking_app`]: the plaintext and echo routes as blocking handlers
+//!   (the `blocking-peer` binary, on `rgi-blocking`), and a `/sleep` route.
 //! * [`driver`]: an in-process, allocation-free driver that runs an app on
 //!   plain structs, for the criterion benches and the tests.
 //! * [`layers`]: the middleware whose cost the benches measure.
@@ -19,6 +21,7 @@
 //! `load/run.sh` runs the whole load comparison; `BENCHMARKS.md` at the repo
 //! root holds the figures.
 
+pub mod blocking_app;
 pub mod cli;
 pub mod client;
 pub mod driver;

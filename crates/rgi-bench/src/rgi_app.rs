@@ -101,6 +101,17 @@ async fn stream(http: &mut HttpConn<'_>, params: StreamParams) -> Result<(), Err
     Ok(())
 }
 
+/// The server's config for the load peers: the defaults, aligned with
+/// hyper's where they differ (see the `rgi-peer` binary's docs).
+pub fn peer_config() -> rgi_server::Config {
+    let mut config = rgi_server::Config::default();
+    config.server_header = None;
+    config.keep_alive_timeout = std::time::Duration::from_secs(600);
+    // hyper's default max_buf_size, which bounds its write buffer too.
+    config.write_buffer_bytes = 8192 + 4096 * 100;
+    config
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,7 @@ use rgi_bench::rgi_app::LoadApp;
 fn main() {
     let (bind, runtime) = cli::peer_setup();
     let deflate: String = cli::or_exit(cli::flag(&cli::args(), "ws-deflate", "on".to_owned()));
-    let mut config = config();
+    let mut config = rgi_bench::rgi_app::peer_config();
     config.websocket.deflate = match deflate.as_str() {
         "on" => true,
         "off" => false,
@@ -48,14 +48,4 @@ fn main() {
             std::process::exit(1);
         }
     });
-}
-
-/// The server's defaults, aligned with hyper's where they differ.
-fn config() -> rgi_server::Config {
-    let mut config = rgi_server::Config::default();
-    config.server_header = None;
-    config.keep_alive_timeout = std::time::Duration::from_secs(600);
-    // hyper's default max_buf_size, which bounds its write buffer too.
-    config.write_buffer_bytes = 8192 + 4096 * 100;
-    config
 }
