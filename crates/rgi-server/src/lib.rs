@@ -160,6 +160,15 @@ mod server;
 mod shutdown;
 
 pub use access_log::TARGET as ACCESS_LOG_TARGET;
+
+/// What every rgi server needs and none should copy: the lifespan driver,
+/// the shutdown signal and the file sender. `rgi-hyper` serves apps with
+/// these very pieces, so both servers start, stop and send files alike.
+pub mod shared {
+    pub use crate::conn::file::FileSend;
+    pub use crate::lifespan::{startup as start_lifespan, Lifespan};
+    pub use crate::server::shutdown_signal;
+}
 pub use config::{Config, LifespanMode};
 pub use error::ServeError;
 pub use server::Server;

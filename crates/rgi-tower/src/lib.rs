@@ -42,6 +42,6 @@ mod tower_app;
 
 pub use layer::{RgiLayer, TowerLayer, TowerMiddleware};
 pub use request_body::RequestBody;
-pub use scope::ScopeParts;
+pub use scope::{ScopeParts, Transport};
 pub use service::{ResponseBody, ResponseFuture, RgiService, DEFAULT_GRACE};
 pub use tower_app::TowerApp;

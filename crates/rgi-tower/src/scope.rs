@@ -97,6 +97,56 @@ pub(crate) struct Placement {
     /// The mount point to put back on the URI (`RgiService::mounted_at`).
     pub(crate) mount: Option<Arc<str>>,
     pub(crate) client_addr: Option<ClientAddrFn>,
+    /// What the server knows of the connection (`RgiService::on_transport`).
+    pub(crate) transport: Option<Arc<Transport>>,
+}
+
+/// What a server that runs an [`RgiService`](crate::RgiService) on its own
+/// connections knows and `http::Request` does not carry: the addresses,
+/// the scheme, TLS and the lifespan state.
+/// `rgi-hyper` gives one per connection
+/// ([`RgiService::on_transport`](crate::RgiService::on_transport)).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Transport {
+    /// The client's address.
+    pub client: Option<SocketAddr>,
+    /// The address the connection arrived on.
+    pub server: Option<SocketAddr>,
+    /// `https` on TLS, else `http`.
+    pub scheme: Scheme,
+    /// TLS details; `None` on plain TCP.
+    pub tls: Option<Arc<TlsInfo>>,
+    /// The lifespan state frozen at startup.
+    pub state: State,
+}
+
+impl Transport {
+    /// A plain-TCP transport with the given addresses and empty state.
+    pub fn new(client: Option<SocketAddr>, server: Option<SocketAddr>) -> Self {
+        Self {
+            client,
+            server,
+            scheme: Scheme::HTTP,
+            tls: None,
+            state: State::new(),
+        }
+    }
+
+    /// With TLS details (and scheme `https`).
+    #[must_use]
+    pub fn with_tls(mut self, tls: Arc<TlsInfo>) -> Self {
+        self.scheme = Scheme::HTTPS;
+        self.tls = Some(tls);
+        self
+    }
+
+    /// With the lifespan state.
+    #[must_use]
+    pub fn with_state(mut self, state: State) -> Self {
+        self.state = state;
+        self
+    }
 }
 
 /// The rgi scope for a request from tower. `None` when its path does not
@@ -135,6 +185,13 @@ pub(crate) fn scope_from_request(
                 }
             }
             scope.client = client;
+            if let Some(transport) = &placement.transport {
+                scope.client = scope.client.or(transport.client);
+                scope.server = transport.server;
+                scope.scheme = transport.scheme.clone();
+                scope.tls = transport.tls.clone();
+                scope.state = transport.state.clone();
+            }
             scope.capabilities.trailers = scope.version >= Version::HTTP_2
                 || scope.headers.get_all(TE).iter().any(|te| {
                     te.as_bytes()
@@ -304,6 +361,7 @@ mod tests {
         let placement = Placement {
             mount: Some("/api".into()),
             client_addr: None,
+            transport: None,
         };
         let request = http::Request::get("/users?a=b").body(()).unwrap();
         let scope = scope_from_request(request.into_parts().0, &placement).unwrap();

@@ -21,7 +21,7 @@ use rgi::{
 };
 
 use crate::rules::ResponseRules;
-use crate::scope::{scope_from_request, Placement};
+use crate::scope::{scope_from_request, Placement, Transport};
 
 /// How long an rgi call whose tower side went away (the client left, a
 /// timeout dropped the response) may go on cleaning up (rule `CORE-032`).
@@ -122,6 +122,15 @@ impl<A: App> RgiService<A> {
         read: impl Fn(&Extensions) -> Option<SocketAddr> + Send + Sync + 'static,
     ) -> Self {
         self.placement.client_addr = Some(Arc::new(read));
+        self
+    }
+
+    /// Gives every request's scope what the server knows of its
+    /// connection: addresses, scheme, TLS, lifespan state. A server makes
+    /// one service per connection this way (`rgi-hyper` does).
+    #[must_use]
+    pub fn on_transport(mut self, transport: Transport) -> Self {
+        self.placement.transport = Some(Arc::new(transport));
         self
     }
 

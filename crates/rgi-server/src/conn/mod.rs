@@ -4,7 +4,7 @@
 mod body;
 mod encode;
 mod exchange;
-mod file;
+pub(crate) mod file;
 mod io;
 pub(crate) mod parse;
 mod stall;
