@@ -471,6 +471,7 @@ impl Future for ResponseFuture {
                         trailers: start.trailers,
                         data_done: false,
                         done: false,
+                        failed: None,
                     });
                     *response.status_mut() = start.status;
                     *response.headers_mut() = start.headers;
@@ -525,6 +526,7 @@ fn empty(status: StatusCode, failure: Option<BoxError>) -> Response<ResponseBody
         trailers: false,
         data_done: true,
         done: true,
+        failed: None,
     });
     *response.status_mut() = status;
     response.extensions_mut().insert(FromRgi {
@@ -542,6 +544,9 @@ pub struct ResponseBody {
     /// The final body event went out; only trailers may follow.
     data_done: bool,
     done: bool,
+    /// The app failed after its start: the error is given on the next
+    /// poll, once the server has had a turn to write what came before it.
+    failed: Option<BoxError>,
 }
 
 impl std::fmt::Debug for ResponseBody {
@@ -566,6 +571,9 @@ impl Body for ResponseBody {
             return Poll::Ready(None);
         };
         loop {
+            if let Some(error) = this.failed.take() {
+                return Poll::Ready(Some(Err(error)));
+            }
             if this.done {
                 // Complete: an app still running (work after its response)
                 // finishes on its own when the body is dropped (`Driver`).
@@ -607,7 +615,14 @@ impl Body for ResponseBody {
                     if !Error::is_disconnect(&*error) {
                         tracing::error!(error = %error, "rgi app failed after the response started");
                     }
-                    return Poll::Ready(Some(Err(error)));
+                    // hyper aborts the connection on a body error without
+                    // flushing what it buffered: the client would see no
+                    // response at all instead of the truncated one (whose
+                    // missing end tells it the body broke). One turn first
+                    // lets hyper write the head and the data sent so far.
+                    this.failed = Some(error);
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
                 }
                 Step::Finished => {
                     this.driver = None;
