@@ -63,6 +63,26 @@ async fn keep_alive_with_server_and_date_headers() {
     let lower = response.to_ascii_lowercase();
     assert!(lower.contains("\r\nserver: rgi\r\n"), "{response}");
     assert!(lower.contains("\r\ndate: "), "{response}");
+    // A body sent whole with its start is framed by length, not chunked.
+    assert!(lower.contains("\r\ncontent-length: 13\r\n"), "{response}");
+}
+
+#[tokio::test]
+async fn head_keeps_the_length_of_get_and_sends_no_body() {
+    let server = start(testbed::Testbed).await;
+    let response = exchange(
+        server.addr,
+        b"HEAD / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("\r\ncontent-length: 13\r\n"),
+        "{response}"
+    );
+    assert!(response.ends_with("\r\n\r\n"), "no body bytes: {response}");
 }
 
 #[tokio::test]

@@ -168,6 +168,7 @@ where
         };
         let shared = Arc::new(Mutex::new(Shared::default()));
         let rules = ResponseRules::new(&scope.method);
+        let head = scope.method == http::Method::HEAD;
         let app = self.app.clone();
         let (receive, send) = (shared.clone(), shared.clone());
         let call = Box::pin(async move {
@@ -187,6 +188,7 @@ where
         });
         ResponseFuture(Calling::Running(Some(Driver {
             call: Some(call),
+            head,
             shared,
             returned: None,
             grace: self.grace,
@@ -337,12 +339,27 @@ enum Step {
 /// The app's call, polled from outside.
 struct Driver {
     call: Option<BoxFuture<'static, AppResult>>,
+    /// The request is a HEAD (its response's length is not its body's).
+    head: bool,
     shared: Arc<Mutex<Shared>>,
     returned: Option<AppResult>,
     grace: Duration,
 }
 
 impl Driver {
+    /// The next event if the app has one ready now; a call that returned
+    /// keeps its result for the next step.
+    fn peek(&mut self, cx: &mut Context<'_>) -> Option<HttpSend> {
+        match self.poll_step(cx) {
+            Poll::Ready(Step::Event(event)) => Some(event),
+            Poll::Ready(Step::Returned(result)) => {
+                self.returned = Some(result);
+                None
+            }
+            Poll::Ready(Step::Finished) | Poll::Pending => None,
+        }
+    }
+
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
         if let Some(event) = self.take_event(cx) {
             return Poll::Ready(Step::Event(event));
@@ -466,12 +483,26 @@ impl Future for ResponseFuture {
         loop {
             match std::task::ready!(running.poll_step(cx)) {
                 Step::Event(HttpSend::Start(start)) => {
+                    let head = running.head;
+                    let mut driver = driver.take();
+                    // A body sent whole right after the start (what
+                    // `respond` does) gives the response a length, so hyper
+                    // frames it with `content-length` rather than chunks.
+                    let first = driver.as_mut().and_then(|d| d.peek(cx));
+                    let whole = match &first {
+                        Some(HttpSend::Body { data, more: false }) if !head && !start.trailers => {
+                            Some(data.len() as u64)
+                        }
+                        _ => None,
+                    };
                     let mut response = Response::new(ResponseBody {
-                        driver: driver.take(),
+                        driver,
                         trailers: start.trailers,
                         data_done: false,
                         done: false,
                         failed: None,
+                        first,
+                        whole,
                     });
                     *response.status_mut() = start.status;
                     *response.headers_mut() = start.headers;
@@ -527,6 +558,8 @@ fn empty(status: StatusCode, failure: Option<BoxError>) -> Response<ResponseBody
         data_done: true,
         done: true,
         failed: None,
+        first: None,
+        whole: None,
     });
     *response.status_mut() = status;
     response.extensions_mut().insert(FromRgi {
@@ -547,6 +580,10 @@ pub struct ResponseBody {
     /// The app failed after its start: the error is given on the next
     /// poll, once the server has had a turn to write what came before it.
     failed: Option<BoxError>,
+    /// The event that followed `Start` at once, taken to learn the length.
+    first: Option<HttpSend>,
+    /// The body's length when it was sent whole with the start.
+    whole: Option<u64>,
 }
 
 impl std::fmt::Debug for ResponseBody {
@@ -579,7 +616,11 @@ impl Body for ResponseBody {
                 // finishes on its own when the body is dropped (`Driver`).
                 return Poll::Ready(None);
             }
-            match std::task::ready!(driver.poll_step(cx)) {
+            let step = match this.first.take() {
+                Some(event) => Step::Event(event),
+                None => std::task::ready!(driver.poll_step(cx)),
+            };
+            match step {
                 Step::Event(HttpSend::Body { data, more }) => {
                     if !more {
                         this.data_done = true;
@@ -637,7 +678,9 @@ impl Body for ResponseBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.data_done {
+        if let (Some(whole), false) = (self.whole, self.data_done) {
+            SizeHint::with_exact(whole)
+        } else if self.data_done {
             // No data will follow; trailers may (what tells `TowerApp` that
             // the last data frame was the final body).
             SizeHint::with_exact(0)
