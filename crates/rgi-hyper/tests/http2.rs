@@ -186,3 +186,25 @@ async fn a_stream_reset_mid_body_is_a_disconnect() {
 fn tokio_stream<T>(rx: mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T> {
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
 }
+
+#[tokio::test]
+async fn a_host_that_contradicts_the_authority_is_400() {
+    let server = start(testbed::Testbed).await;
+    let mut h2 = h2c(server.addr).await;
+    let request = Request::get("http://good.example/echo-scope")
+        .header("host", "evil.example")
+        .body(full(Bytes::new()))
+        .unwrap();
+    let response = bounded("response", h2.send_request(request)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    let request = Request::get("http://good.example/headers")
+        .body(full(Bytes::new()))
+        .unwrap();
+    let response = bounded("response", h2.send_request(request)).await.unwrap();
+    let headers: serde_json::Value = serde_json::from_slice(&body_of(response).await).unwrap();
+    assert_eq!(
+        headers["host"], "good.example",
+        "`:authority` became `host` (HTTP-008)"
+    );
+}

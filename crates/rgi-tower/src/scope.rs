@@ -150,7 +150,8 @@ impl Transport {
 }
 
 /// The rgi scope for a request from tower. `None` when its path does not
-/// decode to UTF-8 (answered 400, rule `HTTP-003`).
+/// decode to UTF-8 (rule `HTTP-003`) or an HTTP/2 request names two
+/// different hosts (rule `HTTP-037`): both are answered 400.
 pub(crate) fn scope_from_request(
     mut parts: http::request::Parts,
     placement: &Placement,
@@ -164,6 +165,16 @@ pub(crate) fn scope_from_request(
     if from_rgi.is_none() {
         if let Some(mount) = &placement.mount {
             parts.uri = above_mount(&parts.uri, mount)?;
+        }
+    }
+    if let (Some(authority), Some(host)) = (parts.uri.authority(), parts.headers.get(HOST)) {
+        if parts.version >= Version::HTTP_2
+            && !host
+                .as_bytes()
+                .eq_ignore_ascii_case(authority.as_str().as_bytes())
+        {
+            // Two hosts for one request (rule `HTTP-037`, RFC 9113 §8.3.1).
+            return None;
         }
     }
     if !parts.headers.contains_key(HOST) {
