@@ -128,3 +128,30 @@ pub async fn serve(listener: TcpListener) {
         });
     }
 }
+
+/// As [`serve`], with hyper-util's automatic HTTP/1.1 + HTTP/2 (h2c)
+/// builder: the bare-hyper baseline for `rgi-hyper`, which serves through
+/// the same builder (so both pay its protocol sniffing alike).
+pub async fn serve_auto(listener: TcpListener) {
+    use hyper_util::rt::TokioExecutor;
+    use hyper_util::server::conn::auto;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().pipeline_flush(true);
+    let builder = std::sync::Arc::new(builder);
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service_fn(handle))
+                .await;
+        });
+    }
+}

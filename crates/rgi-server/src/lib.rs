@@ -173,6 +173,14 @@ mod wire;
 mod ws;
 
 pub use access_log::{AccessLog, AccessLogFormat, PendingEntry};
+/// What every rgi server needs and none should copy: the lifespan driver,
+/// the shutdown signal and the file sender. `rgi-hyper` serves apps with
+/// these very pieces, so both servers start, stop and send files alike.
+pub mod shared {
+    pub use crate::conn::file::FileSend;
+    pub use crate::lifespan::{startup as start_lifespan, Lifespan};
+    pub use crate::server::shutdown_signal;
+}
 pub use config::{Config, LifespanMode};
 pub use error::ServeError;
 pub use server::Server;

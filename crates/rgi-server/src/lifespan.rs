@@ -35,7 +35,7 @@ type Outcome = Result<AppResult, Box<dyn Any + Send>>;
 
 /// A lifespan call that completed startup and waits for shutdown.
 #[derive(Debug)]
-pub(crate) struct Lifespan {
+pub struct Lifespan {
     events: mpsc::Sender<LifespanReceive>,
     answers: mpsc::UnboundedReceiver<LifespanSend>,
     task: JoinHandle<Outcome>,
@@ -43,7 +43,7 @@ pub(crate) struct Lifespan {
 
 /// Runs lifespan startup. `Ok((None, empty state))` when the app has no
 /// lifespan support (in `Auto` mode) or lifespan is off.
-pub(crate) async fn startup(
+pub async fn startup(
     app: BoxApp,
     mode: LifespanMode,
 ) -> Result<(Option<Lifespan>, State), ServeError> {
@@ -144,7 +144,7 @@ fn unanswered_startup(
 impl Lifespan {
     /// Sends `Shutdown` and waits (at most `timeout`) for the answer and for
     /// the call to return.
-    pub(crate) async fn shutdown(mut self, timeout: Duration) {
+    pub async fn shutdown(mut self, timeout: Duration) {
         if self.events.send(LifespanReceive::Shutdown).await.is_err() {
             // Its end was logged when it happened (LIFE-011).
             tracing::debug!("lifespan call already ended: no Shutdown sent");

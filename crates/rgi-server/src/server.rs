@@ -262,7 +262,7 @@ impl Server {
 }
 
 /// Completes on Ctrl-C, or SIGTERM on Unix.
-pub(crate) async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::warn!(error = %e, "cannot listen for Ctrl-C");

@@ -20,10 +20,10 @@ const READ_BYTES: usize = 64 * 1024;
 type Opening = Pin<Box<dyn Future<Output = Result<(File, u64), String>> + Send>>;
 
 /// One `File` event being sent.
-pub(crate) struct FileSend {
+pub struct FileSend {
     step: Step,
     /// More body follows the file (`FileBody::more`).
-    pub(crate) more: bool,
+    pub more: bool,
     path: PathBuf,
 }
 
@@ -55,7 +55,7 @@ impl fmt::Debug for FileSend {
 impl FileSend {
     /// Starts sending `range` of `path` (the whole file when `None`). The
     /// path must be absolute and the range ordered (checked by the caller).
-    pub(crate) fn new(path: PathBuf, range: Option<Range<u64>>, more: bool) -> Self {
+    pub fn new(path: PathBuf, range: Option<Range<u64>>, more: bool) -> Self {
         let shown = path.clone();
         let open = async move {
             let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", path.display());
@@ -91,12 +91,12 @@ impl FileSend {
     }
 
     /// Whether the file is open and positioned.
-    pub(crate) fn is_open(&self) -> bool {
+    pub fn is_open(&self) -> bool {
         matches!(self.step, Step::Reading { .. })
     }
 
     /// Opens the file; ready with the number of bytes to send.
-    pub(crate) fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<Result<u64, String>> {
+    pub fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<Result<u64, String>> {
         let Step::Opening(open) = &mut self.step else {
             return Poll::Ready(Ok(self.remaining()));
         };
@@ -111,7 +111,7 @@ impl FileSend {
     }
 
     /// Bytes still to send.
-    pub(crate) fn remaining(&self) -> u64 {
+    pub fn remaining(&self) -> u64 {
         match &self.step {
             Step::Opening(_) => 0,
             Step::Reading { remaining, .. } => *remaining,
@@ -119,7 +119,7 @@ impl FileSend {
     }
 
     /// Sends nothing more (HEAD, 204, 304: the body is not written).
-    pub(crate) fn skip(&mut self) {
+    pub fn skip(&mut self) {
         if let Step::Reading { remaining, .. } = &mut self.step {
             *remaining = 0;
         }
@@ -127,7 +127,7 @@ impl FileSend {
 
     /// Reads the next chunk (never empty). A file that ends before the
     /// range does (it shrank since it was opened) is an error (EXT-021).
-    pub(crate) fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<&[u8], String>> {
+    pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<&[u8], String>> {
         let Step::Reading {
             file,
             remaining,

@@ -3,7 +3,7 @@
 
 pub(crate) mod body;
 mod exchange;
-mod file;
+pub(crate) mod file;
 pub(crate) mod parse;
 
 use std::any::Any;

@@ -1,0 +1,195 @@
+//! One connection: TLS if configured, then hyper's automatic HTTP/1.1 or
+//! HTTP/2 connection, serving the app through `rgi-tower`'s `RgiService`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::SERVER;
+use http::{HeaderValue, Request, Response};
+use http_body_util::Limited;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::Watcher;
+use rgi::{App, State};
+use rgi_server::Config;
+use rgi_tower::{ResponseBody, ResponseFuture, RgiService, Transport};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+/// How connections are spoken.
+#[derive(Clone)]
+pub(crate) enum Protocol {
+    /// HTTP/1.1 and h2c (prior knowledge) on plain TCP.
+    Plain,
+    /// TLS first; ALPN picks `h2` or `http/1.1`.
+    #[cfg(feature = "tls")]
+    Tls(tokio_rustls::TlsAcceptor, Option<String>),
+}
+
+impl std::fmt::Debug for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Plain => "Plain",
+            #[cfg(feature = "tls")]
+            Protocol::Tls(..) => "Tls",
+        })
+    }
+}
+
+/// What every connection of one running server shares.
+pub(crate) struct ConnCtx {
+    config: Config,
+    state: State,
+    protocol: Protocol,
+    builder: auto::Builder<TokioExecutor>,
+    /// The listener's address when it names one IP (then it is every
+    /// connection's local address, without a `getsockname` each).
+    bound_addr: Option<SocketAddr>,
+}
+
+impl ConnCtx {
+    pub(crate) fn new(
+        config: Config,
+        state: State,
+        protocol: Protocol,
+        local_addr: SocketAddr,
+    ) -> Self {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.head_timeout)
+            .max_buf_size(config.max_head_bytes.max(8192));
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            // RFC 8441: WebSocket over HTTP/2 arrives as extended CONNECT.
+            .enable_connect_protocol();
+        Self {
+            config,
+            state,
+            protocol,
+            builder,
+            bound_addr: Some(local_addr).filter(|a| !a.ip().is_unspecified() && a.port() != 0),
+        }
+    }
+
+    pub(crate) fn scheme(&self) -> &'static str {
+        match self.protocol {
+            Protocol::Plain => "http",
+            #[cfg(feature = "tls")]
+            Protocol::Tls(..) => "https",
+        }
+    }
+}
+
+/// Serves one accepted connection until it closes, the client goes away,
+/// or graceful shutdown has let it finish.
+pub(crate) async fn serve<A: App>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<ConnCtx>,
+    app: Arc<A>,
+    watcher: Watcher,
+) {
+    if ctx.config.nodelay {
+        let _ = stream.set_nodelay(true);
+    }
+    let local = ctx.bound_addr.or_else(|| stream.local_addr().ok());
+    let transport = Transport::new(Some(peer), local).with_state(ctx.state.clone());
+    match &ctx.protocol {
+        Protocol::Plain => serve_io(stream, transport, &ctx, app, watcher).await,
+        #[cfg(feature = "tls")]
+        Protocol::Tls(acceptor, server_cert) => {
+            let handshake = tokio::time::timeout(ctx.config.head_timeout, acceptor.accept(stream));
+            let stream = match handshake.await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            let info = crate::tls::info(stream.get_ref().1, server_cert.clone());
+            let transport = transport.with_tls(Arc::new(info));
+            serve_io(stream, transport, &ctx, app, watcher).await;
+        }
+    }
+}
+
+async fn serve_io<I, A>(io: I, transport: Transport, ctx: &ConnCtx, app: Arc<A>, watcher: Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    A: App,
+{
+    let service = RequestService {
+        rgi: RgiService::from_arc(app)
+            .on_transport(transport)
+            .grace(ctx.config.disconnect_grace),
+        max_body: ctx
+            .config
+            .max_body_bytes
+            .map_or(usize::MAX, |max| usize::try_from(max).unwrap_or(usize::MAX)),
+        server_header: ctx.config.server_header.clone(),
+    };
+    let conn = ctx
+        .builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// The per-connection hyper service: the body limit on the way in, the
+/// `server` header on the way out, `RgiService` in between.
+struct RequestService<A> {
+    rgi: RgiService<A>,
+    max_body: usize,
+    server_header: Option<HeaderValue>,
+}
+
+impl<A: App> hyper::service::Service<Request<Incoming>> for RequestService<A> {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = WithServerHeader;
+
+    fn call(&self, request: Request<Incoming>) -> WithServerHeader {
+        let request = request.map(|body| Limited::new(body, self.max_body));
+        // `tower::Service::call` takes `&mut self`; the clone is three
+        // reference counts.
+        let mut rgi = self.rgi.clone();
+        WithServerHeader {
+            response: tower_call(&mut rgi, request),
+            server_header: self.server_header.clone(),
+        }
+    }
+}
+
+fn tower_call<A: App>(
+    rgi: &mut RgiService<A>,
+    request: Request<Limited<Incoming>>,
+) -> ResponseFuture {
+    <RgiService<A> as tower::Service<Request<Limited<Incoming>>>>::call(rgi, request)
+}
+
+/// The response future, with the `server` header added unless the app set
+/// one.
+struct WithServerHeader {
+    response: ResponseFuture,
+    server_header: Option<HeaderValue>,
+}
+
+impl Future for WithServerHeader {
+    type Output = Result<Response<ResponseBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Ok(mut response) = std::task::ready!(Pin::new(&mut this.response).poll(cx));
+        if let Some(server) = this.server_header.take() {
+            response.headers_mut().entry(SERVER).or_insert(server);
+        }
+        Poll::Ready(Ok(response))
+    }
+}

@@ -1,0 +1,71 @@
+//! # rgi-hyper: rgi apps on hyper
+//!
+//! The second rgi server. It serves any [`rgi::App`] on hyper 1.x with
+//! hyper-util's automatic connection builder: HTTP/1.1, HTTP/2 with prior
+//! knowledge (h2c) on the same port, and, with the `tls` feature, HTTPS
+//! with ALPN `h2` and `http/1.1` (rustls).
+//!
+//! ```no_run
+//! use rgi::{App, AppResult, Conn};
+//!
+//! struct Hello;
+//!
+//! impl App for Hello {
+//!     async fn call(&self, conn: Conn<'_>) -> AppResult {
+//!         let Conn::Http(mut http) = conn else { return conn.unsupported() };
+//!         http.respond(http::StatusCode::OK, http::HeaderMap::new(), "Hello, world!").await?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), rgi_server::ServeError> {
+//! rgi_hyper::Server::bind("127.0.0.1:8000").await?.serve(Hello).await
+//! # }
+//! ```
+//!
+//! ## What it shares, and with whom
+//!
+//! Each piece exists once:
+//!
+//! * the request ↔ event bridge is `rgi-tower`'s [`RgiService`]
+//!   (one service per connection, given the connection's addresses, scheme,
+//!   TLS and lifespan state as a [`Transport`]): the request body is pulled
+//!   from hyper as the app receives, and each response event becomes one
+//!   body frame when hyper asks for it, so at most one event is buffered
+//!   between the app and the client, and a client that stops reading
+//!   stalls the app's `send` (rule `CORE-020`);
+//! * the lifespan driver, the shutdown signal, the [`rgi_server::Config`]
+//!   and the file sender are the reference server's
+//!   ([`rgi_server::shared`]).
+//!
+//! ## The scope
+//!
+//! `http_version` is `1.0`, `1.1` or `2`; on HTTP/2 the `:authority`
+//! becomes the `host` header when the request has none (rule `HTTP-008`).
+//! Capabilities: `trailers` on HTTP/2 and on HTTP/1.1 with `TE: trailers`;
+//! `send_file` always (the file's range is streamed in chunks of at most
+//! 64 KiB, one chunk per body frame); `early_hints` never (hyper's server
+//! has no way to send a `103`) and `websocket_denial` not yet.
+//!
+//! ## Shutdown
+//!
+//! On Ctrl-C or SIGTERM (or the future given to
+//! [`Server::serve_with_shutdown`]) the server stops accepting, asks every
+//! connection to finish (HTTP/1.1 connections close once idle, HTTP/2 ones
+//! get `GOAWAY`), waits up to [`rgi_server::Config::drain_timeout`], then
+//! runs lifespan shutdown.
+//!
+//! [`RgiService`]: rgi_tower::RgiService
+//! [`Transport`]: rgi_tower::Transport
+#![forbid(unsafe_code)]
+
+mod conn;
+mod files;
+mod server;
+#[cfg(feature = "tls")]
+mod tls;
+
+pub use files::ServeFiles;
+pub use server::Server;
+#[cfg(feature = "tls")]
+pub use tls::{TlsConfig, TlsError};

@@ -1,0 +1,90 @@
+//! What the rgi-hyper tests share: a server on a free port that stops
+//! when dropped, an HTTP/2 (h2c) client connection, small test apps.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rgi::App;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+/// Every wait in these tests: generous, the machine is shared.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within {WAIT:?}"))
+}
+
+/// A running rgi-hyper server; shut down gracefully when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<Result<(), rgi_server::ServeError>>,
+}
+
+impl TestServer {
+    /// Asks for graceful shutdown and waits until the server has stopped.
+    pub async fn stop(mut self) -> Result<(), rgi_server::ServeError> {
+        drop(self.stop.take());
+        bounded("server stop", &mut self.task).await.unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+    }
+}
+
+pub async fn start(app: impl App) -> TestServer {
+    start_on(rgi_hyper::Server::bind("127.0.0.1:0").await.unwrap(), app).await
+}
+
+pub async fn start_on(server: rgi_hyper::Server, app: impl App) -> TestServer {
+    let addr = server.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve_with_shutdown(app, async {
+        let _ = stopped.await;
+    }));
+    TestServer {
+        addr,
+        stop: Some(stop),
+        task,
+    }
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type ClientBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
+pub type H2 = http2::SendRequest<ClientBody>;
+
+/// One HTTP/2 connection with prior knowledge (h2c).
+pub async fn h2c(addr: SocketAddr) -> H2 {
+    let stream = bounded("connect", TcpStream::connect(addr)).await.unwrap();
+    let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        .await
+        .expect("h2c handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+pub fn full(body: impl Into<Bytes>) -> ClientBody {
+    Full::new(body.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// The whole body of a response.
+pub async fn body_of(response: hyper::Response<hyper::body::Incoming>) -> Bytes {
+    bounded("body", response.into_body().collect())
+        .await
+        .expect("body")
+        .to_bytes()
+}

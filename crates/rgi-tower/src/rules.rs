@@ -1,0 +1,242 @@
+//! The response rules an rgi app's events are checked against where they
+//! leave rgi for a tower body (rule `CORE-012`): what a server would refuse,
+//! refused here with the same rule id, before anything reaches the body.
+
+use http::header::{CONNECTION, CONTENT_LENGTH};
+use http::{HeaderMap, Method, StatusCode};
+use rgi::{Error, HttpSend};
+
+/// Where a response is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    BeforeStart,
+    Body,
+    AwaitingTrailers,
+    Complete,
+}
+
+/// The response state machine of one call.
+#[derive(Debug)]
+pub(crate) struct ResponseRules {
+    stage: Stage,
+    head: bool,
+    bodiless: bool,
+    trailers: bool,
+    length: Option<u64>,
+    sent: u64,
+}
+
+/// Connection-specific fields: the server's, never the app's (`HTTP-023`).
+const CONNECTION_FIELDS: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+    "te",
+];
+
+impl ResponseRules {
+    pub(crate) fn new(method: &Method) -> Self {
+        Self {
+            stage: Stage::BeforeStart,
+            head: method == Method::HEAD,
+            bodiless: method == Method::HEAD,
+            trailers: false,
+            length: None,
+            sent: 0,
+        }
+    }
+
+    /// Whether the final event was accepted.
+    pub(crate) fn complete(&self) -> bool {
+        self.stage == Stage::Complete
+    }
+
+    /// Checks `event` and, when it is allowed, moves on. A refused event
+    /// changes nothing.
+    pub(crate) fn accept(&mut self, event: &HttpSend) -> Result<(), Error> {
+        match event {
+            HttpSend::Start(start) => {
+                if self.stage != Stage::BeforeStart {
+                    return Err(Error::protocol("HTTP-020", "a second Start"));
+                }
+                if !(200..=599).contains(&start.status.as_u16()) {
+                    return Err(Error::protocol(
+                        "HTTP-021",
+                        format!("Start with status {}, not a final status", start.status),
+                    ));
+                }
+                check_connection_fields(&start.headers)?;
+                let bodiless = self.head
+                    || start.status == StatusCode::NO_CONTENT
+                    || start.status == StatusCode::NOT_MODIFIED;
+                let length = match start.headers.get(CONTENT_LENGTH) {
+                    None => None,
+                    Some(v) => Some(v.to_str().ok().and_then(|v| v.parse().ok()).ok_or_else(
+                        || Error::protocol("HTTP-024", "a content-length that is not a number"),
+                    )?),
+                };
+                self.bodiless = bodiless;
+                self.trailers = start.trailers;
+                // HEAD and 304 keep the representation's length without bytes.
+                self.length = if self.head || start.status == StatusCode::NOT_MODIFIED {
+                    None
+                } else {
+                    length
+                };
+                self.stage = Stage::Body;
+                Ok(())
+            }
+            HttpSend::Body { data, more } => {
+                match self.stage {
+                    Stage::BeforeStart => {
+                        return Err(Error::protocol("HTTP-020", "a Body before Start"))
+                    }
+                    Stage::AwaitingTrailers | Stage::Complete => {
+                        return Err(Error::protocol("HTTP-022", "a Body after the final body"))
+                    }
+                    Stage::Body => {}
+                }
+                if self.bodiless && !data.is_empty() {
+                    return Err(Error::protocol(
+                        "HTTP-025",
+                        "body bytes in a response to HEAD, or a 204 or 304",
+                    ));
+                }
+                let sent = self.sent + data.len() as u64;
+                if let Some(length) = self.length {
+                    if sent > length || (!more && sent != length) {
+                        return Err(Error::protocol(
+                            "HTTP-024",
+                            format!("{sent} body bytes for a content-length of {length}"),
+                        ));
+                    }
+                }
+                self.sent = sent;
+                if !more {
+                    self.stage = if self.trailers {
+                        Stage::AwaitingTrailers
+                    } else {
+                        Stage::Complete
+                    };
+                }
+                Ok(())
+            }
+            HttpSend::Trailers(_) => {
+                if self.stage != Stage::AwaitingTrailers {
+                    return Err(Error::protocol(
+                        "HTTP-030",
+                        "Trailers not announced, or not after the final body, or twice",
+                    ));
+                }
+                self.stage = Stage::Complete;
+                Ok(())
+            }
+            // Early hints, files, and whatever a later spec adds: a tower
+            // body has no frame for them, so the scope never announces them.
+            _ => Err(Error::protocol(
+                "EXT-001",
+                "an extension event the scope does not announce (a tower body carries only data and trailers)",
+            )),
+        }
+    }
+}
+
+/// `HTTP-023`, with `connection: close` allowed (`HTTP-036`).
+pub(crate) fn check_connection_fields(headers: &HeaderMap) -> Result<(), Error> {
+    for name in CONNECTION_FIELDS {
+        for value in headers.get_all(name) {
+            if name == CONNECTION.as_str() && value.as_bytes().eq_ignore_ascii_case(b"close") {
+                continue;
+            }
+            return Err(Error::protocol(
+                "HTTP-023",
+                format!("the connection-specific field `{name}` in Start"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Removes the connection-specific fields a tower service may leave in a
+/// response (hyper frames the message itself and drops them), keeping a
+/// lone `connection: close` (`HTTP-036`).
+pub(crate) fn strip_connection_fields(headers: &mut HeaderMap) {
+    let close = headers
+        .get(CONNECTION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+        && headers.get_all(CONNECTION).iter().count() == 1;
+    for name in CONNECTION_FIELDS {
+        if !(close && name == CONNECTION.as_str()) {
+            headers.remove(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use rgi::ResponseStart;
+
+    use super::*;
+
+    fn rule(result: Result<(), Error>) -> Option<&'static str> {
+        result.err().and_then(|e| e.rule())
+    }
+
+    #[test]
+    fn order_and_lengths_are_checked() {
+        let mut rules = ResponseRules::new(&Method::GET);
+        assert_eq!(rule(rules.accept(&HttpSend::chunk("x"))), Some("HTTP-020"));
+        let start = ResponseStart::new(StatusCode::OK).header(CONTENT_LENGTH, "3");
+        rules.accept(&HttpSend::Start(start)).unwrap();
+        assert_eq!(
+            rule(rules.accept(&HttpSend::chunk("abcd"))),
+            Some("HTTP-024")
+        );
+        rules.accept(&HttpSend::chunk("ab")).unwrap();
+        assert_eq!(rule(rules.accept(&HttpSend::body(""))), Some("HTTP-024"));
+        rules.accept(&HttpSend::body("c")).unwrap();
+        assert!(rules.complete());
+        assert_eq!(
+            rule(rules.accept(&HttpSend::body(Bytes::new()))),
+            Some("HTTP-022")
+        );
+        assert_eq!(
+            rule(rules.accept(&HttpSend::Trailers(HeaderMap::new()))),
+            Some("HTTP-030")
+        );
+    }
+
+    #[test]
+    fn head_and_connection_fields() {
+        let mut rules = ResponseRules::new(&Method::HEAD);
+        let bad =
+            ResponseStart::new(StatusCode::OK).header(http::header::TRANSFER_ENCODING, "chunked");
+        assert_eq!(rule(rules.accept(&HttpSend::Start(bad))), Some("HTTP-023"));
+        assert_eq!(
+            rule(rules.accept(&HttpSend::Start(ResponseStart::new(StatusCode::CONTINUE)))),
+            Some("HTTP-021")
+        );
+        let start = ResponseStart::new(StatusCode::OK)
+            .header(CONTENT_LENGTH, "10")
+            .header(CONNECTION, "close");
+        rules.accept(&HttpSend::Start(start)).unwrap();
+        assert_eq!(rule(rules.accept(&HttpSend::body("x"))), Some("HTTP-025"));
+        rules.accept(&HttpSend::body("")).unwrap();
+        assert!(rules.complete());
+    }
+
+    #[test]
+    fn stripping_keeps_a_lone_close() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONNECTION, "close".parse().unwrap());
+        headers.insert("keep-alive", "timeout=5".parse().unwrap());
+        strip_connection_fields(&mut headers);
+        assert_eq!(headers.len(), 1);
+        headers.insert(CONNECTION, "keep-alive".parse().unwrap());
+        strip_connection_fields(&mut headers);
+        assert!(headers.is_empty());
+    }
+}

@@ -1,0 +1,691 @@
+//! An rgi app as a tower `Service`: [`RgiService`].
+//!
+//! No task per request: the app's call is one boxed future, polled by the
+//! response future until `Start` and then by the response body, one event
+//! per frame, so a body chunk is produced only when hyper (or the layer
+//! outside) asks for the next frame: lock-step, bounded by one event.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use http::{Extensions, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use rgi::{
+    App, AppResult, BoxError, BoxFuture, Error, HttpConn, HttpReceive, HttpSend, Receiver, Sender,
+};
+
+use crate::rules::ResponseRules;
+use crate::scope::{scope_from_request, Placement, Transport};
+
+/// How long an rgi call whose tower side went away (the client left, a
+/// timeout dropped the response) may go on cleaning up (rule `CORE-032`).
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// An rgi app (or middleware stack) as a tower `Service`, to serve it on
+/// hyper or inside axum (`Router::fallback_service`, `nest_service`).
+///
+/// Each request is one HTTP call of the app. The request body streams to
+/// the app's `receive`, pulled as the app asks; each response event becomes
+/// one body frame (data, or trailers when `Start` announced them), produced
+/// when the frame is asked for. The error type is [`Infallible`], as axum
+/// wants: an app that fails before `Start` gives a `500` (rule `CORE-040`),
+/// one that fails after it gives a body error, so hyper aborts the
+/// connection instead of completing the framing (rule `CORE-041`).
+///
+/// ```
+/// use rgi::{App, AppResult, Conn};
+/// use rgi::http::{HeaderMap, StatusCode};
+///
+/// struct Hello;
+/// impl App for Hello {
+///     async fn call(&self, conn: Conn<'_>) -> AppResult {
+///         let Conn::Http(mut http) = conn else { return conn.unsupported() };
+///         Ok(http.respond(StatusCode::OK, HeaderMap::new(), "hello from rgi").await?)
+///     }
+/// }
+///
+/// // Mounted in axum under /legacy: the app sees root_path "/legacy".
+/// let router: axum::Router = axum::Router::new()
+///     .nest_service("/legacy", rgi_tower::RgiService::new(Hello).mounted_at("/legacy"));
+/// ```
+///
+/// What does not cross: WebSocket (an upgrade request reaches the app as a
+/// plain HTTP request; tower has no upgraded connection to give it), and
+/// the lifespan (a tower stack has no startup: run the app's lifespan with
+/// an rgi server, or not at all). Early hints and `send_file` are off in the
+/// scope (a tower body has no frame for them), so apps fall back to body
+/// chunks (rule `EXT-001`).
+pub struct RgiService<A> {
+    app: Arc<A>,
+    placement: Placement,
+    grace: Duration,
+}
+
+impl<A> Clone for RgiService<A> {
+    fn clone(&self) -> Self {
+        Self {
+            app: self.app.clone(),
+            placement: self.placement.clone(),
+            grace: self.grace,
+        }
+    }
+}
+
+impl<A> std::fmt::Debug for RgiService<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RgiService")
+            .field("mount", &self.placement.mount)
+            .field("grace", &self.grace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: App> RgiService<A> {
+    /// Serves `app`.
+    pub fn new(app: A) -> Self {
+        Self::from_arc(Arc::new(app))
+    }
+
+    /// Serves an app already shared.
+    pub fn from_arc(app: Arc<A>) -> Self {
+        Self {
+            app,
+            placement: Placement::default(),
+            grace: DEFAULT_GRACE,
+        }
+    }
+
+    /// Tells the app it is mounted at `prefix` (a raw path such as `/api`),
+    /// for requests whose URI the tower side already stripped of it (axum's
+    /// `nest_service`): the app gets `root_path = prefix` and the whole
+    /// path, as an rgi router would give it.
+    #[must_use]
+    pub fn mounted_at(mut self, prefix: &str) -> Self {
+        let prefix = prefix.trim_end_matches('/');
+        self.placement.mount = (!prefix.is_empty()).then(|| prefix.into());
+        self
+    }
+
+    /// Reads the client's address from the request's extensions, for
+    /// `scope.client`. Under `axum::serve(listener,
+    /// router.into_make_service_with_connect_info::<SocketAddr>())`:
+    /// `.client_addr(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))`.
+    #[must_use]
+    pub fn client_addr(
+        mut self,
+        read: impl Fn(&Extensions) -> Option<SocketAddr> + Send + Sync + 'static,
+    ) -> Self {
+        self.placement.client_addr = Some(Arc::new(read));
+        self
+    }
+
+    /// Gives every request's scope what the server knows of its
+    /// connection: addresses, scheme, TLS, lifespan state. A server makes
+    /// one service per connection this way (`rgi-hyper` does).
+    #[must_use]
+    pub fn on_transport(mut self, transport: Transport) -> Self {
+        self.placement.transport = Some(Arc::new(transport));
+        self
+    }
+
+    /// How long a call whose response was dropped (the client went away)
+    /// may go on, seeing `Disconnect`, before it is dropped in turn
+    /// (default [`DEFAULT_GRACE`]; needs a tokio runtime with timers,
+    /// without one the call is dropped at once).
+    #[must_use]
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+}
+
+impl<A, B> tower::Service<Request<B>> for RgiService<A>
+where
+    A: App,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // An rgi app takes every call; backpressure is per event.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        let (parts, body) = request.into_parts();
+        let Some(scope) = scope_from_request(parts, &self.placement) else {
+            return ResponseFuture(Calling::Refused(Some(StatusCode::BAD_REQUEST)));
+        };
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let rules = ResponseRules::new(&scope.method);
+        let head = scope.method == http::Method::HEAD;
+        let app = self.app.clone();
+        let (receive, send) = (shared.clone(), shared.clone());
+        let call = Box::pin(async move {
+            let mut scope = scope;
+            let body = std::pin::pin!(body);
+            let mut receiver = BodyReceiver {
+                body,
+                ended: false,
+                shared: receive,
+            };
+            let mut sender = SlotSender {
+                rules,
+                shared: send,
+            };
+            app.call(HttpConn::new(&mut scope, &mut receiver, &mut sender).into())
+                .await
+        });
+        ResponseFuture(Calling::Running(Some(Driver {
+            call: Some(call),
+            head,
+            shared,
+            returned: None,
+            grace: self.grace,
+        })))
+    }
+}
+
+/// What the app's handles and the driver share. The app runs inside the
+/// driver's poll, so the one-event slot needs no waker: whoever took an
+/// event polls the app again for the next one.
+#[derive(Default)]
+struct Shared {
+    slot: Option<HttpSend>,
+    complete: bool,
+    disconnected: bool,
+    /// Why the request body failed, when it did: `413` for a body over a
+    /// limit (tower-http's `RequestBodyLimitLayer`), else `400`.
+    body_failed: Option<StatusCode>,
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The app's `receive`: the request body, pulled as the app polls.
+struct BodyReceiver<'b, B> {
+    body: Pin<&'b mut B>,
+    ended: bool,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl<B> Receiver<HttpReceive> for BodyReceiver<'_, B>
+where
+    B: Body + Send,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<HttpReceive> {
+        loop {
+            if self.ended {
+                // After the body: nothing until the response is complete or
+                // the client is gone (rule HTTP-011). The driver polls the
+                // app again on either.
+                let shared = lock(&self.shared);
+                return if shared.complete || shared.disconnected {
+                    Poll::Ready(HttpReceive::Disconnect)
+                } else {
+                    Poll::Pending
+                };
+            }
+            if lock(&self.shared).disconnected {
+                return Poll::Ready(HttpReceive::Disconnect);
+            }
+            match self.body.as_mut().poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(mut data) = frame.into_data() {
+                        let data = data.copy_to_bytes(data.remaining());
+                        let more = !self.body.is_end_stream();
+                        self.ended = !more;
+                        return Poll::Ready(HttpReceive::Body { data, more });
+                    }
+                    // Request trailers: rgi has no event for them.
+                }
+                Poll::Ready(None) => {
+                    self.ended = true;
+                    return Poll::Ready(HttpReceive::Body {
+                        data: Bytes::new(),
+                        more: false,
+                    });
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    let error: BoxError = error.into();
+                    let mut shared = lock(&self.shared);
+                    shared.disconnected = true;
+                    shared.body_failed = Some(if is_length_limit(&*error) {
+                        StatusCode::PAYLOAD_TOO_LARGE
+                    } else {
+                        StatusCode::BAD_REQUEST
+                    });
+                    // As a server does with a body over its limit or with
+                    // broken framing (rule HTTP-014).
+                    return Poll::Ready(HttpReceive::Disconnect);
+                }
+            }
+        }
+    }
+}
+
+fn is_length_limit(mut error: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        match error.source() {
+            Some(source) => error = source,
+            None => return false,
+        }
+    }
+}
+
+/// The app's `send`: checks each event (rule CORE-012) and leaves it in the
+/// slot for the driver.
+struct SlotSender {
+    rules: ResponseRules,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl Sender<HttpSend> for SlotSender {
+    fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
+        let mut shared = lock(&self.shared);
+        if shared.slot.is_some() {
+            return Err(Error::protocol(
+                "CORE-021",
+                "start_send before the last send was flushed",
+            ));
+        }
+        self.rules.accept(&event)?;
+        if shared.disconnected {
+            return Err(Error::Disconnected);
+        }
+        shared.complete = self.rules.complete();
+        shared.slot = Some(event);
+        Ok(())
+    }
+
+    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut shared = lock(&self.shared);
+        if shared.slot.is_none() {
+            Poll::Ready(Ok(()))
+        } else if shared.disconnected {
+            shared.slot = None;
+            Poll::Ready(Err(Error::Disconnected))
+        } else {
+            // Taken when the tower side asks for the next frame.
+            Poll::Pending
+        }
+    }
+}
+
+/// One step of the app's call.
+enum Step {
+    Event(HttpSend),
+    Returned(AppResult),
+    Finished,
+}
+
+/// The app's call, polled from outside.
+struct Driver {
+    call: Option<BoxFuture<'static, AppResult>>,
+    /// The request is a HEAD (its response's length is not its body's).
+    head: bool,
+    shared: Arc<Mutex<Shared>>,
+    returned: Option<AppResult>,
+    grace: Duration,
+}
+
+impl Driver {
+    /// The next event if the app has one ready now; a call that returned
+    /// keeps its result for the next step.
+    fn peek(&mut self, cx: &mut Context<'_>) -> Option<HttpSend> {
+        match self.poll_step(cx) {
+            Poll::Ready(Step::Event(event)) => Some(event),
+            Poll::Ready(Step::Returned(result)) => {
+                self.returned = Some(result);
+                None
+            }
+            Poll::Ready(Step::Finished) | Poll::Pending => None,
+        }
+    }
+
+    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+        if let Some(event) = self.take_event(cx) {
+            return Poll::Ready(Step::Event(event));
+        }
+        if let Some(result) = self.returned.take() {
+            return Poll::Ready(Step::Returned(result));
+        }
+        let Some(call) = self.call.as_mut() else {
+            return Poll::Ready(Step::Finished);
+        };
+        match call.as_mut().poll(cx) {
+            Poll::Ready(result) => {
+                self.call = None;
+                match self.take_event(cx) {
+                    Some(event) => {
+                        self.returned = Some(result);
+                        Poll::Ready(Step::Event(event))
+                    }
+                    None => Poll::Ready(Step::Returned(result)),
+                }
+            }
+            Poll::Pending => match self.take_event(cx) {
+                Some(event) => Poll::Ready(Step::Event(event)),
+                None => Poll::Pending,
+            },
+        }
+    }
+
+    fn take_event(&mut self, cx: &mut Context<'_>) -> Option<HttpSend> {
+        let (event, complete) = {
+            let mut shared = lock(&self.shared);
+            (shared.slot.take()?, shared.complete)
+        };
+        if complete {
+            // The last event: let the app see its send complete and return
+            // now, rather than from a cleanup task once the body is dropped.
+            if let Some(call) = self.call.as_mut() {
+                if let Poll::Ready(result) = call.as_mut().poll(cx) {
+                    self.call = None;
+                    self.returned = Some(result);
+                }
+            }
+        }
+        Some(event)
+    }
+
+    fn body_failed(&self) -> Option<StatusCode> {
+        lock(&self.shared).body_failed
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let Some(call) = self.call.take() else { return };
+        {
+            let mut shared = lock(&self.shared);
+            shared.disconnected = true;
+            shared.slot = None;
+        }
+        // The tower side is gone (the client left, a timeout fired): the app
+        // now sees `Disconnect` and failing sends, and gets its grace period
+        // to clean up (rule CORE-032) on a task of its own.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let grace = self.grace;
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(grace, call).await;
+            });
+        }
+    }
+}
+
+/// Set on the responses of an [`RgiService`], so that [`TowerApp`](crate::TowerApp)
+/// (rgi → tower → rgi) gets the call's outcome back as it was.
+#[derive(Clone)]
+pub(crate) struct FromRgi {
+    pub(crate) trailers: bool,
+    /// The app's error, when this response is the `500` that stands for it.
+    pub(crate) failure: Option<Arc<Mutex<Option<BoxError>>>>,
+}
+
+impl FromRgi {
+    pub(crate) fn take_failure(&self) -> Option<BoxError> {
+        let failure = self.failure.as_ref()?;
+        failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// The future of [`RgiService::call`]: runs the app until it sends `Start`.
+pub struct ResponseFuture(Calling);
+
+enum Calling {
+    /// The app is running.
+    Running(Option<Driver>),
+    /// The request never reached the app.
+    Refused(Option<StatusCode>),
+}
+
+impl std::fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<Response<ResponseBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let driver = match &mut self.get_mut().0 {
+            Calling::Refused(status) => {
+                let status = status.take().unwrap_or(StatusCode::BAD_REQUEST);
+                return Poll::Ready(Ok(empty(status, None)));
+            }
+            Calling::Running(driver) => driver,
+        };
+        let Some(running) = driver.as_mut() else {
+            return Poll::Ready(Ok(empty(StatusCode::INTERNAL_SERVER_ERROR, None)));
+        };
+        loop {
+            match std::task::ready!(running.poll_step(cx)) {
+                Step::Event(HttpSend::Start(start)) => {
+                    let head = running.head;
+                    let mut driver = driver.take();
+                    // A body sent whole right after the start (what
+                    // `respond` does) gives the response a length, so hyper
+                    // frames it with `content-length` rather than chunks.
+                    let first = driver.as_mut().and_then(|d| d.peek(cx));
+                    let whole = match &first {
+                        Some(HttpSend::Body { data, more: false }) if !head && !start.trailers => {
+                            Some(data.len() as u64)
+                        }
+                        _ => None,
+                    };
+                    let mut response = Response::new(ResponseBody {
+                        driver,
+                        trailers: start.trailers,
+                        data_done: false,
+                        done: false,
+                        failed: None,
+                        first,
+                        whole,
+                    });
+                    *response.status_mut() = start.status;
+                    *response.headers_mut() = start.headers;
+                    *response.extensions_mut() = start.extensions;
+                    response.extensions_mut().insert(FromRgi {
+                        trailers: start.trailers,
+                        failure: None,
+                    });
+                    return Poll::Ready(Ok(response));
+                }
+                // Nothing else passes the rules before Start.
+                Step::Event(_) => continue,
+                Step::Returned(result) => {
+                    let status = running.body_failed();
+                    driver.take();
+                    return Poll::Ready(Ok(failed_before_start(result, status)));
+                }
+                Step::Finished => {
+                    driver.take();
+                    return Poll::Ready(Ok(empty(StatusCode::INTERNAL_SERVER_ERROR, None)));
+                }
+            }
+        }
+    }
+}
+
+/// The response for a call that ended without `Start`.
+fn failed_before_start(
+    result: AppResult,
+    body_failed: Option<StatusCode>,
+) -> Response<ResponseBody> {
+    if let Some(status) = body_failed {
+        // The request body broke (a limit, the framing): the server's answer
+        // (rule HTTP-014), whatever the app made of it.
+        return empty(status, None);
+    }
+    let error: BoxError = match result {
+        Ok(()) => {
+            Error::protocol("CORE-042", "the app returned Ok(()) without sending Start").into()
+        }
+        Err(error) => error,
+    };
+    if !Error::is_disconnect(&*error) {
+        tracing::error!(error = %error, "rgi app failed before the response started");
+    }
+    empty(StatusCode::INTERNAL_SERVER_ERROR, Some(error))
+}
+
+fn empty(status: StatusCode, failure: Option<BoxError>) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody {
+        driver: None,
+        trailers: false,
+        data_done: true,
+        done: true,
+        failed: None,
+        first: None,
+        whole: None,
+    });
+    *response.status_mut() = status;
+    response.extensions_mut().insert(FromRgi {
+        trailers: false,
+        failure: failure.map(|e| Arc::new(Mutex::new(Some(e)))),
+    });
+    response
+}
+
+/// The body of an [`RgiService`] response: the app's events after `Start`,
+/// one frame per event, produced when asked for.
+pub struct ResponseBody {
+    driver: Option<Driver>,
+    trailers: bool,
+    /// The final body event went out; only trailers may follow.
+    data_done: bool,
+    done: bool,
+    /// The app failed after its start: the error is given on the next
+    /// poll, once the server has had a turn to write what came before it.
+    failed: Option<BoxError>,
+    /// The event that followed `Start` at once, taken to learn the length.
+    first: Option<HttpSend>,
+    /// The body's length when it was sent whole with the start.
+    whole: Option<u64>,
+}
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("trailers", &self.trailers)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let Some(driver) = this.driver.as_mut() else {
+            return Poll::Ready(None);
+        };
+        loop {
+            if let Some(error) = this.failed.take() {
+                return Poll::Ready(Some(Err(error)));
+            }
+            if this.done {
+                // Complete: an app still running (work after its response)
+                // finishes on its own when the body is dropped (`Driver`).
+                return Poll::Ready(None);
+            }
+            let step = match this.first.take() {
+                Some(event) => Step::Event(event),
+                None => std::task::ready!(driver.poll_step(cx)),
+            };
+            match step {
+                Step::Event(HttpSend::Body { data, more }) => {
+                    if !more {
+                        this.data_done = true;
+                        this.done = !this.trailers;
+                    }
+                    if data.is_empty() && !more {
+                        continue;
+                    }
+                    // An empty chunk with more to come is rgi's flush; an
+                    // empty data frame is the nearest thing tower has.
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Step::Event(HttpSend::Trailers(trailers)) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                }
+                Step::Event(_) => continue,
+                Step::Returned(Ok(())) if this.done => {
+                    this.driver = None;
+                    return Poll::Ready(None);
+                }
+                Step::Returned(Ok(())) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(Error::protocol(
+                        "CORE-042",
+                        "the app returned Ok(()) with its response unfinished",
+                    )
+                    .into())));
+                }
+                Step::Returned(Err(error)) => {
+                    this.done = true;
+                    this.data_done = true;
+                    if !Error::is_disconnect(&*error) {
+                        tracing::error!(error = %error, "rgi app failed after the response started");
+                    }
+                    // hyper aborts the connection on a body error without
+                    // flushing what it buffered: the client would see no
+                    // response at all instead of the truncated one (whose
+                    // missing end tells it the body broke). One turn first
+                    // lets hyper write the head and the data sent so far.
+                    this.failed = Some(error);
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Step::Finished => {
+                    this.driver = None;
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if let (Some(whole), false) = (self.whole, self.data_done) {
+            SizeHint::with_exact(whole)
+        } else if self.data_done {
+            // No data will follow; trailers may (what tells `TowerApp` that
+            // the last data frame was the final body).
+            SizeHint::with_exact(0)
+        } else {
+            SizeHint::default()
+        }
+    }
+}
