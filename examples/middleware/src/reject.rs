@@ -7,9 +7,7 @@
 use rgi::bytes::Bytes;
 use rgi::http::header::{HeaderName, CONTENT_TYPE};
 use rgi::http::{HeaderMap, HeaderValue, StatusCode};
-use rgi::{
-    AppResult, CloseFrame, HttpConn, ResponseStart, WebSocketConn, WebSocketReceive, WebSocketSend,
-};
+use rgi::{AppResult, HttpConn, WebSocketConn};
 
 /// A short-circuit answer: status, headers, JSON body.
 #[derive(Debug)]
