@@ -23,9 +23,10 @@
 //! * `HEAD` gets the headers and no body; `content-type` by extension;
 //!   a directory serves its `index.html` (redirected to the path with a
 //!   trailing `/` first, so relative links work).
-//! * **No escape**: the decoded path is taken one segment at a time and
-//!   `..`, `.` and any segment that is not a plain name (so `%2e%2e`, a
-//!   NUL, a Windows drive or separator) is refused with `403`; the file
+//! * **No escape**: the decoded path is taken one segment at a time, `.`
+//!   and `..` resolved as RFC 3986 does (so `%2e%2e` is `..`); a `..` that
+//!   would climb above the root, or a segment that is not a plain name (a
+//!   NUL, a Windows drive or separator), is refused with `403`; the file
 //!   found is canonicalized and must still be under the canonical root,
 //!   so a symlink out of the root is refused with `403` too. Empty
 //!   segments (`//etc/passwd`) are skipped: the path stays under the root.
@@ -79,16 +80,26 @@ impl<A> StaticFiles<A> {
     }
 
     async fn lookup(&self, route_path: &str) -> Lookup {
-        let mut path = self.root.clone();
+        // Dot segments are resolved as RFC 3986 §5.2.4 does, without
+        // touching the disk: one that climbs above the root is an escape.
+        let mut names: Vec<&std::ffi::OsStr> = Vec::new();
         for segment in route_path.split('/').filter(|s| !s.is_empty()) {
             let mut components = Path::new(segment).components();
             match (components.next(), components.next()) {
                 (Some(Component::Normal(name)), None) if !segment.contains(['\0', '\\']) => {
-                    path.push(name)
+                    names.push(name)
+                }
+                (Some(Component::CurDir), None) => {}
+                (Some(Component::ParentDir), None) => {
+                    if names.pop().is_none() {
+                        return Lookup::Refused;
+                    }
                 }
                 _ => return Lookup::Refused,
             }
         }
+        let mut path = self.root.clone();
+        path.extend(names);
         // Symlinks resolved: the real file must still be under the root.
         let Ok(real) = tokio::fs::canonicalize(&path).await else {
             return Lookup::Missing;
@@ -585,7 +596,6 @@ mod tests {
             "/%2E%2E/secret.txt",
             "/sub/%2e%2e/%2e%2e/secret.txt",
             "/sub/../../secret.txt",
-            "/./hello.txt",
             "/a%00b",
         ];
         if cfg!(unix) {
@@ -611,6 +621,11 @@ mod tests {
             // A symlink that stays inside is fine.
             let inside = get(&client, Request::get("/inner-link")).await;
             assert_eq!(inside.body(), HELLO);
+        }
+        // Dot segments that stay inside the root resolve, as a browser
+        // would have resolved them before sending.
+        for path in ["/./hello.txt", "/sub/../hello.txt", "/sub/%2e%2e/hello.txt"] {
+            assert_eq!(get(&client, Request::get(path)).await.body(), HELLO, "{path}");
         }
     }
 
