@@ -33,6 +33,7 @@ const CANNOT_APPLY: &[(&str, &str)] = &[
     ("HTTP-029", "`date`, `server` and `connection: close` are added by the server that writes the response"),
     ("HTTP-032", "chunked framing for trailers is the server's; a middleware's trailers are HTTP-030/HTTP-031 and compared by CORE-005"),
     ("HTTP-033", "absolute-form targets exist only in the bytes a server parses; a middleware gets `host` settled (HTTP-008 checks it passes it on)"),
+    ("HTTP-037", "`:authority` exists only in the HTTP/2 frames a server parses; a middleware gets one settled `host` (HTTP-008 checks it passes it on)"),
     ("HTTP-034", "a length the server computes for the wire; a middleware's `content-length` is HTTP-024"),
     ("HTTP-035", "ending a connection gracefully is the server's; the middleware sees the disconnect it causes (forwards/disconnect)"),
     ("WS-011", "the close frame after an app returned is written by the server; a middleware passes its inner app's return on"),
