@@ -625,7 +625,11 @@ mod tests {
         // Dot segments that stay inside the root resolve, as a browser
         // would have resolved them before sending.
         for path in ["/./hello.txt", "/sub/../hello.txt", "/sub/%2e%2e/hello.txt"] {
-            assert_eq!(get(&client, Request::get(path)).await.body(), HELLO, "{path}");
+            assert_eq!(
+                get(&client, Request::get(path)).await.body(),
+                HELLO,
+                "{path}"
+            );
         }
     }
 
