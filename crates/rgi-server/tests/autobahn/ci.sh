@@ -10,7 +10,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../../../.." && pwd)"
 
-if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv --help >/dev/null 2>&1; then
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   if [ "${RGI_REQUIRE_EXTERNAL:-0}" = 1 ]; then
     echo "autobahn: python3 with venv is required (RGI_REQUIRE_EXTERNAL=1)" >&2
     exit 1
