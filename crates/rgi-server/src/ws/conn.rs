@@ -166,7 +166,7 @@ impl Core {
                 Ok(Some(Incoming::Pong)) => continue,
                 Ok(Some(Incoming::Close(frame))) => {
                     if matches!(self.phase, Phase::Open) {
-                        // Echo the code (RFC 6455 §5.5.1), then close.
+                        // Echo the code (rule WS-017, RFC 6455 §5.5.1), then close.
                         let code = frame.as_ref().map(|f| f.code);
                         self.frame(Encoder::close(code, ""));
                     }
