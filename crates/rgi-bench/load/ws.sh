@@ -46,37 +46,9 @@ for arg in "$@"; do
 done
 STAMP=$(date -u +%F)
 SUFFIX=$([ "$QUICK" = 1 ] && echo -quick || true)
-if [ -z "${RESULTS:-}" ]; then
-  RESULTS="$HERE/results/$STAMP-ws$SUFFIX.txt"
-  n=2
-  while [ -e "$RESULTS" ]; do
-    RESULTS="$HERE/results/$STAMP-ws$SUFFIX-run$n.txt"
-    n=$((n + 1))
-  done
-fi
-mkdir -p "$(dirname "$RESULTS")"
-
-SERVER_PID=
-RUN_OUT=$(mktemp)
-ROWS=$(mktemp)
-stop_server() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=
-}
-cleanup() {
-  stop_server
-  rm -f "$RUN_OUT" "$ROWS"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "$*" | tee -a "$RESULTS" >&2; }
-raw() { tee -a "$RESULTS" >/dev/null; }
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+results_file "$STAMP-ws$SUFFIX"
 
 cd "$ROOT"
 BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
@@ -84,12 +56,8 @@ echo "building release binaries in $BIN_DIR ..." >&2
 cargo build --quiet --release -p rgi-bench --bin ws-load --bin rgi-peer \
   --bin tungstenite-peer --bin fastwebsockets-peer
 
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-FD_LIMIT=$(ulimit -n)
-if [ "$FD_LIMIT" != unlimited ] && [ "$FD_LIMIT" -lt $((IDLE_CONNS + 200)) ]; then
-  IDLE_CONNS=$((FD_LIMIT - 200))
-  echo "file limit $FD_LIMIT: idle connections lowered to $IDLE_CONNS" >&2
-fi
+fd_room "$IDLE_CONNS"
+IDLE_CONNS=$FD_ROOM
 
 : > "$RESULTS"
 log "# rgi WebSocket vs tokio-tungstenite vs fastwebsockets"
@@ -113,21 +81,7 @@ start_server() { # name
   esac
   taskset -c "$SERVER_CPU" "${cmd[@]}" --bind "127.0.0.1:$PORT" --threads "$THREADS" &
   SERVER_PID=$!
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "$1 did not start on port $PORT" >&2
-  return 1
-}
-
-# Latency strings (812.00us, 1.25ms, 2.10s) to microseconds.
-to_us() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0
-    if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000;
-    else if (v ~ /s$/) print n * 1000000; else print "nan" }'
+  wait_for_port "$PORT" "$1"
 }
 
 # Prints "rps p50_us p99_us server_cpu_us_per_round_trip" for one echo run

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use rgi_bench::stats::{wrk_style, Latencies};
 use rgi_bench::ws_client::WsClient;
-use rgi_bench::{cli, proc_status};
+use rgi_bench::{cli, client, proc_status};
 use tokio::task::JoinSet;
 
 fn main() {
@@ -259,24 +259,14 @@ async fn idle(
     settle: Duration,
 ) -> std::io::Result<String> {
     let before = proc_status::read(pid)?;
-    let mut open = Vec::with_capacity(conns);
-    let mut failed = 0usize;
-    let mut pending = JoinSet::new();
-    let mut started = 0;
-    while started < conns || !pending.is_empty() {
-        while started < conns && pending.len() < parallel.max(1) {
-            let path = path.to_owned();
-            pending.spawn(async move {
-                let connecting = WsClient::connect(addr, &path, deflate);
-                tokio::time::timeout(Duration::from_secs(10), connecting).await
-            });
-            started += 1;
+    let (open, failed) = client::open_many(conns, parallel, || {
+        let path = path.to_owned();
+        async move {
+            let connecting = WsClient::connect(addr, &path, deflate);
+            tokio::time::timeout(Duration::from_secs(10), connecting).await?
         }
-        match pending.join_next().await {
-            Some(Ok(Ok(Ok(client)))) => open.push(client),
-            _ => failed += 1,
-        }
-    }
+    })
+    .await;
     tokio::time::sleep(settle).await;
     let after = proc_status::read(pid)?;
     let still_open = open.iter().filter(|c| c.is_open()).count();
