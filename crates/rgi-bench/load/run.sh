@@ -48,40 +48,9 @@ STAMP=$(date -u +%F)
 # (`|| true`: under `set -e` a failed test in the substitution would end
 # the script silently in full mode.)
 SUFFIX=$([ "$QUICK" = 1 ] && echo -quick || true)
-if [ -z "${RESULTS:-}" ]; then
-    # A second run the same day gets -run2, -run3...: never overwrite a
-    # recorded run's raw file.
-    RESULTS="$HERE/results/$STAMP$SUFFIX.txt"
-    n=2
-    while [ -e "$RESULTS" ]; do
-        RESULTS="$HERE/results/$STAMP$SUFFIX-run$n.txt"
-        n=$((n + 1))
-    done
-fi
-mkdir -p "$(dirname "$RESULTS")"
-
-# ---------------------------------------------------------------- cleanup
-SERVER_PID=
-RUN_OUT=$(mktemp)
-ROWS=$(mktemp)
-stop_server() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=
-}
-cleanup() {
-  stop_server
-  rm -f "$RUN_OUT" "$ROWS"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "$*" | tee -a "$RESULTS" >&2; }
-raw() { tee -a "$RESULTS" >/dev/null; }
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+results_file "$STAMP$SUFFIX"
 
 # ---------------------------------------------------------------- build
 cd "$ROOT"
@@ -107,12 +76,8 @@ else
 fi
 
 # File descriptors for the idle-connection scenario (server and client).
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-FD_LIMIT=$(ulimit -n)
-if [ "$FD_LIMIT" != unlimited ] && [ "$FD_LIMIT" -lt $((IDLE_CONNS + 200)) ]; then
-  IDLE_CONNS=$((FD_LIMIT - 200))
-  echo "file limit $FD_LIMIT: idle connections lowered to $IDLE_CONNS" >&2
-fi
+fd_room "$IDLE_CONNS"
+IDLE_CONNS=$FD_ROOM
 
 : > "$RESULTS"
 log "# rgi vs hyper load run"
@@ -131,21 +96,7 @@ start_server() { # name, or blocking-N
   [ "${1#*-}" != "$1" ] && extra=(--pool "${1#*-}")
   taskset -c "$SERVER_CPU" "$bin" --bind "127.0.0.1:$PORT" --threads "$THREADS" "${extra[@]}" &
   SERVER_PID=$!
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "$1-peer did not start on port $PORT" >&2
-  return 1
-}
-
-# Latency strings (812.00us, 1.25ms, 2.10s) to microseconds.
-to_us() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0
-    if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000;
-    else if (v ~ /s$/) print n * 1000000; else print "nan" }'
+  wait_for_port "$PORT" "$1-peer"
 }
 
 # Prints "rps p50_us p99_us" for one wrk/oha run against $PORT.

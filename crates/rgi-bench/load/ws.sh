@@ -46,37 +46,9 @@ for arg in "$@"; do
 done
 STAMP=$(date -u +%F)
 SUFFIX=$([ "$QUICK" = 1 ] && echo -quick || true)
-if [ -z "${RESULTS:-}" ]; then
-  RESULTS="$HERE/results/$STAMP-ws$SUFFIX.txt"
-  n=2
-  while [ -e "$RESULTS" ]; do
-    RESULTS="$HERE/results/$STAMP-ws$SUFFIX-run$n.txt"
-    n=$((n + 1))
-  done
-fi
-mkdir -p "$(dirname "$RESULTS")"
-
-SERVER_PID=
-RUN_OUT=$(mktemp)
-ROWS=$(mktemp)
-stop_server() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=
-}
-cleanup() {
-  stop_server
-  rm -f "$RUN_OUT" "$ROWS"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "$*" | tee -a "$RESULTS" >&2; }
-raw() { tee -a "$RESULTS" >/dev/null; }
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+results_file "$STAMP-ws$SUFFIX"
 
 cd "$ROOT"
 BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
@@ -84,12 +56,8 @@ echo "building release binaries in $BIN_DIR ..." >&2
 cargo build --quiet --release -p rgi-bench --bin ws-load --bin rgi-peer \
   --bin tungstenite-peer --bin fastwebsockets-peer
 
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-FD_LIMIT=$(ulimit -n)
-if [ "$FD_LIMIT" != unlimited ] && [ "$FD_LIMIT" -lt $((IDLE_CONNS + 200)) ]; then
-  IDLE_CONNS=$((FD_LIMIT - 200))
-  echo "file limit $FD_LIMIT: idle connections lowered to $IDLE_CONNS" >&2
-fi
+fd_room "$IDLE_CONNS"
+IDLE_CONNS=$FD_ROOM
 
 : > "$RESULTS"
 log "# rgi WebSocket vs tokio-tungstenite vs fastwebsockets"
@@ -113,40 +81,28 @@ start_server() { # name
   esac
   taskset -c "$SERVER_CPU" "${cmd[@]}" --bind "127.0.0.1:$PORT" --threads "$THREADS" &
   SERVER_PID=$!
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "$1 did not start on port $PORT" >&2
-  return 1
+  wait_for_port "$PORT" "$1"
 }
 
-# Latency strings (812.00us, 1.25ms, 2.10s) to microseconds.
-to_us() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0
-    if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000;
-    else if (v ~ /s$/) print n * 1000000; else print "nan" }'
-}
-
-# Prints "rps p50_us p99_us" for one echo run against $PORT.
+# Prints "rps p50_us p99_us server_cpu_us_per_round_trip" for one echo run
+# against $PORT.
 echo_load() { # server conns size [--binary]
   local deflate=()
   [ "$1" = rgi-deflate ] && deflate=(--deflate)
   timeout $((DURATION + 40)) taskset -c "$CLIENT_CPU" "$BIN_DIR/ws-load" --mode echo \
-    --addr "127.0.0.1:$PORT" --conns "$2" --size "$3" --seconds "$DURATION" "${@:4}" \
+    --addr "127.0.0.1:$PORT" --pid "$SERVER_PID" --conns "$2" --size "$3" \
+    --seconds "$DURATION" "${@:4}" \
     "${deflate[@]}" > "$RUN_OUT" 2>&1 || true
   raw < "$RUN_OUT"
   local figures
   figures=$(awk '/^round_trips=/ {
     for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-    if (f["errors"] != 0) print "nan x x"; else print f["rps"], f["p50"], f["p99"] }' "$RUN_OUT")
-  read -r rps p50 p99 <<< "${figures:-nan x x}"
-  echo "$rps $(to_us "$p50") $(to_us "$p99")"
+    if (f["errors"] != 0) print "nan x x nan"; else print f["rps"], f["p50"], f["p99"], f["server_cpu_us"] }' "$RUN_OUT")
+  read -r rps p50 p99 cpu <<< "${figures:-nan x x nan}"
+  echo "$rps $(to_us "$p50") $(to_us "$p99") ${cpu:-nan}"
 }
 
-record() { echo "$1 $2 $3 $4 $5 $6" >> "$ROWS"; }
+record() { echo "$1 $2 $3 $4 $5 $6 ${7:-nan}" >> "$ROWS"; }
 
 for scenario in text-64 binary-64k idle-2k; do
   for round in $(seq "$ROUNDS"); do
@@ -166,11 +122,11 @@ for scenario in text-64 binary-64k idle-2k; do
           raw < "$RUN_OUT"
           figures=$(awk '/^conns=/ {
             for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-            print f["still_open"], f["per_conn_bytes"], f["rss_kib"] }' "$RUN_OUT")
+            print f["still_open"], f["per_conn_bytes"], f["rss_kib"], "nan" }' "$RUN_OUT")
           ;;
       esac
       stop_server
-      record "$scenario" "$server" "$round" ${figures:-nan nan nan}
+      record "$scenario" "$server" "$round" ${figures:-nan nan nan nan}
     done
   done
 done
@@ -189,37 +145,37 @@ table() {
       key = $1 SUBSEP $2
       if (!(key in seen)) { seen[key] = 1 }
       if (!($1 in sorder)) { sorder[$1] = ++ns; snames[ns] = $1; ismem[$1] = memory }
-      v1[key] = v1[key] " " $4; v2[key] = v2[key] " " $5; v3[key] = v3[key] " " $6
+      v1[key] = v1[key] " " $4; v2[key] = v2[key] " " $5; v3[key] = v3[key] " " $6; v4[key] = v4[key] " " $7
       if (memory) printf "%-11s %-15s %5s %10s %16s %14s\n", $1, $2, $3, $4 " open", $5 " B/conn", $6 " KiB rss"
-      else printf "%-11s %-15s %5s %10.0f %16s %14s\n", $1, $2, $3, $4, $5 " us p50", $6 " us p99"
+      else printf "%-11s %-15s %5s %10.0f %16s %14s %14s\n", $1, $2, $3, $4, $5 " us p50", $6 " us p99", $7 " us cpu/rt"
     }
     END {
       print ""
-      printf "%-11s %-15s %10s %16s %14s\n", "median", "server", "rt/s|open", "p50 us|B/conn", "p99 us|KiB"
+      printf "%-11s %-15s %10s %16s %14s %12s\n", "median", "server", "rt/s|open", "p50 us|B/conn", "p99 us|KiB", "cpu us/rt"
       n = split(servers, sv, " ")
       for (s = 1; s <= ns; s++) {
         name = snames[s]
-        best1 = ""; best2 = ""; best3 = ""
+        best1 = ""; best2 = ""; best3 = ""; best4 = ""
         for (k = 1; k <= n; k++) {
           key = name SUBSEP sv[k]
           if (!(key in seen)) continue
-          m1 = median(v1[key]); m2 = median(v2[key]); m3 = median(v3[key])
-          printf "%-11s %-15s %10.0f %16.0f %14.0f\n", name, sv[k], m1, m2, m3
-          if (sv[k] == "rgi") { r1 = m1; r2 = m2; r3 = m3 }
-          if (sv[k] == "rgi-deflate") { d1 = m1; d2 = m2; d3 = m3 }
+          m1 = median(v1[key]); m2 = median(v2[key]); m3 = median(v3[key]); m4 = median(v4[key])
+          printf "%-11s %-15s %10.0f %16.0f %14.0f %12s\n", name, sv[k], m1, m2, m3, m4
+          if (sv[k] == "rgi") { r1 = m1; r2 = m2; r3 = m3; r4 = m4 }
+          if (sv[k] == "rgi-deflate") { d1 = m1; d2 = m2; d3 = m3; d4 = m4 }
           if (sv[k] == "tungstenite" || sv[k] == "fastwebsockets") {
             # The best peer: most round trips, least latency and memory.
-            if (ismem[name]) { if (best2 == "" || m2 + 0 < best2 + 0) { best1 = m1; best2 = m2; best3 = m3; bestname = sv[k] } }
-            else if (best1 == "" || m1 + 0 > best1 + 0) { best1 = m1; best2 = m2; best3 = m3; bestname = sv[k] }
+            if (ismem[name]) { if (best2 == "" || m2 + 0 < best2 + 0) { best1 = m1; best2 = m2; best3 = m3; best4 = m4; bestname = sv[k] } }
+            else if (best1 == "" || m1 + 0 > best1 + 0) { best1 = m1; best2 = m2; best3 = m3; best4 = m4; bestname = sv[k] }
           }
         }
         if (r1 != "" && best1 != "") {
           if (ismem[name]) printf "%-11s %-15s %10s %16s %14s   (bytes per connection: lower is better)\n", name, "rgi/" bestname, "", ratio(r2, best2), ratio(r3, best3)
-          else printf "%-11s %-15s %10s %16s %14s   (round trips: higher is better; latency: lower)\n", name, "rgi/" bestname, ratio(r1, best1), ratio(r2, best2), ratio(r3, best3)
+          else printf "%-11s %-15s %10s %16s %14s %12s   (round trips: higher is better; latency and cpu: lower)\n", name, "rgi/" bestname, ratio(r1, best1), ratio(r2, best2), ratio(r3, best3), ratio(r4, best4)
         }
         if (r1 != "" && d1 != "") {
           if (ismem[name]) printf "%-11s %-15s %10s %16s %14s   (the cost of permessage-deflate)\n", name, "deflate/rgi", "", ratio(d2, r2), ratio(d3, r3)
-          else printf "%-11s %-15s %10s %16s %14s   (the cost of permessage-deflate)\n", name, "deflate/rgi", ratio(d1, r1), ratio(d2, r2), ratio(d3, r3)
+          else printf "%-11s %-15s %10s %16s %14s %12s   (the cost of permessage-deflate)\n", name, "deflate/rgi", ratio(d1, r1), ratio(d2, r2), ratio(d3, r3), ratio(d4, r4)
         }
         r1 = ""; d1 = ""
       }
@@ -228,7 +184,7 @@ table() {
 
 {
   echo ""
-  echo "# table (per round: round trips/s, p50, p99; idle rows: connections still open, server RSS growth per connection, RSS)"
+  echo "# table (per round: round trips/s, p50, p99, server CPU per round trip; idle rows: connections still open, server RSS growth per connection, RSS)"
   table
 } | tee -a "$RESULTS"
 echo "results written to $RESULTS" >&2

@@ -20,6 +20,20 @@ pub fn peer_setup() -> (SocketAddr, tokio::runtime::Runtime) {
     (bind, runtime)
 }
 
+/// The whole `main` of a peer that serves a bound listener: [`peer_setup`],
+/// bind `--bind`, then `serve` on that runtime until the process is killed.
+pub fn run_peer<Fut: std::future::Future<Output = ()>>(
+    serve: impl FnOnce(tokio::net::TcpListener) -> Fut,
+) {
+    let (bind, runtime) = peer_setup();
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .unwrap_or_else(|e| panic!("bind {bind}: {e}"));
+        serve(listener).await;
+    });
+}
+
 /// The value of flag `--name` in `args`, parsed; `default` when absent.
 /// Errors name the flag and the bad value.
 pub fn flag<T: FromStr>(args: &[String], name: &str, default: T) -> Result<T, String> {

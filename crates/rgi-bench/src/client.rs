@@ -2,6 +2,7 @@
 //! one response (length-delimited, chunked, or to end of stream) while
 //! keeping only counts, so that an 8 MiB echo needs no 8 MiB buffer.
 
+use std::future::Future;
 use std::io;
 
 use bytes::{Buf, BytesMut};
@@ -148,6 +149,39 @@ async fn fill<R: AsyncRead + Unpin>(stream: &mut R, buf: &mut BytesMut) -> io::R
 
 fn invalid(error: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, error.to_string())
+}
+
+/// Opens `count` connections with `open`, at most `parallel` at a time so
+/// that the server's accept backlog never overflows into SYN retries; the
+/// connections that opened, and how many failed (an error, a panic).
+pub async fn open_many<T, F, Fut>(count: usize, parallel: usize, open: F) -> (Vec<T>, usize)
+where
+    T: Send + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = io::Result<T>> + Send + 'static,
+{
+    let mut opened = Vec::with_capacity(count);
+    let mut failed = 0usize;
+    let mut pending = tokio::task::JoinSet::new();
+    let mut started = 0;
+    while started < count || !pending.is_empty() {
+        while started < count && pending.len() < parallel.max(1) {
+            pending.spawn(open());
+            started += 1;
+        }
+        match pending.join_next().await {
+            Some(Ok(Ok(connection))) => opened.push(connection),
+            _ => failed += 1,
+        }
+    }
+    (opened, failed)
+}
+
+/// Whether `stream` is still open and silent: a connection the server
+/// closed reads end of stream at once, an open idle one has nothing to read.
+pub fn is_open_and_silent(stream: &tokio::net::TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(stream.try_read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
 #[cfg(test)]

@@ -31,6 +31,27 @@ pub fn parse(status: &str) -> Option<Memory> {
     })
 }
 
+/// CPU time a process has used (user + system), from `/proc/<pid>/stat`,
+/// in clock ticks (`USER_HZ`, 100 a second on Linux).
+pub fn cpu_ticks(pid: u32) -> io::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_cpu_ticks(&text)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no utime/stime"))
+}
+
+/// `utime + stime` of a stat line (fields 14 and 15; the command name in
+/// parentheses may hold spaces, so fields are counted after its `)`).
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Clock ticks per second of [`cpu_ticks`] (Linux's `USER_HZ`).
+pub const TICKS_PER_SECOND: u64 = 100;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +67,14 @@ mod tests {
             })
         );
         assert_eq!(parse("VmRSS: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn parses_cpu_ticks_after_the_name() {
+        let stat = "42 (a b) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(10));
+        assert_eq!(parse_cpu_ticks("42 (x) S 1"), None);
+        assert!(cpu_ticks(std::process::id()).is_ok());
     }
 
     #[test]

@@ -114,8 +114,7 @@ impl WsClient {
     /// Whether the connection is still open and silent: nothing to read
     /// (a closed one reads end of stream at once).
     pub fn is_open(&self) -> bool {
-        let mut byte = [0u8; 1];
-        matches!(self.stream.try_read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        crate::client::is_open_and_silent(&self.stream)
     }
 
     /// Whether `permessage-deflate` is on.

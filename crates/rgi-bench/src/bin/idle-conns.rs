@@ -16,7 +16,6 @@ use bytes::BytesMut;
 use rgi_bench::{cli, client, proc_status};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::task::JoinSet;
 
 fn main() {
     let args = cli::args();
@@ -35,31 +34,12 @@ fn main() {
         .build()
         .expect("build the tokio runtime");
     let opening = async {
-        let mut open = Vec::with_capacity(conns);
-        let mut failed = 0usize;
-        let mut pending = JoinSet::new();
-        let mut started = 0;
-        // Keep at most `parallel` handshakes in flight so that the
-        // server's accept backlog never overflows into SYN retries.
-        while started < conns || !pending.is_empty() {
-            while started < conns && pending.len() < parallel.max(1) {
-                pending.spawn(open_one(addr));
-                started += 1;
-            }
-            match pending.join_next().await {
-                Some(Ok(Ok(stream))) => open.push(stream),
-                _ => failed += 1,
-            }
-        }
+        let (open, failed) = client::open_many(conns, parallel, || open_one(addr)).await;
         tokio::time::sleep(Duration::from_millis(settle_ms)).await;
         let after = proc_status::read(pid);
-        // A connection the server already closed reads end-of-stream at once;
-        // an open, idle one has nothing to read.
         let still_open = open
             .iter()
-            .filter(|stream| {
-                matches!(stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-            })
+            .filter(|s| client::is_open_and_silent(s))
             .count();
         (open, still_open, failed, after)
     };

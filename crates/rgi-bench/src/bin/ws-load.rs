@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ws-load --mode echo [--addr 127.0.0.1:8080] [--path /] [--conns 64]
-//!         [--size 64] [--binary] [--deflate] [--seconds 5]
+//!         [--size 64] [--binary] [--deflate] [--seconds 5] [--pid PID]
 //! ws-load --mode idle --pid PID [--addr ..] [--path /] [--conns 2000]
 //!         [--parallel 128] [--settle-ms 1000] [--deflate]
 //! ```
@@ -10,7 +10,10 @@
 //! `echo`: `--conns` connections, each a closed loop (send one message of
 //! `--size` bytes, wait for its echo, check it byte for byte, repeat) for
 //! `--seconds`, all on one thread. Prints
-//! `round_trips=N rps=R p50=.. p99=.. deflate=yes|no errors=E`.
+//! `round_trips=N rps=R p50=.. p99=.. deflate=yes|no errors=E`, and with
+//! `--pid` of the server `server_cpu_us=C`: the server's CPU time (user +
+//! system, from `/proc`) per round trip, the figure that holds when the
+//! machine is shared and the server gets only part of its core.
 //! Text messages are printable ASCII; binary ones are base64-like bytes
 //! (compressible about 4:3, like real payloads rather than noise).
 //!
@@ -26,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use rgi_bench::stats::{wrk_style, Latencies};
 use rgi_bench::ws_client::WsClient;
-use rgi_bench::{cli, proc_status};
+use rgi_bench::{cli, client, proc_status};
 use tokio::task::JoinSet;
 
 fn main() {
@@ -45,7 +48,9 @@ fn main() {
             let size: usize = cli::or_exit(cli::flag(&args, "size", 64));
             let seconds: u64 = cli::or_exit(cli::flag(&args, "seconds", 5));
             let binary = args.iter().any(|a| a == "--binary");
+            let pid: u32 = cli::or_exit(cli::flag(&args, "pid", 0));
             let run = Echo {
+                pid,
                 addr,
                 path,
                 deflate,
@@ -114,6 +119,8 @@ fn payload(size: usize, binary: bool) -> Vec<u8> {
 }
 
 struct Echo {
+    /// The server's pid, to read its CPU time; 0 for none.
+    pid: u32,
     addr: SocketAddr,
     path: String,
     deflate: bool,
@@ -148,6 +155,9 @@ impl Echo {
         }
         let deadline = Instant::now() + this.duration;
         let started = Instant::now();
+        let cpu_before = (this.pid != 0)
+            .then(|| proc_status::cpu_ticks(this.pid).ok())
+            .flatten();
         let mut tasks = JoinSet::new();
         for client in clients {
             let this = this.clone();
@@ -169,6 +179,16 @@ impl Echo {
             total.latencies.merge(tally.latencies);
         }
         let elapsed = started.elapsed().as_secs_f64();
+        let cpu_after = (this.pid != 0)
+            .then(|| proc_status::cpu_ticks(this.pid).ok())
+            .flatten();
+        let server_cpu = match (cpu_before, cpu_after) {
+            (Some(before), Some(after)) if total.round_trips > 0 => {
+                let micros = (after - before) as f64 * 1e6 / proc_status::TICKS_PER_SECOND as f64;
+                format!(" server_cpu_us={:.2}", micros / total.round_trips as f64)
+            }
+            _ => String::new(),
+        };
         let rps = total.round_trips as f64 / elapsed;
         let p50 = total
             .latencies
@@ -179,7 +199,7 @@ impl Echo {
             .percentile(99.0)
             .map_or("nan".into(), wrk_style);
         format!(
-            "round_trips={} rps={rps:.0} p50={p50} p99={p99} deflate={} errors={}",
+            "round_trips={} rps={rps:.0} p50={p50} p99={p99} deflate={} errors={}{server_cpu}",
             total.round_trips,
             if deflate && total.round_trips > 0 {
                 "yes"
@@ -239,24 +259,14 @@ async fn idle(
     settle: Duration,
 ) -> std::io::Result<String> {
     let before = proc_status::read(pid)?;
-    let mut open = Vec::with_capacity(conns);
-    let mut failed = 0usize;
-    let mut pending = JoinSet::new();
-    let mut started = 0;
-    while started < conns || !pending.is_empty() {
-        while started < conns && pending.len() < parallel.max(1) {
-            let path = path.to_owned();
-            pending.spawn(async move {
-                let connecting = WsClient::connect(addr, &path, deflate);
-                tokio::time::timeout(Duration::from_secs(10), connecting).await
-            });
-            started += 1;
+    let (open, failed) = client::open_many(conns, parallel, || {
+        let path = path.to_owned();
+        async move {
+            let connecting = WsClient::connect(addr, &path, deflate);
+            tokio::time::timeout(Duration::from_secs(10), connecting).await?
         }
-        match pending.join_next().await {
-            Some(Ok(Ok(Ok(client)))) => open.push(client),
-            _ => failed += 1,
-        }
-    }
+    })
+    .await;
     tokio::time::sleep(settle).await;
     let after = proc_status::read(pid)?;
     let still_open = open.iter().filter(|c| c.is_open()).count();
