@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
+use crate::ws::WebSocketConfig;
+
 /// Whether the server runs the app's lifespan scope (spec: `spec/lifespan.md`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -85,6 +87,8 @@ pub struct Config {
     /// read-side memory and the largest `Body` chunk the app receives.
     /// Default 64 KiB.
     pub read_chunk_bytes: usize,
+    /// WebSocket limits and timers.
+    pub websocket: WebSocketConfig,
 }
 
 impl Default for Config {
@@ -104,6 +108,7 @@ impl Default for Config {
             nodelay: true,
             write_buffer_bytes: 64 * 1024,
             read_chunk_bytes: 64 * 1024,
+            websocket: WebSocketConfig::default(),
         }
     }
 }

@@ -6,26 +6,15 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rgi::{App, BoxApp, State};
+use rgi::{App, BoxApp};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
+use crate::ctx::ServerCtx;
 use crate::error::ServeError;
 use crate::lifespan;
 use crate::shutdown::Shutdown;
-
-/// What every connection of one running server shares.
-#[derive(Debug)]
-pub(crate) struct ServerCtx {
-    pub(crate) config: Config,
-    /// The listener's address when it names one IP (then every accepted
-    /// connection has it as its local address, and asking the kernel per
-    /// connection is a wasted `getsockname`); `None` for a wildcard bind.
-    pub(crate) bound_addr: Option<SocketAddr>,
-    pub(crate) state: State,
-    pub(crate) shutdown: Arc<Shutdown>,
-}
 
 /// An HTTP/1.1 server for one rgi app.
 ///

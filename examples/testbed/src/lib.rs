@@ -14,6 +14,16 @@
 //! | `/echo-scope`, `/echo-scope/...` (any method) | 200 JSON `{"http_version", "method", "path", "query_string"}`: `path` decoded, `query_string` raw, `http_version` as in ASGI (`"1.0"`, `"1.1"`, `"2"`) |
 //! | anything else | 404 `Not Found` |
 //!
+//! WebSocket routes:
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `/ws/echo` | accepts (with the first subprotocol offered, if any) and echoes every message as it came, text as text, binary as binary |
+//! | `/ws/reject` | closes before accepting: the server answers 403 |
+//! | `/ws/deny` | a denial response: 401, `www-authenticate: Bearer`, the JSON body [`DENY_BODY`] |
+//! | `/ws/close?code=N` | accepts, then closes with code N (default 1000) |
+//! | any other path | declined (`Error::Unsupported`): 403 |
+//!
 //! Details the table leaves open:
 //!
 //! * `HEAD` is served wherever `GET` is, with the same headers and no body
@@ -27,18 +37,19 @@
 //!   through a slow reader costs one chunk of memory, not the body. Without
 //!   one (a chunked upload) it reads the body first, up to
 //!   [`ECHO_BUFFER_LIMIT`], and answers 413 past it.
-//! * Lifespan is answered (startup, then shutdown); WebSocket is
-//!   unsupported for now.
+//! * Lifespan is answered (startup, then shutdown).
 //!
 //! Routes match [`HttpScope::route_path`](rgi::HttpScope::route_path), so the
 //! testbed also works mounted below a prefix.
 
 mod query;
 mod routes;
+mod websocket;
 
-use rgi::{App, AppResult, Conn, LifespanConn, LifespanReceive, LifespanSend, WebSocketConn};
+use rgi::{App, AppResult, Conn, LifespanConn, LifespanReceive, LifespanSend};
 
 pub use routes::ECHO_BUFFER_LIMIT;
+pub use websocket::DENY_BODY;
 
 /// The testbed app. Stateless: one value serves every connection.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,7 +60,7 @@ impl App for Testbed {
         match conn {
             Conn::Http(http) => routes::handle(http).await,
             Conn::Lifespan(lifespan) => answer_lifespan(lifespan).await,
-            Conn::WebSocket(ws) => websocket(ws).await,
+            Conn::WebSocket(ws) => websocket::handle(ws).await,
             other => other.unsupported(),
         }
     }
@@ -68,11 +79,4 @@ async fn answer_lifespan(mut conn: LifespanConn<'_>) -> AppResult {
             _ => {}
         }
     }
-}
-
-/// The WebSocket routes (`/ws/echo`, `/ws/reject`) go here once the
-/// reference server speaks WebSocket; until then the testbed declines every
-/// WebSocket scope.
-async fn websocket(ws: WebSocketConn<'_>) -> AppResult {
-    Conn::WebSocket(ws).unsupported()
 }

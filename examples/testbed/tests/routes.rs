@@ -292,7 +292,7 @@ async fn lifespan_starts_and_stops() {
 }
 
 #[tokio::test]
-async fn websocket_is_unsupported_for_now() {
+async fn an_unknown_websocket_path_is_declined() {
     let session = client().connect(Request::get("/ws")).await.unwrap();
     let transcript = session.finish().await.unwrap();
     let error = transcript.exit.error().expect("an error");

@@ -12,19 +12,19 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll, Waker};
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header;
 use http::{StatusCode, Version};
 use rgi::{Capabilities, Error, FileBody, HttpReceive, HttpSend, Receiver, ResponseStart, Sender};
 use tokio::net::TcpStream;
 
 use super::body::{BodyDecoder, BodyError, Decoded};
-use super::encode::{self, is_hop_by_hop, ConnectionHeader, LengthHeader};
 use super::file::FileSend;
-use super::io::{poll_read_buf, WriteBuf};
 use super::parse::{parse_content_length, tokens};
-use super::stall::StallClock;
-use crate::server::ServerCtx;
+use crate::ctx::ServerCtx;
 use crate::shutdown::ConnWatch;
+use crate::wire::encode::{self, is_hop_by_hop, ConnectionHeader, LengthHeader};
+use crate::wire::io::{poll_read_buf, WriteBuf};
+use crate::wire::stall::StallClock;
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -867,41 +867,4 @@ fn write_head(
         shared.ctx.config.server_header.as_ref(),
     );
     core.out.grew(n);
-}
-
-/// Writes a complete server-generated response (errors: 400, 408, 413,
-/// 500...) that closes the connection.
-pub(crate) fn write_error_response(
-    out: &mut WriteBuf,
-    status: StatusCode,
-    detail: &str,
-    server: Option<&HeaderValue>,
-) {
-    let reason = status.canonical_reason().unwrap_or("Error");
-    let body_len = reason.len()
-        + if detail.is_empty() {
-            1
-        } else {
-            detail.len() + 3
-        };
-    let mut headers = http::HeaderMap::with_capacity(1);
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    let n = encode::encode_head(
-        out.tail(),
-        status,
-        &headers,
-        LengthHeader::Length(body_len as u64),
-        ConnectionHeader::Close,
-        server,
-    );
-    out.grew(n);
-    out.extend(reason.as_bytes());
-    if !detail.is_empty() {
-        out.extend(b": ");
-        out.extend(detail.as_bytes());
-    }
-    out.extend(b"\n");
 }

@@ -2,12 +2,9 @@
 //! sender polled inside this task, decide keep-alive, repeat; then close.
 
 pub(crate) mod body;
-mod encode;
 mod exchange;
 mod file;
-mod io;
 pub(crate) mod parse;
-mod stall;
 
 use std::any::Any;
 use std::future::{poll_fn, Future};
@@ -26,13 +23,12 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use self::body::{BodyDecoder, Decoded};
-use self::exchange::{
-    write_error_response, Core, Framing, RequestState, ResponseState, Rx, Shared, Tx,
-};
-use self::io::poll_read_buf;
-use self::parse::{parse_head_into, FieldRanges, HeadError, RequestHead};
+use self::exchange::{Core, Framing, RequestState, ResponseState, Rx, Shared, Tx};
+use self::parse::{parse_head_into, BodyFraming, FieldRanges, HeadError, RequestHead};
 use crate::access_log::{self, AccessLog};
-use crate::server::ServerCtx;
+use crate::ctx::ServerCtx;
+use crate::wire::encode::write_error_response;
+use crate::wire::io::poll_read_buf;
 
 /// Bytes reserved per read while waiting for a head.
 const HEAD_READ_BYTES: usize = 8 * 1024;
@@ -136,6 +132,31 @@ async fn run<A: App>(
                 };
             }
         };
+        if head.websocket {
+            let (stream, watch) = (shared.stream, shared.watch);
+            let core = shared.core_mut();
+            let read_buf = std::mem::take(&mut core.read_buf);
+            let has_body = head.body != BodyFraming::Empty;
+            let ending = crate::ws::serve(
+                stream,
+                ctx,
+                watch,
+                read_buf,
+                &mut core.out,
+                &mut scope,
+                has_body,
+                peer,
+                local,
+                app,
+            )
+            .await;
+            // A refused upgrade left its answer here.
+            flush_before_close(shared, sleep.as_mut()).await;
+            return match ending {
+                crate::ws::Ending::Close => End::Close { linger: false },
+                crate::ws::Ending::Reset => End::Abort { reset: true },
+            };
+        }
         let log = begin_exchange(shared, &head, &mut scope, peer, local);
         let outcome = {
             let shared: &Shared<'_> = shared;

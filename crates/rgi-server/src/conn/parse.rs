@@ -37,6 +37,8 @@ pub(crate) struct RequestHead {
     pub(crate) expect_continue: bool,
     /// `TE: trailers`: the client accepts response trailers.
     pub(crate) te_trailers: bool,
+    /// `Upgrade: websocket`: a WebSocket handshake (served by `ws/`).
+    pub(crate) websocket: bool,
 }
 
 /// A head the server refuses, with the status to answer (then it closes).
@@ -309,6 +311,7 @@ struct Framing {
     keep_alive: bool,
     expect_continue: bool,
     te_trailers: bool,
+    websocket: bool,
 }
 
 fn build(
@@ -366,6 +369,7 @@ fn build(
         },
         expect_continue: http11 && framing.expect_continue,
         te_trailers: framing.te_trailers,
+        websocket: framing.websocket,
     })
 }
 
@@ -536,6 +540,8 @@ impl Framing {
             }
         } else if *name == header::EXPECT {
             self.expect_continue |= value.as_bytes().eq_ignore_ascii_case(b"100-continue");
+        } else if *name == header::UPGRADE {
+            self.websocket |= crate::ws::codec::handshake::wants_websocket(value);
         } else if *name == header::TE {
             self.te_trailers |=
                 tokens(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"trailers"));

@@ -18,6 +18,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod ws;
+
 /// The log output of this thread while the guard from [`capture_logs`]
 /// lives.
 #[derive(Clone, Default)]

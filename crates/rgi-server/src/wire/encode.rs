@@ -5,6 +5,7 @@ use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use crate::date;
+use crate::wire::io::WriteBuf;
 
 /// The framing header the server writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub(crate) enum ConnectionHeader {
     None,
     Close,
     KeepAlive,
+    /// `connection: upgrade` and `upgrade: websocket`, for a `101`.
+    UpgradeWebSocket,
 }
 
 /// Whether `name` is a connection-specific field the app must not set
@@ -79,6 +82,9 @@ pub(crate) fn encode_head(
         ConnectionHeader::None => {}
         ConnectionHeader::Close => out.extend_from_slice(b"connection: close\r\n"),
         ConnectionHeader::KeepAlive => out.extend_from_slice(b"connection: keep-alive\r\n"),
+        ConnectionHeader::UpgradeWebSocket => {
+            out.extend_from_slice(b"connection: upgrade\r\nupgrade: websocket\r\n");
+        }
     }
     out.extend_from_slice(b"\r\n");
     out.len() - start
@@ -170,6 +176,43 @@ fn status_line(out: &mut BytesMut, status: StatusCode) {
         }
     };
     out.extend_from_slice(line);
+}
+
+/// Writes a complete server-generated response (errors: 400, 408, 413,
+/// 500...) that closes the connection.
+pub(crate) fn write_error_response(
+    out: &mut WriteBuf,
+    status: StatusCode,
+    detail: &str,
+    server: Option<&HeaderValue>,
+) {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let body_len = reason.len()
+        + if detail.is_empty() {
+            1
+        } else {
+            detail.len() + 3
+        };
+    let mut headers = http::HeaderMap::with_capacity(1);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    let n = encode_head(
+        out.tail(),
+        status,
+        &headers,
+        LengthHeader::Length(body_len as u64),
+        ConnectionHeader::Close,
+        server,
+    );
+    out.grew(n);
+    out.extend(reason.as_bytes());
+    if !detail.is_empty() {
+        out.extend(b": ");
+        out.extend(detail.as_bytes());
+    }
+    out.extend(b"\n");
 }
 
 #[cfg(test)]

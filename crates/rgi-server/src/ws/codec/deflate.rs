@@ -1,0 +1,375 @@
+//! permessage-deflate (RFC 7692): the server's answer to the client's
+//! offers, and the per-message compressor and decompressor.
+//!
+//! Window sizes: the decompressor always has a 32 KiB window, which
+//! inflates whatever window the client compresses with, so every
+//! `client_max_window_bits` offer is accepted and left unanswered (the
+//! client keeps its own choice, §7.1.2.2). `server_max_window_bits=N` is
+//! honoured by compressing with a 2^N window (zlib-rs, 9 to 15); zlib
+//! cannot compress raw deflate with 2^8, so under `server_max_window_bits=8`
+//! the server sends every message uncompressed (RSV1 clear), which §6
+//! allows and which keeps the promise.
+
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use http::HeaderValue;
+
+use super::CloseError;
+
+/// The agreed parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DeflateParams {
+    /// The server resets its compressor after every message.
+    pub(crate) server_no_context_takeover: bool,
+    /// The client resets its compressor after every message (so the
+    /// server may reset its decompressor).
+    pub(crate) client_no_context_takeover: bool,
+    /// The client asked for this limit on the server's window.
+    pub(crate) server_max_window_bits: Option<u8>,
+}
+
+impl DeflateParams {
+    /// The `sec-websocket-extensions` value of the answer.
+    pub(crate) fn response(&self) -> HeaderValue {
+        let mut value = String::from("permessage-deflate");
+        if self.server_no_context_takeover {
+            value.push_str("; server_no_context_takeover");
+        }
+        if self.client_no_context_takeover {
+            value.push_str("; client_no_context_takeover");
+        }
+        if let Some(bits) = self.server_max_window_bits {
+            value.push_str("; server_max_window_bits=");
+            value.push_str(itoa::Buffer::new().format(bits));
+        }
+        HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("permessage-deflate"))
+    }
+}
+
+/// The first `permessage-deflate` offer among the request's
+/// `sec-websocket-extensions` values that the server can honour (§5.1,
+/// rule `WS-016`):
+/// an offer with an unknown parameter, a repeated one, or a bad value is
+/// declined and the next one considered.
+pub(crate) fn negotiate<'a>(
+    values: impl IntoIterator<Item = &'a HeaderValue>,
+) -> Option<DeflateParams> {
+    values
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(accept_offer)
+}
+
+fn accept_offer(offer: &str) -> Option<DeflateParams> {
+    let mut parts = offer.split(';').map(str::trim);
+    if !parts.next()?.eq_ignore_ascii_case("permessage-deflate") {
+        return None;
+    }
+    let mut params = DeflateParams {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: None,
+    };
+    let mut client_bits_seen = false;
+    for param in parts {
+        let (name, value) = match param.split_once('=') {
+            Some((name, value)) => (name.trim(), Some(unquote(value.trim()))),
+            None => (param, None),
+        };
+        match (name.to_ascii_lowercase().as_str(), value) {
+            ("server_no_context_takeover", None) if !params.server_no_context_takeover => {
+                params.server_no_context_takeover = true;
+            }
+            ("client_no_context_takeover", None) if !params.client_no_context_takeover => {
+                params.client_no_context_takeover = true;
+            }
+            ("server_max_window_bits", Some(v)) if params.server_max_window_bits.is_none() => {
+                params.server_max_window_bits = Some(window_bits(v)?);
+            }
+            ("client_max_window_bits", v) if !client_bits_seen => {
+                client_bits_seen = true;
+                if let Some(v) = v {
+                    window_bits(v)?;
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(params)
+}
+
+fn unquote(value: &str) -> &str {
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value)
+}
+
+/// `8` to `15`, digits only, no leading zero (§7.1.2.1).
+fn window_bits(value: &str) -> Option<u8> {
+    if value.starts_with('0') || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok().filter(|bits| (8..=15).contains(bits))
+}
+
+/// The tail a sender strips and a receiver appends back (§7.2.1).
+const SYNC_TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
+
+/// Output grows in steps of at least this much while inflating.
+const INFLATE_STEP: usize = 16 * 1024;
+
+/// The receiving side: inflates one message at a time, bounded.
+#[derive(Debug)]
+pub(crate) struct Inflater {
+    inner: Option<Decompress>,
+    reset_after_message: bool,
+}
+
+impl Inflater {
+    pub(crate) fn new(params: &DeflateParams) -> Self {
+        Self {
+            inner: None,
+            reset_after_message: params.client_no_context_takeover,
+        }
+    }
+
+    /// Inflates `input` (part of a compressed message) onto `out`;
+    /// `last`: the message ends here. Fails with 1009 as soon as `out`
+    /// would grow past `limit` (it never holds more than `limit + 1`
+    /// bytes: a decompression bomb costs at most the limit), and with 1007
+    /// on data that is not deflate.
+    pub(crate) fn inflate(
+        &mut self,
+        input: &[u8],
+        last: bool,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), CloseError> {
+        // Created on the first compressed message: a connection that never
+        // sends one never pays for the ~40 KiB of inflate state.
+        let inner = self.inner.get_or_insert_with(|| Decompress::new(false));
+        let mut ended = inflate_into(inner, input, out, limit)?;
+        if last {
+            if !ended {
+                ended = inflate_into(inner, &SYNC_TAIL, out, limit)?;
+            }
+            if ended || self.reset_after_message {
+                inner.reset(false);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Returns whether the deflate stream ended (a final block).
+fn inflate_into(
+    inner: &mut Decompress,
+    mut input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<bool, CloseError> {
+    loop {
+        if out.len() == out.capacity() {
+            if out.len() > limit {
+                return Err(CloseError::too_big());
+            }
+            // Doubling, capped at one byte past the limit: that byte is
+            // how a message over the limit is noticed.
+            let target = (out.capacity() * 2).clamp(INFLATE_STEP, limit.saturating_add(1));
+            out.reserve_exact(target - out.len());
+        }
+        let (in_before, out_before) = (inner.total_in(), inner.total_out());
+        let status = inner
+            .decompress_vec(input, out, FlushDecompress::Sync)
+            .map_err(|_| CloseError::invalid_data("invalid compressed data"))?;
+        let read = (inner.total_in() - in_before) as usize;
+        input = &input[read..];
+        if out.len() > limit {
+            return Err(CloseError::too_big());
+        }
+        let produced = inner.total_out() != out_before;
+        match status {
+            Status::StreamEnd => {
+                return if input.is_empty() {
+                    Ok(true)
+                } else {
+                    Err(CloseError::invalid_data(
+                        "data after the final deflate block",
+                    ))
+                }
+            }
+            _ if input.is_empty() && out.len() < out.capacity() => return Ok(false),
+            Status::BufError if read == 0 && !produced => {
+                return Err(CloseError::invalid_data("invalid compressed data"))
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The sending side: compresses one message at a time.
+#[derive(Debug)]
+pub(crate) struct Deflater {
+    inner: Option<Compress>,
+    reset_after_message: bool,
+    /// The window the client allows us, or `None`: send uncompressed.
+    window_bits: Option<u8>,
+}
+
+impl Deflater {
+    pub(crate) fn new(params: &DeflateParams) -> Self {
+        Self {
+            inner: None,
+            reset_after_message: params.server_no_context_takeover,
+            window_bits: match params.server_max_window_bits {
+                Some(8) => None,
+                Some(bits) => Some(bits),
+                None => Some(15),
+            },
+        }
+    }
+
+    /// The compressed payload of a message, or `None` to send it as it is
+    /// (an empty message, or a window zlib cannot compress with).
+    pub(crate) fn deflate(&mut self, input: &[u8]) -> Option<Vec<u8>> {
+        let bits = self.window_bits?;
+        if input.is_empty() {
+            return None;
+        }
+        let inner = self.inner.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::default(), false, bits)
+        });
+        let mut out = Vec::with_capacity(input.len() / 2 + 64);
+        let start_in = inner.total_in();
+        loop {
+            let consumed = (inner.total_in() - start_in) as usize;
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity().max(64));
+            }
+            if inner
+                .compress_vec(&input[consumed..], &mut out, FlushCompress::Sync)
+                .is_err()
+            {
+                // zlib reports errors only for misuse; a message that
+                // cannot be compressed can still be sent as it is, as long
+                // as the stream state starts afresh.
+                inner.reset();
+                return None;
+            }
+            let consumed = (inner.total_in() - start_in) as usize;
+            // Sync flush done: all input taken and room left over.
+            if consumed == input.len() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        if out.ends_with(&SYNC_TAIL) {
+            out.truncate(out.len() - SYNC_TAIL.len());
+        }
+        if self.reset_after_message {
+            inner.reset();
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer(v: &str) -> Option<DeflateParams> {
+        negotiate([&HeaderValue::from_str(v).unwrap()])
+    }
+
+    #[test]
+    fn offers_are_accepted_declined_and_answered() {
+        let plain = offer("permessage-deflate").unwrap();
+        assert_eq!(plain.response(), "permessage-deflate");
+        let all = offer(
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+             server_max_window_bits=10; client_max_window_bits",
+        )
+        .unwrap();
+        assert_eq!(
+            all.response(),
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+             server_max_window_bits=10"
+        );
+        assert!(offer("permessage-deflate; client_max_window_bits=\"9\"").is_some());
+        for bad in [
+            "permessage-deflate; server_max_window_bits",
+            "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; server_max_window_bits=7",
+            "permessage-deflate; server_max_window_bits=010",
+            "permessage-deflate; client_max_window_bits=20",
+            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+            "permessage-deflate; server_no_context_takeover=1",
+            "permessage-deflate; unknown",
+            "x-webkit-deflate-frame",
+        ] {
+            assert_eq!(offer(bad), None, "{bad}");
+        }
+        // A declined offer falls through to the next.
+        let second =
+            offer("permessage-deflate; bogus, permessage-deflate; server_max_window_bits=12")
+                .unwrap();
+        assert_eq!(second.server_max_window_bits, Some(12));
+    }
+
+    fn round_trip(params: DeflateParams, messages: &[&[u8]]) {
+        let mut deflater = Deflater::new(&params);
+        let mut inflater = Inflater::new(&params);
+        for message in messages {
+            let mut out = Vec::new();
+            match deflater.deflate(message) {
+                Some(compressed) => inflater
+                    .inflate(&compressed, true, &mut out, 1 << 20)
+                    .unwrap(),
+                None => out.extend_from_slice(message),
+            }
+            assert_eq!(&out, message);
+        }
+    }
+
+    #[test]
+    fn messages_round_trip_with_every_parameter() {
+        let text = b"Hello, permessage-deflate! Hello, permessage-deflate! ".repeat(50);
+        let messages: [&[u8]; 4] = [b"a", &text, &text, b""];
+        for bits in [None, Some(8), Some(9), Some(12), Some(15)] {
+            for (server_no, client_no) in [(false, false), (true, true)] {
+                round_trip(
+                    DeflateParams {
+                        server_no_context_takeover: server_no,
+                        client_no_context_takeover: client_no,
+                        server_max_window_bits: bits,
+                    },
+                    &messages,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_limit_with_1009_and_bounded_memory() {
+        let params = offer("permessage-deflate").unwrap();
+        let zeros = vec![0u8; 8 << 20];
+        let compressed = Deflater::new(&params).deflate(&zeros).unwrap();
+        assert!(compressed.len() < 20_000, "{}", compressed.len());
+        let mut out = Vec::new();
+        let err = Inflater::new(&params)
+            .inflate(&compressed, true, &mut out, 64 * 1024)
+            .unwrap_err();
+        assert_eq!(err.code, 1009);
+        assert!(out.capacity() <= 64 * 1024 + 1, "{}", out.capacity());
+    }
+
+    #[test]
+    fn garbage_is_1007() {
+        let params = offer("permessage-deflate").unwrap();
+        let mut out = Vec::new();
+        let err = Inflater::new(&params)
+            .inflate(&[0xFF; 16], true, &mut out, 1 << 20)
+            .unwrap_err();
+        assert_eq!(err.code, 1007);
+    }
+}
