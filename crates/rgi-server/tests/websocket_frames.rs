@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::ws::{
     close_payload, frame, next_line, whole, Log, WsApp, BINARY, CLOSE, CONT, PING, PONG, TEXT,
 };
-use common::{start, start_with, test_config, Client, TestServer};
+use common::{start_with, test_config, Client, TestServer};
 
 async fn open(path: &str) -> (TestServer, Client, Log) {
     open_with(path, test_config()).await
