@@ -34,6 +34,16 @@ pub async fn read_response<R: AsyncRead + Unpin>(
     stream: &mut R,
     buf: &mut BytesMut,
 ) -> io::Result<ResponseSummary> {
+    read_response_with(stream, buf, &mut |_| {}).await
+}
+
+/// [`read_response`], handing every piece of the (de-chunked) body to
+/// `body` as it arrives (to checksum it without keeping it).
+pub async fn read_response_with<R: AsyncRead + Unpin>(
+    stream: &mut R,
+    buf: &mut BytesMut,
+    body: &mut impl FnMut(&[u8]),
+) -> io::Result<ResponseSummary> {
     let (status, framing, close) = loop {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut response = httparse::Response::new(&mut headers);
@@ -50,15 +60,17 @@ pub async fn read_response<R: AsyncRead + Unpin>(
     };
     let body_len = match framing {
         Framing::Length(length) => {
-            skip(stream, buf, length).await?;
+            take(stream, buf, length, body).await?;
             length
         }
-        Framing::Chunked => read_chunked(stream, buf).await?,
+        Framing::Chunked => read_chunked(stream, buf, body).await?,
         Framing::UntilEof => {
             let mut total = buf.len() as u64;
+            body(buf);
             buf.clear();
             while stream.read_buf(buf).await? != 0 {
                 total += buf.len() as u64;
+                body(buf);
                 buf.clear();
             }
             total
@@ -97,7 +109,11 @@ fn summarize_head(response: &httparse::Response<'_, '_>) -> io::Result<(u16, Fra
     Ok((status, framing, close))
 }
 
-async fn read_chunked<R: AsyncRead + Unpin>(stream: &mut R, buf: &mut BytesMut) -> io::Result<u64> {
+async fn read_chunked<R: AsyncRead + Unpin>(
+    stream: &mut R,
+    buf: &mut BytesMut,
+    body: &mut impl FnMut(&[u8]),
+) -> io::Result<u64> {
     let mut total = 0;
     loop {
         let size = loop {
@@ -112,22 +128,26 @@ async fn read_chunked<R: AsyncRead + Unpin>(stream: &mut R, buf: &mut BytesMut) 
         };
         if size == 0 {
             // No trailers are expected from the peers: just the final CRLF.
-            skip(stream, buf, 2).await?;
+            take(stream, buf, 2, &mut |_| {}).await?;
             return Ok(total);
         }
-        skip(stream, buf, size + 2).await?;
+        take(stream, buf, size, body).await?;
+        take(stream, buf, 2, &mut |_| {}).await?;
         total += size;
     }
 }
 
-/// Discards `count` bytes, from `buf` first and then from the stream.
-async fn skip<R: AsyncRead + Unpin>(
+/// Consumes `count` bytes, from `buf` first and then from the stream,
+/// handing them to `sink`.
+async fn take<R: AsyncRead + Unpin>(
     stream: &mut R,
     buf: &mut BytesMut,
     mut count: u64,
+    sink: &mut impl FnMut(&[u8]),
 ) -> io::Result<()> {
     loop {
         let available = buf.len().min(usize::try_from(count).unwrap_or(usize::MAX));
+        sink(&buf[..available]);
         buf.advance(available);
         count -= available as u64;
         if count == 0 {

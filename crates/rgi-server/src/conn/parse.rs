@@ -231,6 +231,32 @@ enum HigherMinor {
 }
 
 fn higher_minor_version(buf: &[u8]) -> HigherMinor {
+    match request_line_version(buf) {
+        Some((end, [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor], ended))
+            if minor.is_ascii_digit() && *minor > b'1' =>
+        {
+            if ended {
+                HigherMinor::At(end - 1)
+            } else {
+                HigherMinor::Unfinished
+            }
+        }
+        _ => HigherMinor::No,
+    }
+}
+
+/// Whether the request line is well formed but names an HTTP major
+/// version other than 1 (`HTTP/2.0`, the HTTP/2 preface `PRI * HTTP/2.0`,
+/// `HTTP/0.9`): that deserves `505` (RFC 9110 §15.6.6), not `400`.
+fn other_major_version(buf: &[u8]) -> bool {
+    matches!(request_line_version(buf), Some((_, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor], true))
+        if major.is_ascii_digit() && minor.is_ascii_digit() && *major != b'1')
+}
+
+/// The third part of a request line of three space-separated parts: where
+/// it ends in `buf`, its bytes, and whether the line has ended (else the
+/// buffer ends there). Leading empty lines are skipped, as httparse does.
+fn request_line_version(buf: &[u8]) -> Option<(usize, &[u8], bool)> {
     let start = buf
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
@@ -244,42 +270,9 @@ fn higher_minor_version(buf: &[u8]) -> HigherMinor {
     let (Some(_method), Some(_target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return HigherMinor::No;
+        return None;
     };
-    match version {
-        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor]
-            if minor.is_ascii_digit() && *minor > b'1' =>
-        {
-            if ended {
-                HigherMinor::At(start + line.len() - 1)
-            } else {
-                HigherMinor::Unfinished
-            }
-        }
-        _ => HigherMinor::No,
-    }
-}
-
-/// Whether the request line is well formed but names an HTTP major
-/// version other than 1 (`HTTP/2.0`, the HTTP/2 preface `PRI * HTTP/2.0`,
-/// `HTTP/0.9`): that deserves `505` (RFC 9110 §15.6.6), not `400`.
-fn other_major_version(buf: &[u8]) -> bool {
-    let start = buf
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(buf.len());
-    let line = &buf[start..];
-    let Some(end) = line.iter().position(|&b| b == b'\r' || b == b'\n') else {
-        return false;
-    };
-    let mut parts = line[..end].split(|&b| b == b' ');
-    let (Some(_method), Some(_target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    matches!(version, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
-        if major.is_ascii_digit() && minor.is_ascii_digit() && *major != b'1')
+    Some((start + line.len(), version, ended))
 }
 
 fn uri_too_long() -> HeadError {

@@ -533,7 +533,15 @@ impl TestServer {
     /// A new connection as a [`Client`] plus a second handle on the same
     /// socket, to write (trickle, flood) while the client reads.
     pub async fn connect_with_writer(&self) -> (Client, TcpStream) {
-        let stream = bounded("connect", TcpStream::connect(self.addr))
+        Client::connect_with_writer(self.addr).await
+    }
+}
+
+impl Client {
+    /// A new connection to `addr` as a [`Client`] plus a second handle on
+    /// the same socket, to write while the client reads.
+    pub async fn connect_with_writer(addr: SocketAddr) -> (Client, TcpStream) {
+        let stream = bounded("connect", TcpStream::connect(addr))
             .await
             .unwrap()
             .into_std()

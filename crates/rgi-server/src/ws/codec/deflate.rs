@@ -175,8 +175,12 @@ fn inflate_into(
                 return Err(CloseError::too_big());
             }
             // Doubling, capped at one byte past the limit: that byte is
-            // how a message over the limit is noticed.
-            let target = (out.capacity() * 2).clamp(INFLATE_STEP, limit.saturating_add(1));
+            // how a message over the limit is noticed. (Not `clamp`: it
+            // panics when the limit is below one step, found by the
+            // ws_inflate fuzz target.)
+            let target = (out.capacity() * 2)
+                .max(INFLATE_STEP)
+                .min(limit.saturating_add(1));
             out.reserve_exact(target - out.len());
         }
         let (in_before, out_before) = (inner.total_in(), inner.total_out());
@@ -361,6 +365,24 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code, 1009);
         assert!(out.capacity() <= 64 * 1024 + 1, "{}", out.capacity());
+    }
+
+    #[test]
+    fn a_limit_below_one_inflate_step_is_honoured_not_a_panic() {
+        // Found by the ws_inflate fuzz target: the growth step was clamped
+        // to [16 KiB, limit + 1], which panics for a limit under 16 KiB.
+        let params = offer("permessage-deflate").unwrap();
+        let mut deflater = Deflater::new(&params);
+        let mut inflater = Inflater::new(&params);
+        let small = deflater.deflate(b"hello").unwrap();
+        let mut out = Vec::new();
+        inflater.inflate(&small, true, &mut out, 64).unwrap();
+        assert_eq!(out, b"hello");
+        let big = deflater.deflate(&[b'a'; 1000]).unwrap();
+        let mut out = Vec::new();
+        let err = inflater.inflate(&big, true, &mut out, 64).unwrap_err();
+        assert_eq!(err.code, 1009);
+        assert!(out.capacity() <= 65, "{}", out.capacity());
     }
 
     #[test]
