@@ -117,6 +117,14 @@ async fn complete_responses_pass_both_validators() {
     assert_eq!(head.status(), Some(StatusCode::OK));
     assert!(head.body().is_empty());
 
+    // One handler for GET and HEAD: the body it writes is not sent.
+    for path in ["/stream", "/trailers"] {
+        let head = s.client.send(Request::head(path)).await.unwrap();
+        assert_eq!(head.status(), Some(StatusCode::OK), "{path}");
+        assert!(head.body().is_empty(), "{path}");
+        assert!(head.is_complete(), "{path}");
+    }
+
     let missing = s.client.get("/missing").await.unwrap();
     assert_eq!(missing.status(), Some(StatusCode::NOT_FOUND));
 
