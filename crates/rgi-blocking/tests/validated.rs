@@ -240,3 +240,29 @@ async fn a_cancelled_call_fails_the_threads_next_read() {
     log.assert_clean();
     assert!(response.events().all(|e| !matches!(e, HttpSend::Start(_))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_returns_ok_after_a_lost_send_ends_the_call_as_disconnected() {
+    // The handler does not look at its writes' results: the sends it
+    // posted fail after it returned, and the call must not end `Ok` with
+    // the response unfinished (rule CORE-031).
+    let handler = |_: BRequest, response: &mut BResponse| -> std::io::Result<()> {
+        response.start(StatusCode::OK, HeaderMap::new())?;
+        let _ = response.write_all(b"one");
+        let _ = response.write_all(b"two");
+        Ok(())
+    };
+    let validator = Validator::new(Blocking::new(handler));
+    let log = validator.log();
+    let client = TestClient::new(validator).timeout(Duration::from_secs(10));
+    let response = client
+        .send(Request::get("/").disconnect_at(DisconnectAt::AfterResponseStart))
+        .await
+        .unwrap();
+    match response.exit() {
+        AppExit::Err(e) => assert!(rgi::Error::is_disconnect(e.as_ref()), "{e}"),
+        other => panic!("the call ended {other:?}"),
+    }
+    assert!(!response.is_complete());
+    log.assert_clean();
+}
