@@ -18,14 +18,5 @@ use rgi_bench::rgi_app::LoadApp;
 
 fn main() {
     let (bind, runtime) = cli::peer_setup();
-    runtime.block_on(async {
-        let server = rgi_server::Server::bind(bind)
-            .await
-            .unwrap_or_else(|e| panic!("bind {bind}: {e}"))
-            .with_config(rgi_bench::rgi_app::peer_config());
-        if let Err(e) = server.serve(LoadApp).await {
-            eprintln!("rgi-peer: {e}");
-            std::process::exit(1);
-        }
-    });
+    runtime.block_on(rgi_bench::rgi_app::serve_peer("rgi-peer", bind, LoadApp));
 }
