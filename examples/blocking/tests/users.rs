@@ -12,11 +12,14 @@ use std::path::PathBuf;
 
 use common::{Client, TestServer};
 use rgi_blocking::{Pool, PoolConfig};
+use rgi_conformance::ViolationLog;
 use serde_json::Value;
 
-fn serve(db: &std::path::Path) -> TestServer {
-    let app = rgi_blocking_examples::app(db, &Pool::new(PoolConfig::with_size(4))).unwrap();
-    common::serve(app)
+/// The app in debug mode: the validator in front of every blocking
+/// adapter and outermost; each test ends with its log clean.
+fn serve(db: &std::path::Path, log: &ViolationLog) -> TestServer {
+    let pool = Pool::new(PoolConfig::with_size(4));
+    common::serve(rgi_blocking_examples::validated_app(db, &pool, log).unwrap())
 }
 
 /// One request on a new connection; status and body.
@@ -53,7 +56,8 @@ fn temp_db() -> PathBuf {
 #[test]
 fn users_are_created_read_listed_deleted_and_kept_across_a_restart() {
     let db = temp_db();
-    let server = serve(&db);
+    let log = ViolationLog::new();
+    let server = serve(&db, &log);
     let addr = server.addr;
 
     let (status, body) = request(
@@ -103,7 +107,7 @@ fn users_are_created_read_listed_deleted_and_kept_across_a_restart() {
     assert_eq!(request(addr, "PUT", "/users", "").0, 405);
 
     drop(server);
-    let server = serve(&db);
+    let server = serve(&db, &log);
     let (status, body) = request(server.addr, "GET", "/users", "");
     assert_eq!(status, 200);
     assert_eq!(
@@ -121,12 +125,14 @@ fn users_are_created_read_listed_deleted_and_kept_across_a_restart() {
     );
     drop(server);
     let _ = std::fs::remove_file(&db);
+    log.assert_clean();
 }
 
 #[test]
 fn the_onion_the_rewriters_and_the_async_route_share_the_server() {
     let db = temp_db();
-    let server = serve(&db);
+    let log = ViolationLog::new();
+    let server = serve(&db, &log);
     // The test connects from 127.0.0.1, which the onion allows.
     assert_eq!(
         request(server.addr, "GET", "/hello", ""),
@@ -142,4 +148,5 @@ fn the_onion_the_rewriters_and_the_async_route_share_the_server() {
     );
     drop(server);
     let _ = std::fs::remove_file(&db);
+    log.assert_clean();
 }
