@@ -81,7 +81,7 @@ IDLE_CONNS=$FD_ROOM
 
 : > "$RESULTS"
 log "# rgi vs hyper load run"
-log "command: crates/rgi-bench/load/run.sh $* (ROUNDS=$ROUNDS DURATION=${DURATION}s THREADS=$THREADS)"
+log "command: crates/rgi-bench/load/run.sh $* (ROUNDS=$ROUNDS DURATION=${DURATION}s THREADS=$THREADS SERVERS=\"$SERVERS\" SCENARIOS=\"${SCENARIOS:-all}\")"
 log "date: $(date -u +%FT%TZ)"
 log "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 log "machine: nproc=$(nproc), $(lscpu | sed -n 's/^Model name: *//p'), $(uname -sr)"

@@ -101,6 +101,25 @@ async fn stream(http: &mut HttpConn<'_>, params: StreamParams) -> Result<(), Err
     Ok(())
 }
 
+/// Serves `app` on the reference server at `bind` with [`peer_config`]
+/// until the process is stopped; exits with status 1 (naming `peer`) when
+/// the server fails. What both rgi peers' `main` does.
+pub async fn serve_peer(
+    peer: &str,
+    bind: std::net::SocketAddr,
+    config: rgi_server::Config,
+    app: impl App,
+) {
+    let server = rgi_server::Server::bind(bind)
+        .await
+        .unwrap_or_else(|e| panic!("bind {bind}: {e}"))
+        .with_config(config);
+    if let Err(e) = server.serve(app).await {
+        eprintln!("{peer}: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// The server's config for the load peers: the defaults, aligned with
 /// hyper's where they differ (see the `rgi-peer` binary's docs).
 pub fn peer_config() -> rgi_server::Config {

@@ -53,26 +53,35 @@ fn hop(c: &mut Criterion) {
     // 64 calls at once from 64 tasks: the queue under contention.
     let mut group = c.benchmark_group("hop/64-concurrent");
     group.bench_function("pool", |b| {
-        b.to_async(&rt).iter(|| async {
-            let mut tasks = tokio::task::JoinSet::new();
-            for _ in 0..64 {
+        b.to_async(&rt).iter(|| {
+            sixty_four(|| {
                 let pool = pool.clone();
-                tasks.spawn(async move { on_pool(&pool).await });
-            }
-            tasks.join_all().await.len()
+                async move { on_pool(&pool).await }
+            })
         })
     });
     group.bench_function("spawn_blocking+semaphore", |b| {
-        b.to_async(&rt).iter(|| async {
-            let mut tasks = tokio::task::JoinSet::new();
-            for _ in 0..64 {
+        b.to_async(&rt).iter(|| {
+            sixty_four(|| {
                 let permits = permits.clone();
-                tasks.spawn(async move { on_spawn_blocking(&permits).await });
-            }
-            tasks.join_all().await.len()
+                async move { on_spawn_blocking(&permits).await }
+            })
         })
     });
     group.finish();
+}
+
+/// Runs 64 calls made by `call` as 64 tasks, and waits for all.
+async fn sixty_four<F, Fut>(call: F) -> usize
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = u64> + Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        tasks.spawn(call());
+    }
+    tasks.join_all().await.len()
 }
 
 criterion_group!(benches, hop);

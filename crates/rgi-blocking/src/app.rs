@@ -122,7 +122,8 @@ impl<H: Handler> App for Blocking<H> {
         // or write instead of leaving it blocked.
         let _close = CloseOnDrop(handoff.clone());
         let request = Request::new(conn.scope.clone(), handoff.clone());
-        let response = Response::new(handoff.clone(), conn.scope.capabilities);
+        let head = conn.scope.method == http::Method::HEAD;
+        let response = Response::new(handoff.clone(), conn.scope.capabilities, head);
         let (handler, job_handoff) = (self.handler.clone(), handoff.clone());
         self.pool.submit(
             permit,

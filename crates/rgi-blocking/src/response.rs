@@ -52,6 +52,11 @@ pub struct Response {
     phase: Phase,
     trailers_announced: bool,
     gone: bool,
+    /// The request was `HEAD`.
+    head: bool,
+    /// The response may carry no body bytes (HEAD, 204, 304): writes are
+    /// discarded, as WSGI servers do, instead of refused.
+    bodiless: bool,
 }
 
 #[derive(Debug)]
@@ -89,8 +94,10 @@ pub struct Buffered {
 }
 
 impl Response {
-    pub(crate) fn new(handoff: Arc<Handoff>, capabilities: Capabilities) -> Self {
-        Self::with_sink(Sink::Connection(handoff), capabilities)
+    pub(crate) fn new(handoff: Arc<Handoff>, capabilities: Capabilities, head: bool) -> Self {
+        let mut response = Self::with_sink(Sink::Connection(handoff), capabilities);
+        response.head = head;
+        response
     }
 
     /// A response that writes into memory: give it to an inner handler,
@@ -108,6 +115,8 @@ impl Response {
             phase: Phase::Idle,
             trailers_announced: false,
             gone: false,
+            head: false,
+            bodiless: false,
         }
     }
 
@@ -154,8 +163,12 @@ impl Response {
             return Err(refused("the response has already started (HTTP-020)"));
         }
         let trailers = start.trailers;
+        let bodiless = self.head
+            || start.status == StatusCode::NO_CONTENT
+            || start.status == StatusCode::NOT_MODIFIED;
         self.exchange(HttpSend::Start(start))?;
         self.trailers_announced = trailers;
+        self.bodiless = bodiless;
         self.phase = Phase::Started;
         Ok(())
     }
@@ -207,8 +220,7 @@ impl Response {
 
     /// Sends `data` as one body chunk, without a copy.
     pub fn write_chunk(&mut self, data: Bytes) -> io::Result<()> {
-        self.body_phase()?;
-        if data.is_empty() {
+        if !self.body_allowed()? || data.is_empty() {
             return Ok(());
         }
         self.exchange(HttpSend::chunk(data))
@@ -217,7 +229,7 @@ impl Response {
     /// Sends the final (empty) body chunk. Optional: returning `Ok` from
     /// the handler does it.
     pub fn finish(&mut self) -> io::Result<()> {
-        self.body_phase()?;
+        self.body_allowed()?;
         self.exchange(HttpSend::body(Bytes::new()))?;
         self.phase = if self.trailers_announced {
             Phase::BodyEnded
@@ -259,9 +271,11 @@ impl Response {
         Ok(())
     }
 
-    fn body_phase(&self) -> io::Result<()> {
+    /// Whether body bytes may be sent now: an error for a body out of
+    /// place, `false` for one to discard.
+    fn body_allowed(&self) -> io::Result<bool> {
         match self.phase {
-            Phase::Started => Ok(()),
+            Phase::Started => Ok(!self.bodiless),
             Phase::Idle => Err(refused("a body before the start (HTTP-020)")),
             Phase::BodyEnded | Phase::Complete => {
                 Err(refused("a body after the final chunk (HTTP-022)"))
@@ -323,9 +337,8 @@ pub(crate) enum Incomplete {
 
 impl io::Write for Response {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.body_phase()?;
-        if buf.is_empty() {
-            return Ok(0);
+        if !self.body_allowed()? || buf.is_empty() {
+            return Ok(buf.len());
         }
         self.exchange(HttpSend::chunk(Bytes::copy_from_slice(buf)))?;
         Ok(buf.len())
@@ -334,7 +347,9 @@ impl io::Write for Response {
     /// One `write!` is one chunk (the default would send each formatted
     /// piece as a chunk of its own, a round trip each).
     fn write_fmt(&mut self, args: std::fmt::Arguments<'_>) -> io::Result<()> {
-        self.body_phase()?;
+        if !self.body_allowed()? {
+            return Ok(());
+        }
         let data = match args.as_str() {
             Some(s) => Bytes::from_static(s.as_bytes()),
             None => Bytes::from(std::fmt::format(args)),

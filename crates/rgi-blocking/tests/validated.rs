@@ -117,6 +117,14 @@ async fn complete_responses_pass_both_validators() {
     assert_eq!(head.status(), Some(StatusCode::OK));
     assert!(head.body().is_empty());
 
+    // One handler for GET and HEAD: the body it writes is not sent.
+    for path in ["/stream", "/trailers"] {
+        let head = s.client.send(Request::head(path)).await.unwrap();
+        assert_eq!(head.status(), Some(StatusCode::OK), "{path}");
+        assert!(head.body().is_empty(), "{path}");
+        assert!(head.is_complete(), "{path}");
+    }
+
     let missing = s.client.get("/missing").await.unwrap();
     assert_eq!(missing.status(), Some(StatusCode::NOT_FOUND));
 
@@ -231,4 +239,30 @@ async fn a_cancelled_call_fails_the_threads_next_read() {
     assert_eq!(pool.stats().busy, 0);
     log.assert_clean();
     assert!(response.events().all(|e| !matches!(e, HttpSend::Start(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_returns_ok_after_a_lost_send_ends_the_call_as_disconnected() {
+    // The handler does not look at its writes' results: the sends it
+    // posted fail after it returned, and the call must not end `Ok` with
+    // the response unfinished (rule CORE-031).
+    let handler = |_: BRequest, response: &mut BResponse| -> std::io::Result<()> {
+        response.start(StatusCode::OK, HeaderMap::new())?;
+        let _ = response.write_all(b"one");
+        let _ = response.write_all(b"two");
+        Ok(())
+    };
+    let validator = Validator::new(Blocking::new(handler));
+    let log = validator.log();
+    let client = TestClient::new(validator).timeout(Duration::from_secs(10));
+    let response = client
+        .send(Request::get("/").disconnect_at(DisconnectAt::AfterResponseStart))
+        .await
+        .unwrap();
+    match response.exit() {
+        AppExit::Err(e) => assert!(rgi::Error::is_disconnect(e.as_ref()), "{e}"),
+        other => panic!("the call ended {other:?}"),
+    }
+    assert!(!response.is_complete());
+    log.assert_clean();
 }

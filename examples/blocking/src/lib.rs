@@ -30,6 +30,7 @@ use std::path::Path;
 use http::{HeaderMap, StatusCode};
 use rgi::{App, AppResult, BoxApp, Conn, Stack};
 use rgi_blocking::{Blocking, Pool};
+use rgi_conformance::{Validator, ViolationLog};
 use rgi_middleware_examples::{AccessLog, Router, SetRequestId};
 
 use users::Users;
@@ -39,29 +40,53 @@ use wsgi::{hello, AllowAddresses, Capitalize, LogScope, Reverse};
 /// 004 onion around the seed 001 double reverse, blocking), `/shout`
 /// (capitalised, blocking), `/` (async). The blocking routes share `pool`.
 pub fn app(db: &Path, pool: &Pool) -> rusqlite::Result<BoxApp> {
+    build(db, pool, |app| app)
+}
+
+/// [`app`] in debug mode (`--validate`): the conformance validator in front
+/// of every blocking adapter and outermost, all recording into `log`, and
+/// refusing what breaks a rule (as `testbed --validate` does).
+pub fn validated_app(db: &Path, pool: &Pool, log: &ViolationLog) -> rusqlite::Result<BoxApp> {
+    build(db, pool, |app| {
+        rgi::boxed(Validator::with_log(app, log.clone()).fail_fast())
+    })
+}
+
+/// The app, with `guard` around each blocking adapter and the whole.
+fn build(db: &Path, pool: &Pool, guard: impl Fn(BoxApp) -> BoxApp) -> rusqlite::Result<BoxApp> {
     let loopback = [
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(Ipv6Addr::LOCALHOST),
     ];
     let users = Users::open(db)?;
     let router = Router::new()
-        .mount("/users", Blocking::with_pool(LogScope(users), pool.clone()))
+        .mount(
+            "/users",
+            guard(rgi::boxed(Blocking::with_pool(
+                LogScope(users),
+                pool.clone(),
+            ))),
+        )
         .mount(
             "/hello",
-            Blocking::with_pool(
+            guard(rgi::boxed(Blocking::with_pool(
                 AllowAddresses::new(Reverse(Reverse(hello)), loopback),
                 pool.clone(),
-            ),
+            ))),
         )
         .mount(
             "/shout",
-            Blocking::with_pool(Capitalize(hello), pool.clone()),
+            guard(rgi::boxed(Blocking::with_pool(
+                Capitalize(hello),
+                pool.clone(),
+            ))),
         )
         .mount("/", AsyncHello);
-    Ok(Stack::new()
+    let app = Stack::new()
         .push(|app: BoxApp| rgi::boxed(AccessLog::new(app)))
         .push(|app: BoxApp| rgi::boxed(SetRequestId::new(app)))
-        .build(rgi::boxed(router)))
+        .build(rgi::boxed(router));
+    Ok(guard(app))
 }
 
 /// The async route: answers at once, whatever the blocking routes do.

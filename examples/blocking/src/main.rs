@@ -1,8 +1,10 @@
-//! `rgi-blocking-examples [--bind 127.0.0.1:8000] [--db users.db] [--threads 16]`
+//! `rgi-blocking-examples [--bind 127.0.0.1:8000] [--db users.db] [--threads 16] [--validate]`
 //!
 //! Serves the example app (see the crate docs) on the reference server:
 //! blocking handlers on a pool of `--threads` threads, next to an async
-//! route. `RUST_LOG=debug` shows the seed 001 scope logger.
+//! route. `RUST_LOG=debug` shows the seed 001 scope logger. `--validate`:
+//! debug mode, the conformance validator in front of every blocking adapter
+//! and outermost, refusing what breaks a rule and logging it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,12 +13,14 @@ use std::process::ExitCode;
 use rgi_blocking::{Pool, PoolConfig};
 use tracing_subscriber::EnvFilter;
 
-const USAGE: &str = "usage: rgi-blocking-examples [--bind ADDR] [--db PATH] [--threads N]";
+const USAGE: &str =
+    "usage: rgi-blocking-examples [--bind ADDR] [--db PATH] [--threads N] [--validate]";
 
 struct Args {
     bind: SocketAddr,
     db: PathBuf,
     threads: usize,
+    validate: bool,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -24,6 +28,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
         db: PathBuf::from("users.db"),
         threads: 16,
+        validate: false,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -33,6 +38,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--threads" => {
                 parsed.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?
             }
+            "--validate" => parsed.validate = true,
             _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
         }
     }
@@ -52,7 +58,13 @@ async fn main() -> ExitCode {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let pool = Pool::new(PoolConfig::with_size(args.threads));
-    let app = match rgi_blocking_examples::app(&args.db, &pool) {
+    let log = rgi_conformance::ViolationLog::new();
+    let app = if args.validate {
+        rgi_blocking_examples::validated_app(&args.db, &pool, &log)
+    } else {
+        rgi_blocking_examples::app(&args.db, &pool)
+    };
+    let app = match app {
         Ok(app) => app,
         Err(e) => {
             eprintln!("cannot open the database {}: {e}", args.db.display());
@@ -66,7 +78,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match server.serve(app).await {
+    let served = server.serve(app).await;
+    for violation in log.violations() {
+        eprintln!("rule broken: {violation}");
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");

@@ -2,71 +2,40 @@
 //! real SQLite file (kept across a restart), the blocking onion, and the
 //! async route.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::time::Duration;
+// The TCP test harness of rgi-blocking's own tests: a server on a
+// runtime of its own, a raw client on std sockets.
+#[path = "../../../crates/rgi-blocking/tests/common/mod.rs"]
+mod common;
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use common::{Client, TestServer};
 use rgi_blocking::{Pool, PoolConfig};
+use rgi_conformance::ViolationLog;
 use serde_json::Value;
 
-struct Served {
-    addr: SocketAddr,
-    runtime: Option<tokio::runtime::Runtime>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+/// The app in debug mode: the validator in front of every blocking
+/// adapter and outermost; each test ends with its log clean.
+fn serve(db: &std::path::Path, log: &ViolationLog) -> TestServer {
+    let pool = Pool::new(PoolConfig::with_size(4));
+    common::serve(rgi_blocking_examples::validated_app(db, &pool, log).unwrap())
 }
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_timeout(Duration::from_secs(2));
-        }
-    }
-}
-
-fn serve(db: &std::path::Path) -> Served {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let app = rgi_blocking_examples::app(db, &Pool::new(PoolConfig::with_size(4))).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let addr = runtime.block_on(async {
-        let server = rgi_server::Server::bind("127.0.0.1:0").await.unwrap();
-        let addr = server.local_addr();
-        tokio::spawn(server.serve_with_shutdown(app, async {
-            let _ = stopped.await;
-        }));
-        addr
-    });
-    Served {
-        addr,
-        runtime: Some(runtime),
-        stop: Some(stop),
-    }
-}
-
-/// One request with `connection: close`; status and body.
+/// One request on a new connection; status and body.
 fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+    let mut client = Client::connect(addr);
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n\r\n",
         body.len()
+    );
+    client.send(head.as_bytes());
+    client.send(body.as_bytes());
+    let response = client.response().unwrap();
+    (
+        response.status,
+        String::from_utf8_lossy(&response.body).into_owned(),
     )
-    .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let status = head[9..12].parse().unwrap();
-    (status, body.to_owned())
 }
 
 fn json(body: &str) -> Value {
@@ -87,7 +56,8 @@ fn temp_db() -> PathBuf {
 #[test]
 fn users_are_created_read_listed_deleted_and_kept_across_a_restart() {
     let db = temp_db();
-    let server = serve(&db);
+    let log = ViolationLog::new();
+    let server = serve(&db, &log);
     let addr = server.addr;
 
     let (status, body) = request(
@@ -137,7 +107,7 @@ fn users_are_created_read_listed_deleted_and_kept_across_a_restart() {
     assert_eq!(request(addr, "PUT", "/users", "").0, 405);
 
     drop(server);
-    let server = serve(&db);
+    let server = serve(&db, &log);
     let (status, body) = request(server.addr, "GET", "/users", "");
     assert_eq!(status, 200);
     assert_eq!(
@@ -155,12 +125,14 @@ fn users_are_created_read_listed_deleted_and_kept_across_a_restart() {
     );
     drop(server);
     let _ = std::fs::remove_file(&db);
+    log.assert_clean();
 }
 
 #[test]
 fn the_onion_the_rewriters_and_the_async_route_share_the_server() {
     let db = temp_db();
-    let server = serve(&db);
+    let log = ViolationLog::new();
+    let server = serve(&db, &log);
     // The test connects from 127.0.0.1, which the onion allows.
     assert_eq!(
         request(server.addr, "GET", "/hello", ""),
@@ -176,4 +148,5 @@ fn the_onion_the_rewriters_and_the_async_route_share_the_server() {
     );
     drop(server);
     let _ = std::fs::remove_file(&db);
+    log.assert_clean();
 }

@@ -10,16 +10,14 @@ use rgi_blocking::{Blocking, Pool, PoolConfig};
 fn main() {
     let pool_size: usize = cli::or_exit(cli::flag(&cli::args(), "pool", 32));
     let (bind, runtime) = cli::peer_setup();
-    runtime.block_on(async {
-        let server = rgi_server::Server::bind(bind)
-            .await
-            .unwrap_or_else(|e| panic!("bind {bind}: {e}"))
-            .with_config(rgi_bench::rgi_app::peer_config());
-        let pool = Pool::new(PoolConfig::with_size(pool_size));
-        let app = Blocking::with_pool(blocking_app::handler, pool);
-        if let Err(e) = server.serve(app).await {
-            eprintln!("blocking-peer: {e}");
-            std::process::exit(1);
-        }
-    });
+    let app = Blocking::with_pool(
+        blocking_app::handler,
+        Pool::new(PoolConfig::with_size(pool_size)),
+    );
+    runtime.block_on(rgi_bench::rgi_app::serve_peer(
+        "blocking-peer",
+        bind,
+        rgi_bench::rgi_app::peer_config(),
+        app,
+    ));
 }

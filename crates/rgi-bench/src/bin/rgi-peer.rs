@@ -38,14 +38,5 @@ fn main() {
         config.access_log =
             Some(rgi_server::AccessLog::stdout(format).expect("start the access log writer"));
     }
-    runtime.block_on(async {
-        let server = rgi_server::Server::bind(bind)
-            .await
-            .unwrap_or_else(|e| panic!("bind {bind}: {e}"))
-            .with_config(config);
-        if let Err(e) = server.serve(LoadApp).await {
-            eprintln!("rgi-peer: {e}");
-            std::process::exit(1);
-        }
-    });
+    runtime.block_on(rgi_bench::rgi_app::serve_peer("rgi-peer", bind, config, LoadApp));
 }

@@ -198,7 +198,10 @@ impl Client {
             body: Vec::new(),
             complete: false,
         };
-        if let Some(len) = response.header("content-length") {
+        if status == 204 || status == 304 {
+            // No body, whatever the headers say (RFC 9112 section 6.3).
+            response.complete = true;
+        } else if let Some(len) = response.header("content-length") {
             let len: usize = len.parse().unwrap_or(0);
             let mut body = vec![0; len];
             response.complete = self.reader.read_exact(&mut body).is_ok();
