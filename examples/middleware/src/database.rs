@@ -392,6 +392,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn calls_run_off_the_runtime_thread() {
+        // A current-thread runtime: its one thread is the test's.
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::open_blocking(&dir.path().join("t.db"), 1, "").unwrap();
+        let runtime_thread = std::thread::current().id();
+        let call_thread = pool
+            .call(|_| Ok(std::thread::current().id()))
+            .await
+            .unwrap();
+        assert_ne!(call_thread, runtime_thread);
+        pool.close().await.unwrap();
+    }
+
+    #[tokio::test]
     async fn calls_beyond_the_pool_size_wait_and_all_finish() {
         let dir = tempfile::tempdir().unwrap();
         let pool = Pool::open_blocking(&dir.path().join("b.db"), 2, SCHEMA).unwrap();

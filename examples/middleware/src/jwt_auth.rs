@@ -438,6 +438,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn audience_and_issuer_are_checked_when_set() {
+        let client = TestClient::new(
+            JwtAuth::<_, Claims>::new(WhoAmI, JwtKey::hs256(SECRET))
+                .audience(&["api"])
+                .issuer(&["auth.example"]),
+        );
+        let token = |aud: &str, iss: &str| {
+            let claims = serde_json::json!({
+                "sub": "alice", "exp": now() + 60, "aud": aud, "iss": iss,
+            });
+            encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(SECRET),
+            )
+            .unwrap()
+        };
+        let right = get(&client, Some(&token("api", "auth.example"))).await;
+        assert_eq!(right.body(), "hello alice");
+        let other_audience = get(&client, Some(&token("billing", "auth.example"))).await;
+        assert_refused(&other_audience, "the token is for another audience", true);
+        let other_issuer = get(&client, Some(&token("api", "evil.example"))).await;
+        assert_refused(&other_issuer, "the token is from another issuer", true);
+    }
+
+    #[tokio::test]
     async fn excluded_paths_need_no_token() {
         let client = client(JwtKey::hs256(SECRET));
         for path in ["/health", "/health/db"] {
