@@ -190,7 +190,49 @@ async fn router_under_a_prefix() {
     check(|inner| rgi::boxed(Router::new().mount("/app", inner)))
         .with_request(under("/app"))
         .declare(Declare::ChangesScope(ScopeField::Path))
+        // What no mount matches, the router answers itself (a 404, a
+        // refused handshake); `/application` is not below `/app`.
+        .short_circuits(|| Request::get("/elsewhere"))
+        .short_circuits(|| Request::get("/application"))
+        .refuses_websocket(|| Request::get("/elsewhere/ws"))
         .run()
         .await
         .assert_clean();
+}
+
+/// Answers every request with a 418; has no lifespan.
+struct Teapot;
+
+impl rgi::App for Teapot {
+    async fn call(&self, conn: rgi::Conn<'_>) -> rgi::AppResult {
+        match conn {
+            rgi::Conn::Http(mut http) => Ok(http
+                .respond(
+                    rgi::http::StatusCode::IM_A_TEAPOT,
+                    rgi::http::HeaderMap::new(),
+                    "teapot",
+                )
+                .await?),
+            other => other.unsupported(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn router_with_a_mount_replaced() {
+    // Mounting a prefix again (a trailing '/' ignored) replaces the app
+    // mounted there: everything below /app reaches the inner app only.
+    check(|inner| {
+        rgi::boxed(
+            Router::new()
+                .mount("/other", Teapot)
+                .mount("/app", Teapot)
+                .mount("/app/", inner),
+        )
+    })
+    .with_request(under("/app"))
+    .declare(Declare::ChangesScope(ScopeField::Path))
+    .run()
+    .await
+    .assert_clean();
 }
