@@ -2359,6 +2359,12 @@ fn catalogue() -> Vec<Gap> {
             check: || check(|inner| rgi::boxed(CompletesForSilentApps(inner))),
         },
         Gap {
+            bug: "completes startup for an inner app that failed without answering",
+            rule: "LIFE-007",
+            scenario: "lifespan/inner-returns-early",
+            check: || check(|inner| rgi::boxed(CompletesForSilentApps(inner))),
+        },
+        Gap {
             bug: "hands its inner app 1006 for the client's answering close",
             rule: "WS-014",
             scenario: "forwards/websocket-app-close",

@@ -353,6 +353,8 @@ pub(crate) enum LifePlan {
     FailShutdown(&'static str),
     /// Receives `Startup` and returns `Ok(())` without answering.
     ReturnsEarly,
+    /// Receives `Startup` and fails (not `Unsupported`) without answering.
+    ErrorBeforeAnswer,
 }
 
 /// Everything the inner app saw and did.
@@ -777,6 +779,9 @@ impl Inner {
         self.record.get().life_received.push(event);
         if event != LifespanReceive::Startup || matches!(self.life, LifePlan::ReturnsEarly) {
             return Ok(());
+        }
+        if let LifePlan::ErrorBeforeAnswer = self.life {
+            return Err("the scripted inner app cannot start (no answer to Startup)".into());
         }
         let delay = match self.life {
             LifePlan::Slow(delay) => delay,

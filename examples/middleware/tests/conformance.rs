@@ -69,6 +69,8 @@ async fn bearer_auth() {
         .short_circuits(|| Request::get("/private").header("authorization", "Basic s3cret"))
         .short_circuits(|| Request::get("/private").header("authorization", "Bearer s3cre"))
         .short_circuits(|| Request::get("/private").header("authorization", "Bearer s3creT"))
+        // Two bytes swapped: their differences cancel out under XOR.
+        .short_circuits(|| Request::get("/private").header("authorization", "Bearer 3scret"))
         .refuses_websocket(|| Request::get("/ws"))
         .refuses_websocket(|| {
             Request::get("/ws")
@@ -193,7 +195,49 @@ async fn router_under_a_prefix() {
     check(|inner| rgi::boxed(Router::new().mount("/app", inner)))
         .with_request(under("/app"))
         .declare(Declare::ChangesScope(ScopeField::Path))
+        // What no mount matches, the router answers itself (a 404, a
+        // refused handshake); `/application` is not below `/app`.
+        .short_circuits(|| Request::get("/elsewhere"))
+        .short_circuits(|| Request::get("/application"))
+        .refuses_websocket(|| Request::get("/elsewhere/ws"))
         .run()
         .await
         .assert_clean();
+}
+
+/// Answers every request with a 418; has no lifespan.
+struct Teapot;
+
+impl rgi::App for Teapot {
+    async fn call(&self, conn: rgi::Conn<'_>) -> rgi::AppResult {
+        match conn {
+            rgi::Conn::Http(mut http) => Ok(http
+                .respond(
+                    rgi::http::StatusCode::IM_A_TEAPOT,
+                    rgi::http::HeaderMap::new(),
+                    "teapot",
+                )
+                .await?),
+            other => other.unsupported(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn router_with_a_mount_replaced() {
+    // Mounting a prefix again (a trailing '/' ignored) replaces the app
+    // mounted there: everything below /app reaches the inner app only.
+    check(|inner| {
+        rgi::boxed(
+            Router::new()
+                .mount("/other", Teapot)
+                .mount("/app", Teapot)
+                .mount("/app/", inner),
+        )
+    })
+    .with_request(under("/app"))
+    .declare(Declare::ChangesScope(ScopeField::Path))
+    .run()
+    .await
+    .assert_clean();
 }

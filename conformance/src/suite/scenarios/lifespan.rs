@@ -362,26 +362,32 @@ pub(crate) async fn failing_shutdown(config: &Config) -> Vec<Row> {
 pub(crate) async fn inner_returns_early(config: &Config) -> Vec<Row> {
     const NAME: &str = "lifespan/inner-returns-early";
     let mut ctx = Ctx::new(config);
-    let h = ctx.harness(
-        HttpPlan::Respond(standard_response()),
-        LifePlan::ReturnsEarly,
-    );
-    let mut life = h.client.lifespan_with(outer_builder());
-    let startup = life.startup().await;
-    ctx.expect(
-        NAME,
-        "LIFE-015",
-        match &startup {
-            Ok(StartupOutcome::Complete(_)) => Some(
-                "the inner app returned Ok(()) before answering Startup, a startup failure, yet the client got StartupComplete; expected the early return passed on (or StartupFailed)".to_owned(),
-            ),
-            Err(e) => Some(format!("the lifespan call did not end: {e}")),
-            _ => None,
-        },
-    );
-    drop(life.finish().await);
-    // The inner app's early return is its own LIFE-002 violation, and the
-    // middleware's when passed on.
-    ctx.validated_except(NAME, &h, &[], &["LIFE-002"]);
+    for (plan, rule, returned) in [
+        (LifePlan::ReturnsEarly, "LIFE-015", "Ok(())"),
+        (
+            LifePlan::ErrorBeforeAnswer,
+            "LIFE-007",
+            "an error other than Unsupported",
+        ),
+    ] {
+        let h = ctx.harness(HttpPlan::Respond(standard_response()), plan);
+        let mut life = h.client.lifespan_with(outer_builder());
+        let startup = life.startup().await;
+        ctx.expect(
+            NAME,
+            rule,
+            match &startup {
+                Ok(StartupOutcome::Complete(_) | StartupOutcome::Unsupported) => Some(format!(
+                    "the inner app returned {returned} before answering Startup, a startup failure, yet the client got {startup:?}; expected the failure passed on (the early return, or StartupFailed)"
+                )),
+                Err(e) => Some(format!("the lifespan call did not end: {e}")),
+                _ => None,
+            },
+        );
+        drop(life.finish().await);
+        // The inner app's early return is its own LIFE-002 violation, and
+        // the middleware's when passed on.
+        ctx.validated_except(NAME, &h, &[], &["LIFE-002"]);
+    }
     ctx.rows
 }

@@ -26,10 +26,20 @@ pub(crate) async fn http(config: &Config) -> Vec<Row> {
         return ctx.rows;
     }
     let discards = ctx.declared().has(&Declare::CallsInnerThenDiscards);
-    for example in &config.short_circuits {
+    for (k, example) in config.short_circuits.iter().enumerate() {
         let h = ctx.harness(HttpPlan::Marked, LifePlan::Normal);
         let request = example();
-        let what = format!("{} {}", request.scope().method, request.scope().uri);
+        let what = format!(
+            "example {} ({} {}{})",
+            k + 1,
+            request.scope().method,
+            request.scope().uri,
+            request
+                .scope()
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .map_or(String::new(), |v| format!(", authorization: {v:?}"))
+        );
         let result = h.client.send(request).await;
         let inner_calls = h.record.calls(ScopeKind::Http);
         let response = match result {

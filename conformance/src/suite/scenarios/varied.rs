@@ -324,8 +324,21 @@ pub(crate) async fn concurrent_requests(config: &Config) -> Vec<Row> {
         drop(h.inner.take());
         return ctx.rows;
     }
-    let mut why: Option<String> = (!started)
-        .then(|| "the first request's Start and first chunk never reached the client".to_owned());
+    if !started {
+        // Held back, so the second request never ran beside a first one
+        // in the middle of its response: a buffering fault, not one of
+        // concurrency (forwards/streaming-response names it too).
+        ctx.fail(
+            NAME,
+            "CORE-006",
+            "the first request's Start and first chunk never reached the client while its inner app waited (the middleware holds the response back); expected them passed on as sent",
+        );
+        drop(first);
+        drop(h.outer.take());
+        drop(h.inner.take());
+        return ctx.rows;
+    }
+    let mut why: Option<String> = None;
     for (what, result) in [
         ("the first request", first),
         (
