@@ -153,7 +153,8 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        let drain = parts.extensions.remove::<Drain>();
         let Some(scope) = scope_from_request(parts, &self.placement) else {
             return ResponseFuture(Calling::Refused(Some(StatusCode::BAD_REQUEST)));
         };
@@ -181,6 +182,7 @@ where
             shared,
             returned: None,
             grace: self.grace,
+            drain,
         })))
     }
 }
@@ -331,6 +333,23 @@ struct Driver {
     shared: Arc<Mutex<Shared>>,
     returned: Option<AppResult>,
     grace: Duration,
+    drain: Option<Drain>,
+}
+
+/// Where a [`Driver`] dropped before its call returned leaves the call, for
+/// the rgi middleware that holds the other end to finish it in its own
+/// future (a request extension set by `TowerMiddleware`).
+#[derive(Clone, Default)]
+pub(crate) struct Drain(Arc<Mutex<Option<BoxFuture<'static, AppResult>>>>);
+
+impl Drain {
+    /// Runs the call left here, if any, to its end.
+    pub(crate) async fn finish(&self) {
+        let call = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(call) = call {
+            let _ = call.await;
+        }
+    }
 }
 
 impl Driver {
@@ -395,8 +414,11 @@ impl Drop for Driver {
         }
         // The tower side is gone (the client left, a timeout fired): the app
         // now sees `Disconnect` and failing sends, and gets its grace period
-        // to clean up (rule CORE-032) on a task of its own.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        // to clean up (rule CORE-032): in the rgi middleware outside, or on
+        // a task of its own.
+        if let Some(drain) = &self.drain {
+            *drain.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(call);
+        } else if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let grace = self.grace;
             runtime.spawn(async move {
                 let _ = tokio::time::timeout(grace, call).await;
@@ -511,12 +533,7 @@ fn failed_before_start(
 }
 
 fn empty(status: StatusCode, failure: Option<BoxError>) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody {
-        driver: None,
-        trailers: false,
-        data_done: true,
-        done: true,
-    });
+    let mut response = Response::new(ResponseBody::default());
     *response.status_mut() = status;
     response.extensions_mut().insert(FromRgi {
         trailers: false,
@@ -541,6 +558,19 @@ impl std::fmt::Debug for ResponseBody {
             .field("trailers", &self.trailers)
             .field("done", &self.done)
             .finish_non_exhaustive()
+    }
+}
+
+impl Default for ResponseBody {
+    /// An empty body, for responses a tower layer makes itself (a CORS
+    /// preflight, a timeout's `408`).
+    fn default() -> Self {
+        Self {
+            driver: None,
+            trailers: false,
+            data_done: true,
+            done: true,
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -12,14 +13,14 @@ use http::header::{CONTENT_LENGTH, TRAILER};
 use http::{Extensions, HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 use rgi::{
-    App, AppResult, BoxError, Conn, Error, HttpReceive, HttpScope, HttpSend, Receiver,
+    App, AppResult, BoxError, Conn, Error, HttpReceive, HttpScope, HttpSend, InspectSend, Receiver,
     ResponseStart, Sender, SenderExt,
 };
 
 use crate::request_body::{request_body, RequestBody};
 use crate::rules::strip_connection_fields;
 use crate::scope::{request_parts, ConnectInfoFn};
-use crate::service::FromRgi;
+use crate::service::{Drain, FromRgi};
 
 /// A tower `Service` (an axum `Router`, a hyper service, anything wrapped
 /// in tower-http layers) as an rgi app, to mount in an rgi stack or serve
@@ -122,6 +123,7 @@ where
         let exchange = Exchange {
             strip_mount: true,
             connect_info: self.connect_info.as_ref(),
+            drain: None,
         };
         exchange.run(&mut service, scope, receiver, sender).await
     }
@@ -133,6 +135,9 @@ pub(crate) struct Exchange<'a> {
     /// whole (a layer around an rgi app).
     pub(crate) strip_mount: bool,
     pub(crate) connect_info: Option<&'a ConnectInfoFn>,
+    /// Where an rgi app behind the service is left to finish if the
+    /// service drops it (`TowerMiddleware`); `None` for a foreign service.
+    pub(crate) drain: Option<&'a Drain>,
 }
 
 impl Exchange<'_> {
@@ -157,18 +162,38 @@ impl Exchange<'_> {
         if let (Some(insert), Some(client)) = (self.connect_info, scope.client) {
             insert(client, &mut parts.extensions);
         }
+        if let Some(drain) = self.drain {
+            parts.extensions.insert(drain.clone());
+        }
         poll_fn(|cx| service.poll_ready(cx))
             .await
             .map_err(Into::into)?;
         let future = service.call(Request::from_parts(parts, body));
-        let respond = async move {
+        // Whether the final event was handed over: a `Disconnect` after it
+        // says the response is complete, not that the client left.
+        let complete = AtomicBool::new(false);
+        let mut trailers = false;
+        let mut sender = InspectSend::new(sender, |event: &HttpSend| {
+            let last = match event {
+                HttpSend::Start(start) => {
+                    trailers = start.trailers;
+                    false
+                }
+                HttpSend::Body { more: false, .. } => !trailers,
+                HttpSend::Trailers(_) => true,
+                _ => false,
+            };
+            if last {
+                complete.store(true, Ordering::Relaxed);
+            }
+        });
+        let respond = async {
             let response = future.await.map_err(Into::into)?;
-            send_response(response, sender, head, trailers_capability).await
+            send_response(response, &mut sender, head, trailers_capability).await
         };
         let pump = pump.run(receiver);
         // The response is the exchange; the pump runs beside it until the
-        // call's `Disconnect`. One that comes first means the client left:
-        // the service's future or body is dropped (tower's cancellation).
+        // call's `Disconnect`.
         let (mut respond, mut pump) = (pin!(respond), pin!(pump));
         let mut pumping = true;
         poll_fn(|cx| {
@@ -177,7 +202,14 @@ impl Exchange<'_> {
             }
             if pumping && pump.as_mut().poll(cx).is_ready() {
                 pumping = false;
-                return Poll::Ready(Err(Error::Disconnected.into()));
+                if !complete.load(Ordering::Relaxed) && self.drain.is_none() {
+                    // The client left: drop the service's future or body,
+                    // tower's cancellation.
+                    return Poll::Ready(Err(Error::Disconnected.into()));
+                }
+                // An rgi app inside goes on, sees the disconnect through its
+                // body and its sends, and returns; the server outside
+                // bounds how long (rule CORE-032).
             }
             Poll::Pending
         })
