@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use http::header::CONTENT_LENGTH;
 use http::{Extensions, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use rgi::{
@@ -160,6 +161,7 @@ where
         };
         let shared = Arc::new(Mutex::new(Shared::default()));
         let rules = ResponseRules::new(&scope.method);
+        let head = scope.method == http::Method::HEAD;
         let app = self.app.clone();
         let (receive, send) = (shared.clone(), shared.clone());
         let call = Box::pin(async move {
@@ -183,6 +185,7 @@ where
             returned: None,
             grace: self.grace,
             drain,
+            head,
         })))
     }
 }
@@ -334,6 +337,8 @@ struct Driver {
     returned: Option<AppResult>,
     grace: Duration,
     drain: Option<Drain>,
+    /// A response to HEAD: its length is the app's to say.
+    head: bool,
 }
 
 /// Where a [`Driver`] dropped before its call returned leaves the call, for
@@ -476,17 +481,38 @@ impl Future for ResponseFuture {
         let Some(running) = driver.as_mut() else {
             return Poll::Ready(Ok(empty(StatusCode::INTERNAL_SERVER_ERROR, None)));
         };
+        let running_head = running.head;
         loop {
             match std::task::ready!(running.poll_step(cx)) {
                 Step::Event(HttpSend::Start(start)) => {
-                    let mut response = Response::new(ResponseBody {
+                    let mut headers = start.headers;
+                    let status = start.status;
+                    let mut body = ResponseBody {
                         driver: driver.take(),
                         trailers: start.trailers,
                         data_done: false,
                         done: false,
-                    });
-                    *response.status_mut() = start.status;
-                    *response.headers_mut() = start.headers;
+                        peeked: None,
+                    };
+                    // One look ahead: a whole body in one event (what
+                    // `respond` sends) gets a content-length instead of
+                    // chunked framing, as the reference server does (rule
+                    // HTTP-034). Only the Start's flush is completed early.
+                    if let Some(Poll::Ready(step)) = body.driver.as_mut().map(|d| d.poll_step(cx)) {
+                        if let Step::Event(HttpSend::Body { data, more: false }) = &step {
+                            let bodiless = running_head
+                                || status == StatusCode::NO_CONTENT
+                                || status == StatusCode::NOT_MODIFIED;
+                            if !bodiless && !start.trailers && !headers.contains_key(CONTENT_LENGTH)
+                            {
+                                headers.insert(CONTENT_LENGTH, data.len().into());
+                            }
+                        }
+                        body.peeked = Some(step);
+                    }
+                    let mut response = Response::new(body);
+                    *response.status_mut() = status;
+                    *response.headers_mut() = headers;
                     *response.extensions_mut() = start.extensions;
                     response.extensions_mut().insert(FromRgi {
                         trailers: start.trailers,
@@ -550,6 +576,8 @@ pub struct ResponseBody {
     /// The final body event went out; only trailers may follow.
     data_done: bool,
     done: bool,
+    /// A step taken while the head was made.
+    peeked: Option<Step>,
 }
 
 impl std::fmt::Debug for ResponseBody {
@@ -570,6 +598,7 @@ impl Default for ResponseBody {
             trailers: false,
             data_done: true,
             done: true,
+            peeked: None,
         }
     }
 }
@@ -592,7 +621,11 @@ impl Body for ResponseBody {
                 // finishes on its own when the body is dropped (`Driver`).
                 return Poll::Ready(None);
             }
-            match std::task::ready!(driver.poll_step(cx)) {
+            let step = match this.peeked.take() {
+                Some(step) => step,
+                None => std::task::ready!(driver.poll_step(cx)),
+            };
+            match step {
                 Step::Event(HttpSend::Body { data, more }) => {
                     if !more {
                         this.data_done = true;

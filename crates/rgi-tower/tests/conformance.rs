@@ -111,7 +111,7 @@ mod layers {
     async fn timeout() {
         let layer =
             TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30));
-        let report = check(move |inner| rgi::boxed(TowerLayer::new(layer.clone()).wrap(inner)))
+        let report = check(move |inner| rgi::boxed(TowerLayer::new(layer).wrap(inner)))
             .declare(capabilities())
             .run()
             .await;
