@@ -294,8 +294,11 @@ where
                     let more = !(body.is_end_stream() || body.size_hint().exact() == Some(0));
                     sender.send(HttpSend::Body { data, more }).await?;
                     final_sent = !more;
-                    if final_sent && (!trailers || body.is_end_stream()) {
-                        return finish(sender, trailers, true, HeaderMap::new()).await;
+                    // With trailers announced, the body is polled on for
+                    // them whatever `is_end_stream` says: a wrapper may
+                    // hold the inner body's trailers frame.
+                    if final_sent && !trailers {
+                        return Ok(());
                     }
                 }
                 Err(frame) => {

@@ -46,3 +46,66 @@ async fn a_timeout_answers_408_and_the_inner_app_learns_it_was_dropped() {
     client.read_until("HTTP/1.1 408").await;
     assert_eq!(side.next_seen().await, Seen::Disconnect);
 }
+
+/// What the README's table says of tower-http's `CompressionLayer`: with
+/// compression on, it still streams, each chunk's compressed bytes reach
+/// the client before the next chunk is produced (it flushes its encoder
+/// whenever the inner body is pending), and the whole decompresses to what
+/// the app sent. The conformance suite cannot show it: the declaration
+/// the layer needs (`ChangesResponseBody`) skips its streaming check.
+#[tokio::test]
+async fn tower_http_compression_streams_chunk_by_chunk() {
+    use std::io::Read;
+    use tower_http::compression::CompressionLayer;
+    let (side, events) = RgiSide::new();
+    let addr = rgi_server(TowerLayer::new(CompressionLayer::new()).wrap(side)).await;
+    let mut client = Client::connect(addr).await;
+    client
+        .send("GET /stream HTTP/1.1\r\nhost: t\r\nte: trailers\r\naccept-encoding: gzip\r\n\r\n")
+        .await;
+    let mut sent = String::new();
+    for k in 0..3 {
+        let chunk = format!("chunk {k} of a streamed text body, long enough to compress. ");
+        sent.push_str(&chunk);
+        let before = client.read.len();
+        events.send(rgi::HttpSend::chunk(chunk)).await.unwrap();
+        // Chunk k+1 is produced only once chunk k's bytes are here.
+        let arrived = tokio::time::timeout(WAIT, async {
+            while client.read.len() == before || !client.read.ends_with(b"\r\n") {
+                if !client.read_some(WAIT).await {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        assert!(
+            matches!(arrived, Ok(true)),
+            "chunk {k} never reached the client"
+        );
+    }
+    events.send(rgi::HttpSend::body("")).await.unwrap();
+    events
+        .send(rgi::HttpSend::Trailers(trailers("abc")))
+        .await
+        .unwrap();
+    let text = client.read_until("x-checksum: abc\r\n\r\n").await;
+    assert!(text.contains("content-encoding: gzip"), "{text}");
+    let raw = &client.read[text.find("\r\n\r\n").unwrap() + 4..];
+    let mut compressed = Vec::new();
+    let mut rest = raw;
+    loop {
+        let line = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line]).unwrap(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        compressed.extend_from_slice(&rest[line + 2..line + 2 + size]);
+        rest = &rest[line + 4 + size..];
+    }
+    let mut plain = String::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_string(&mut plain)
+        .unwrap();
+    assert_eq!(plain, sent);
+}

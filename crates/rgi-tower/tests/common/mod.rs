@@ -71,6 +71,18 @@ impl Client {
         text
     }
 
+    /// Whether more bytes arrive within `within`.
+    pub async fn read_some(&mut self, within: Duration) -> bool {
+        let mut buf = [0u8; 8192];
+        match tokio::time::timeout(within, self.stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {
+                self.read.extend_from_slice(&buf[..n]);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Reads until the peer closes (bounded); the whole text.
     pub async fn read_to_end(&mut self) -> String {
         let _ = tokio::time::timeout(WAIT, self.stream.read_to_end(&mut self.read)).await;
