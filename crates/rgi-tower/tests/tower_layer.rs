@@ -109,3 +109,19 @@ async fn tower_http_compression_streams_chunk_by_chunk() {
         .unwrap();
     assert_eq!(plain, sent);
 }
+
+#[tokio::test]
+async fn a_chunked_body_over_a_tower_limit_is_a_413_and_a_disconnect_inside() {
+    use tower_http::limit::RequestBodyLimitLayer;
+    let (side, _events) = RgiSide::new();
+    let addr = rgi_server(TowerLayer::new(RequestBodyLimitLayer::new(10)).wrap(side.clone())).await;
+    let mut client = Client::connect(addr).await;
+    client.send(chunked_post("/upload")).await;
+    client.send_chunk("0123456789").await;
+    assert_eq!(side.next_seen().await, Seen::Chunk("0123456789".into()));
+    client.send_chunk("over").await;
+    // As a server's own limit (HTTP-014): the app sees Disconnect, the
+    // client gets 413.
+    assert_eq!(side.next_seen().await, Seen::Disconnect);
+    client.read_until("HTTP/1.1 413").await;
+}
