@@ -7,11 +7,12 @@
 //! ```
 #![allow(missing_docs)]
 
+#[path = "../tests/common/driver.rs"]
+mod driver;
+
 use std::convert::Infallible;
-use std::task::{Context, Poll};
 
 use axum::routing::get;
-use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use http_body_util::BodyExt;
 use rgi::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -21,67 +22,6 @@ use rgi::{
 };
 use rgi_tower::{RgiLayer, RgiService, TowerApp, TowerLayer};
 use tower::ServiceExt;
-
-/// The smallest rgi server: one empty request body, a sender that counts
-/// bytes and is always ready.
-struct OneEmptyBody(bool);
-
-impl Receiver<HttpReceive> for OneEmptyBody {
-    fn poll_receive(&mut self, _: &mut Context<'_>) -> Poll<HttpReceive> {
-        if std::mem::replace(&mut self.0, true) {
-            Poll::Pending
-        } else {
-            Poll::Ready(HttpReceive::Body {
-                data: Bytes::new(),
-                more: false,
-            })
-        }
-    }
-}
-
-struct Sink(usize);
-
-impl Sender<HttpSend> for Sink {
-    fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
-        if let HttpSend::Body { data, .. } = &event {
-            self.0 += data.len();
-        }
-        Ok(())
-    }
-    fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
-    }
-}
-
-fn scope() -> HttpScope {
-    let mut scope = HttpScope::new(Method::GET, Uri::from_static("/")).unwrap();
-    scope
-        .headers
-        .insert(header::HOST, HeaderValue::from_static("bench"));
-    scope
-}
-
-async fn call_rgi(app: &impl App, template: &HttpScope) -> usize {
-    let mut scope = template.clone();
-    let (mut receiver, mut sender) = (OneEmptyBody(false), Sink(0));
-    app.call(HttpConn::new(&mut scope, &mut receiver, &mut sender).into())
-        .await
-        .unwrap();
-    sender.0
-}
-
-struct Hello;
-
-impl App for Hello {
-    async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::Http(mut http) = conn else {
-            return conn.unsupported();
-        };
-        Ok(http
-            .respond(StatusCode::OK, HeaderMap::new(), "hello")
-            .await?)
-    }
-}
 
 struct Noop(BoxApp);
 

@@ -154,9 +154,8 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture {
-        let (mut parts, body) = request.into_parts();
-        let drain = parts.extensions.remove::<Drain>();
-        let Some(scope) = scope_from_request(parts, &self.placement) else {
+        let (parts, body) = request.into_parts();
+        let Some((scope, link)) = scope_from_request(parts, &self.placement) else {
             return ResponseFuture(Calling::Refused(Some(StatusCode::BAD_REQUEST)));
         };
         let shared = Arc::new(Mutex::new(Shared::default()));
@@ -184,7 +183,7 @@ where
             shared,
             returned: None,
             grace: self.grace,
-            drain,
+            link,
             head,
         })))
     }
@@ -336,24 +335,61 @@ struct Driver {
     shared: Arc<Mutex<Shared>>,
     returned: Option<AppResult>,
     grace: Duration,
-    drain: Option<Drain>,
+    /// The rgi side that called through tower, when one did.
+    link: Option<Link>,
     /// A response to HEAD: its length is the app's to say.
     head: bool,
 }
 
-/// Where a [`Driver`] dropped before its call returned leaves the call, for
-/// the rgi middleware that holds the other end to finish it in its own
-/// future (a request extension set by `TowerMiddleware`).
+/// What an rgi call that crosses into tower (`TowerApp`,
+/// `TowerMiddleware`) shares with an `RgiService` behind it, carried in
+/// [`ScopeParts`](crate::ScopeParts): one allocation per crossing for what
+/// the response head cannot say.
 #[derive(Clone, Default)]
-pub(crate) struct Drain(Arc<Mutex<Option<BoxFuture<'static, AppResult>>>>);
+pub(crate) struct Link(Arc<Mutex<LinkState>>);
 
-impl Drain {
+#[derive(Default)]
+struct LinkState {
+    /// Whether the rgi app's `Start` announced trailers (set when it
+    /// became a tower response).
+    trailers: Option<bool>,
+    /// Finish a dropped call in the caller's future (`TowerMiddleware`)
+    /// rather than on a task.
+    inline: bool,
+    /// The dropped call, left for the caller to finish.
+    drain: Option<BoxFuture<'static, AppResult>>,
+}
+
+impl Link {
+    fn lock(&self) -> MutexGuard<'_, LinkState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A link whose dropped calls are finished by the caller.
+    pub(crate) fn inline() -> Self {
+        let link = Self::default();
+        link.lock().inline = true;
+        link
+    }
+
+    /// Whether the response came from an rgi app, and if so whether it
+    /// announced trailers.
+    pub(crate) fn take_trailers(&self) -> Option<bool> {
+        self.lock().trailers.take()
+    }
+
     /// Runs the call left here, if any, to its end.
     pub(crate) async fn finish(&self) {
-        let call = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let call = self.lock().drain.take();
         if let Some(call) = call {
             let _ = call.await;
         }
+    }
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Link")
     }
 }
 
@@ -421,8 +457,8 @@ impl Drop for Driver {
         // now sees `Disconnect` and failing sends, and gets its grace period
         // to clean up (rule CORE-032): in the rgi middleware outside, or on
         // a task of its own.
-        if let Some(drain) = &self.drain {
-            *drain.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(call);
+        if let Some(link) = self.link.as_ref().filter(|link| link.lock().inline) {
+            link.lock().drain = Some(call);
         } else if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let grace = self.grace;
             runtime.spawn(async move {
@@ -432,22 +468,15 @@ impl Drop for Driver {
     }
 }
 
-/// Set on the responses of an [`RgiService`], so that [`TowerApp`](crate::TowerApp)
-/// (rgi → tower → rgi) gets the call's outcome back as it was.
+/// Set on the `500` an [`RgiService`] makes of its app's error, so that
+/// [`TowerApp`](crate::TowerApp) (rgi → tower → rgi) returns the error
+/// itself; a layer that replaces the response drops it with the response.
 #[derive(Clone)]
-pub(crate) struct FromRgi {
-    pub(crate) trailers: bool,
-    /// The app's error, when this response is the `500` that stands for it.
-    pub(crate) failure: Option<Arc<Mutex<Option<BoxError>>>>,
-}
+pub(crate) struct Failure(Arc<Mutex<Option<BoxError>>>);
 
-impl FromRgi {
-    pub(crate) fn take_failure(&self) -> Option<BoxError> {
-        let failure = self.failure.as_ref()?;
-        failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+impl Failure {
+    pub(crate) fn take(&self) -> Option<BoxError> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 }
 
@@ -482,6 +511,7 @@ impl Future for ResponseFuture {
             return Poll::Ready(Ok(empty(StatusCode::INTERNAL_SERVER_ERROR, None)));
         };
         let running_head = running.head;
+        let running_link = running.link.clone();
         loop {
             match std::task::ready!(running.poll_step(cx)) {
                 Step::Event(HttpSend::Start(start)) => {
@@ -510,14 +540,13 @@ impl Future for ResponseFuture {
                         }
                         body.peeked = Some(step);
                     }
+                    if let Some(link) = &running_link {
+                        link.lock().trailers = Some(start.trailers);
+                    }
                     let mut response = Response::new(body);
                     *response.status_mut() = status;
                     *response.headers_mut() = headers;
                     *response.extensions_mut() = start.extensions;
-                    response.extensions_mut().insert(FromRgi {
-                        trailers: start.trailers,
-                        failure: None,
-                    });
                     return Poll::Ready(Ok(response));
                 }
                 // Nothing else passes the rules before Start.
@@ -561,10 +590,11 @@ fn failed_before_start(
 fn empty(status: StatusCode, failure: Option<BoxError>) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::default());
     *response.status_mut() = status;
-    response.extensions_mut().insert(FromRgi {
-        trailers: false,
-        failure: failure.map(|e| Arc::new(Mutex::new(Some(e)))),
-    });
+    if let Some(error) = failure {
+        response
+            .extensions_mut()
+            .insert(Failure(Arc::new(Mutex::new(Some(error)))));
+    }
     response
 }
 
@@ -684,4 +714,21 @@ impl Body for ResponseBody {
             SizeHint::default()
         }
     }
+}
+
+/// `n` as a header value, with one allocation (`HeaderValue::from(n)`
+/// makes two).
+pub(crate) fn length_value(n: u64) -> http::HeaderValue {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = n;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    http::HeaderValue::from_bytes(&digits[start..]).unwrap_or_else(|_| n.into())
 }

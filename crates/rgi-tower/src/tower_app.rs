@@ -20,7 +20,7 @@ use rgi::{
 use crate::request_body::{request_body, RequestBody};
 use crate::rules::strip_connection_fields;
 use crate::scope::{request_parts, ConnectInfoFn};
-use crate::service::{Drain, FromRgi};
+use crate::service::{length_value, Failure, Link};
 
 /// A tower `Service` (an axum `Router`, a hyper service, anything wrapped
 /// in tower-http layers) as an rgi app, to mount in an rgi stack or serve
@@ -123,7 +123,7 @@ where
         let exchange = Exchange {
             strip_mount: true,
             connect_info: self.connect_info.as_ref(),
-            drain: None,
+            link: Link::default(),
         };
         exchange.run(&mut service, scope, receiver, sender).await
     }
@@ -135,9 +135,10 @@ pub(crate) struct Exchange<'a> {
     /// whole (a layer around an rgi app).
     pub(crate) strip_mount: bool,
     pub(crate) connect_info: Option<&'a ConnectInfoFn>,
-    /// Where an rgi app behind the service is left to finish if the
-    /// service drops it (`TowerMiddleware`); `None` for a foreign service.
-    pub(crate) drain: Option<&'a Drain>,
+    /// What an `RgiService` behind the service shares with this call; an
+    /// inline link (`TowerMiddleware`) also means the rgi app inside goes
+    /// on after a disconnect.
+    pub(crate) link: Link,
 }
 
 impl Exchange<'_> {
@@ -158,12 +159,10 @@ impl Exchange<'_> {
         let head = scope.method == Method::HEAD;
         let trailers_capability = scope.capabilities.trailers;
         let (body, pump) = request_body(&scope.headers, scope.version);
-        let mut parts = request_parts(scope, self.strip_mount);
+        let inline = !self.strip_mount;
+        let mut parts = request_parts(scope, self.strip_mount, Some(self.link.clone()));
         if let (Some(insert), Some(client)) = (self.connect_info, scope.client) {
             insert(client, &mut parts.extensions);
-        }
-        if let Some(drain) = self.drain {
-            parts.extensions.insert(drain.clone());
         }
         poll_fn(|cx| service.poll_ready(cx))
             .await
@@ -187,9 +186,11 @@ impl Exchange<'_> {
                 complete.store(true, Ordering::Relaxed);
             }
         });
+        let link = &self.link;
         let respond = async {
             let response = future.await.map_err(Into::into)?;
-            send_response(response, &mut sender, head, trailers_capability).await
+            let from_rgi = link.take_trailers();
+            send_response(response, from_rgi, &mut sender, head, trailers_capability).await
         };
         let pump = pump.run(receiver);
         // The response is the exchange; the pump runs beside it until the
@@ -202,7 +203,7 @@ impl Exchange<'_> {
             }
             if pumping && pump.as_mut().poll(cx).is_ready() {
                 pumping = false;
-                if !complete.load(Ordering::Relaxed) && self.drain.is_none() {
+                if !complete.load(Ordering::Relaxed) && !inline {
                     // The client left: drop the service's future or body,
                     // tower's cancellation.
                     return Poll::Ready(Err(Error::Disconnected.into()));
@@ -220,6 +221,7 @@ impl Exchange<'_> {
 /// Sends a tower response as rgi events, one frame at a time.
 async fn send_response<B>(
     response: Response<B>,
+    from_rgi: Option<bool>,
     sender: &mut dyn Sender<HttpSend>,
     head: bool,
     trailers_capability: bool,
@@ -230,8 +232,7 @@ where
 {
     let (parts, body) = response.into_parts();
     let mut extensions = parts.extensions;
-    let from_rgi = extensions.remove::<FromRgi>();
-    if let Some(failure) = from_rgi.as_ref().and_then(FromRgi::take_failure) {
+    if let Some(failure) = extensions.remove::<Failure>().and_then(|f| f.take()) {
         // The 500 an `RgiService` made of its app's error: the error itself
         // goes on, for the server outside to answer (rule CORE-040).
         return Err(failure);
@@ -253,8 +254,8 @@ where
     // them (`trailer`) or when they could reach the client and the length
     // is open. Trailers not announced are dropped.
     let trailers = !bodiless
-        && match &from_rgi {
-            Some(rgi) => rgi.trailers,
+        && match from_rgi {
+            Some(announced) => announced,
             None => {
                 headers.contains_key(TRAILER)
                     || (trailers_capability
@@ -265,7 +266,7 @@ where
     if !bodiless && !trailers && !headers.contains_key(CONTENT_LENGTH) {
         // As hyper does: a body that knows its length gets it on the wire.
         if let Some(length) = body.size_hint().exact().filter(|_| from_rgi.is_none()) {
-            headers.insert(CONTENT_LENGTH, length.into());
+            headers.insert(CONTENT_LENGTH, length_value(length));
         }
     }
     let mut start = ResponseStart::new(status);
