@@ -14,12 +14,10 @@ use std::convert::Infallible;
 
 use axum::routing::get;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use driver::{call_rgi, scope, Hello};
 use http_body_util::BodyExt;
-use rgi::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use rgi::{
-    App, AppResult, BoxApp, Conn, Error, HttpConn, HttpReceive, HttpScope, HttpSend, Receiver,
-    Sender,
-};
+use rgi::http::header;
+use rgi::{App, AppResult, BoxApp, Conn};
 use rgi_tower::{RgiLayer, RgiService, TowerApp, TowerLayer};
 use tower::ServiceExt;
 
