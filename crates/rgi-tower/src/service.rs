@@ -719,16 +719,6 @@ impl Body for ResponseBody {
 /// `n` as a header value, with one allocation (`HeaderValue::from(n)`
 /// makes two).
 pub(crate) fn length_value(n: u64) -> http::HeaderValue {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut rest = n;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    http::HeaderValue::from_bytes(&digits[start..]).unwrap_or_else(|_| n.into())
+    http::HeaderValue::from_bytes(itoa::Buffer::new().format(n).as_bytes())
+        .unwrap_or_else(|_| n.into())
 }

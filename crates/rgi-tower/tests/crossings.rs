@@ -238,3 +238,73 @@ async fn an_app_error_crosses_rgi_tower_rgi_as_the_error_itself() {
     let exit = format!("{:?}", response.exit());
     assert!(exit.contains("BodyTooLarge"), "{exit}");
 }
+
+/// A service that is not ready at first, counts readiness, and fails its
+/// readiness when told to: `TowerApp` must wait for `poll_ready` before
+/// `call`, on the clone it calls, and turn a readiness error into an app
+/// error before `Start` (a 500 from the server, BRIDGE-007).
+#[derive(Clone)]
+struct Reluctant {
+    polls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ready: bool,
+    fail: bool,
+}
+
+impl tower::Service<Request<rgi_tower::RequestBody>> for Reluctant {
+    type Response = Response<http_body_util::Full<Bytes>>;
+    type Error = Error;
+    type Future = std::future::Ready<Result<Self::Response, Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Error>> {
+        let n = self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.fail {
+            return std::task::Poll::Ready(Err(Error::protocol("CORE-040", "not today")));
+        }
+        if n % 2 == 0 {
+            // Not ready on the first poll: wake and be ready on the next.
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        self.ready = true;
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<rgi_tower::RequestBody>) -> Self::Future {
+        assert!(self.ready, "called before poll_ready said so");
+        self.ready = false;
+        std::future::ready(Ok(Response::new(http_body_util::Full::new(
+            Bytes::from_static(b"ready"),
+        ))))
+    }
+}
+
+#[tokio::test]
+async fn poll_ready_is_driven_before_every_call_and_its_error_is_an_app_error() {
+    let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let service = Reluctant {
+        polls: polls.clone(),
+        ready: false,
+        fail: false,
+    };
+    let client = TestClient::new(TowerApp::new(service));
+    for _ in 0..3 {
+        assert_eq!(client.get("/").await.unwrap().body(), "ready");
+    }
+    assert_eq!(polls.load(std::sync::atomic::Ordering::SeqCst), 6);
+
+    let failing = Reluctant {
+        polls,
+        ready: false,
+        fail: true,
+    };
+    let response = TestClient::new(TowerApp::new(failing))
+        .get("/")
+        .await
+        .unwrap();
+    assert!(response.start().is_none());
+    let exit = format!("{:?}", response.exit());
+    assert!(exit.contains("not today"), "{exit}");
+}
