@@ -9,7 +9,7 @@ use http_body::Body;
 use rgi::{App, AppResult, BoxApp, BoxError, Conn};
 
 use crate::request_body::RequestBody;
-use crate::service::RgiService;
+use crate::service::{Link, RgiService};
 use crate::tower_app::{Exchange, TowerApp};
 
 /// A tower `Layer` (tower-http's `CompressionLayer`, `CorsLayer`,
@@ -106,11 +106,19 @@ where
         };
         let (scope, receiver, sender) = http.into_parts();
         let mut service = self.service.clone();
+        let link = Link::inline();
         let exchange = Exchange {
             strip_mount: false,
             connect_info: None,
+            link: link.clone(),
         };
-        exchange.run(&mut service, scope, receiver, sender).await
+        let result = exchange.run(&mut service, scope, receiver, sender).await;
+        // If the layer let go of the inner call before it returned (the
+        // client left, a timeout answered), it finishes here, seeing
+        // `Disconnect`: inside this future, so dropping the middleware still
+        // drops it (rule CORE-030).
+        link.finish().await;
+        result
     }
 }
 

@@ -18,7 +18,7 @@
 //!
 //! ## What crosses, and what cannot
 //!
-//! (The normative list is `spec/tower.md`.)
+//! (The normative list is `spec/tower.md`, rules `BRIDGE-001` to `BRIDGE-008`.)
 //!
 //! | | crosses | does not |
 //! | --- | --- | --- |

@@ -10,6 +10,8 @@ use http::uri::{PathAndQuery, Scheme};
 use http::{Extensions, HeaderValue, Uri, Version};
 use rgi::{Capabilities, HttpScope, State, TlsInfo};
 
+use crate::service::Link;
+
 /// The part of an rgi scope that `http::Request` has no field for, carried
 /// across a tower boundary as a request extension.
 ///
@@ -41,6 +43,8 @@ pub struct ScopeParts {
     pub capabilities: Capabilities,
     /// TLS details; `None` on plain TCP.
     pub tls: Option<Arc<TlsInfo>>,
+    /// What the crossing rgi call shares with an `RgiService` behind it.
+    pub(crate) link: Option<Link>,
 }
 
 impl ScopeParts {
@@ -66,7 +70,11 @@ pub(crate) type ClientAddrFn = Arc<dyn Fn(&Extensions) -> Option<SocketAddr> + S
 /// copied (no allocation), and the rest of the scope goes along as
 /// [`ScopeParts`]. With `strip_mount`, the URI starts below `root_path`,
 /// the way axum's `nest_service` hands a request to what it mounts.
-pub(crate) fn request_parts(scope: &mut HttpScope, strip_mount: bool) -> http::request::Parts {
+pub(crate) fn request_parts(
+    scope: &mut HttpScope,
+    strip_mount: bool,
+    link: Option<Link>,
+) -> http::request::Parts {
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = scope.method.clone();
     parts.version = scope.version;
@@ -87,6 +95,7 @@ pub(crate) fn request_parts(scope: &mut HttpScope, strip_mount: bool) -> http::r
         state: scope.state.clone(),
         capabilities: scope.capabilities,
         tls: scope.tls.clone(),
+        link,
     });
     parts
 }
@@ -103,9 +112,8 @@ pub(crate) struct Placement {
 
 /// What a server that runs an [`RgiService`](crate::RgiService) on its own
 /// connections knows and `http::Request` does not carry: the addresses,
-/// the scheme, TLS and the lifespan state.
-/// `rgi-hyper` gives one per connection
-/// ([`RgiService::on_transport`](crate::RgiService::on_transport)).
+/// the scheme, TLS and the lifespan state. `rgi-hyper` gives one per
+/// connection ([`RgiService::on_transport`](crate::RgiService::on_transport)).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Transport {
@@ -149,14 +157,16 @@ impl Transport {
     }
 }
 
-/// The rgi scope for a request from tower. `None` when its path does not
-/// decode to UTF-8 (rule `HTTP-003`) or an HTTP/2 request names two
-/// different hosts (rule `HTTP-037`): both are answered 400.
+/// The rgi scope for a request from tower, and the link to the rgi call it
+/// came from, if any. `None` when its path does not decode to UTF-8
+/// (rule `HTTP-003`) or an HTTP/2 request names two different hosts (rule
+/// `HTTP-037`): both are answered 400.
 pub(crate) fn scope_from_request(
     mut parts: http::request::Parts,
     placement: &Placement,
-) -> Option<HttpScope> {
-    let from_rgi = parts.extensions.remove::<ScopeParts>();
+) -> Option<(HttpScope, Option<Link>)> {
+    let mut from_rgi = parts.extensions.remove::<ScopeParts>();
+    let link = from_rgi.as_mut().and_then(|rgi| rgi.link.take());
     let client = match (&from_rgi, &placement.client_addr) {
         (Some(_), _) => None,
         (None, Some(read)) => read(&parts.extensions),
@@ -169,9 +179,7 @@ pub(crate) fn scope_from_request(
     }
     if let (Some(authority), Some(host)) = (parts.uri.authority(), parts.headers.get(HOST)) {
         if parts.version >= Version::HTTP_2
-            && !host
-                .as_bytes()
-                .eq_ignore_ascii_case(authority.as_str().as_bytes())
+            && !host.as_bytes().eq_ignore_ascii_case(authority.as_str().as_bytes())
         {
             // Two hosts for one request (rule `HTTP-037`, RFC 9113 §8.3.1).
             return None;
@@ -211,7 +219,7 @@ pub(crate) fn scope_from_request(
                 });
         }
     }
-    Some(scope)
+    Some((scope, link))
 }
 
 /// Gives a request that crossed from rgi and back its scope again.
@@ -349,9 +357,9 @@ mod tests {
             ("/x/y", "", "/x/y"),
         ] {
             let mut scope = scope(uri, root);
-            let parts = request_parts(&mut scope, true);
+            let parts = request_parts(&mut scope, true, None);
             assert_eq!(parts.uri, seen, "{uri} under {root}");
-            let back = scope_from_request(parts, &Placement::default()).unwrap();
+            let (back, _) = scope_from_request(parts, &Placement::default()).unwrap();
             assert_eq!(
                 (back.uri.to_string(), back.root_path.as_str()),
                 (uri.to_owned(), root)
@@ -363,7 +371,7 @@ mod tests {
     fn a_rewritten_path_wins_over_the_uri() {
         let mut scope = scope("/old/x", "/api");
         scope.path = "/api/n é".into();
-        let parts = request_parts(&mut scope, true);
+        let parts = request_parts(&mut scope, true, None);
         assert_eq!(parts.uri, "/n%20%C3%A9");
     }
 
@@ -375,7 +383,7 @@ mod tests {
             transport: None,
         };
         let request = http::Request::get("/users?a=b").body(()).unwrap();
-        let scope = scope_from_request(request.into_parts().0, &placement).unwrap();
+        let (scope, _) = scope_from_request(request.into_parts().0, &placement).unwrap();
         assert_eq!(scope.uri, "/api/users?a=b");
         assert_eq!(
             (scope.path.as_str(), scope.root_path.as_str()),

@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use http::header::CONTENT_LENGTH;
 use http::{Extensions, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use rgi::{
@@ -163,7 +164,7 @@ where
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture {
         let (parts, body) = request.into_parts();
-        let Some(scope) = scope_from_request(parts, &self.placement) else {
+        let Some((scope, link)) = scope_from_request(parts, &self.placement) else {
             return ResponseFuture(Calling::Refused(Some(StatusCode::BAD_REQUEST)));
         };
         let shared = Arc::new(Mutex::new(Shared::default()));
@@ -188,10 +189,11 @@ where
         });
         ResponseFuture(Calling::Running(Some(Driver {
             call: Some(call),
-            head,
             shared,
             returned: None,
             grace: self.grace,
+            link,
+            head,
         })))
     }
 }
@@ -339,27 +341,68 @@ enum Step {
 /// The app's call, polled from outside.
 struct Driver {
     call: Option<BoxFuture<'static, AppResult>>,
-    /// The request is a HEAD (its response's length is not its body's).
-    head: bool,
     shared: Arc<Mutex<Shared>>,
     returned: Option<AppResult>,
     grace: Duration,
+    /// The rgi side that called through tower, when one did.
+    link: Option<Link>,
+    /// A response to HEAD: its length is the app's to say.
+    head: bool,
+}
+
+/// What an rgi call that crosses into tower (`TowerApp`,
+/// `TowerMiddleware`) shares with an `RgiService` behind it, carried in
+/// [`ScopeParts`](crate::ScopeParts): one allocation per crossing for what
+/// the response head cannot say.
+#[derive(Clone, Default)]
+pub(crate) struct Link(Arc<Mutex<LinkState>>);
+
+#[derive(Default)]
+struct LinkState {
+    /// Whether the rgi app's `Start` announced trailers (set when it
+    /// became a tower response).
+    trailers: Option<bool>,
+    /// Finish a dropped call in the caller's future (`TowerMiddleware`)
+    /// rather than on a task.
+    inline: bool,
+    /// The dropped call, left for the caller to finish.
+    drain: Option<BoxFuture<'static, AppResult>>,
+}
+
+impl Link {
+    fn lock(&self) -> MutexGuard<'_, LinkState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A link whose dropped calls are finished by the caller.
+    pub(crate) fn inline() -> Self {
+        let link = Self::default();
+        link.lock().inline = true;
+        link
+    }
+
+    /// Whether the response came from an rgi app, and if so whether it
+    /// announced trailers.
+    pub(crate) fn take_trailers(&self) -> Option<bool> {
+        self.lock().trailers.take()
+    }
+
+    /// Runs the call left here, if any, to its end.
+    pub(crate) async fn finish(&self) {
+        let call = self.lock().drain.take();
+        if let Some(call) = call {
+            let _ = call.await;
+        }
+    }
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Link")
+    }
 }
 
 impl Driver {
-    /// The next event if the app has one ready now; a call that returned
-    /// keeps its result for the next step.
-    fn peek(&mut self, cx: &mut Context<'_>) -> Option<HttpSend> {
-        match self.poll_step(cx) {
-            Poll::Ready(Step::Event(event)) => Some(event),
-            Poll::Ready(Step::Returned(result)) => {
-                self.returned = Some(result);
-                None
-            }
-            Poll::Ready(Step::Finished) | Poll::Pending => None,
-        }
-    }
-
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
         if let Some(event) = self.take_event(cx) {
             return Poll::Ready(Step::Event(event));
@@ -421,8 +464,11 @@ impl Drop for Driver {
         }
         // The tower side is gone (the client left, a timeout fired): the app
         // now sees `Disconnect` and failing sends, and gets its grace period
-        // to clean up (rule CORE-032) on a task of its own.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        // to clean up (rule CORE-032): in the rgi middleware outside, or on
+        // a task of its own.
+        if let Some(link) = self.link.as_ref().filter(|link| link.lock().inline) {
+            link.lock().drain = Some(call);
+        } else if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let grace = self.grace;
             runtime.spawn(async move {
                 let _ = tokio::time::timeout(grace, call).await;
@@ -431,22 +477,15 @@ impl Drop for Driver {
     }
 }
 
-/// Set on the responses of an [`RgiService`], so that [`TowerApp`](crate::TowerApp)
-/// (rgi → tower → rgi) gets the call's outcome back as it was.
+/// Set on the `500` an [`RgiService`] makes of its app's error, so that
+/// [`TowerApp`](crate::TowerApp) (rgi → tower → rgi) returns the error
+/// itself; a layer that replaces the response drops it with the response.
 #[derive(Clone)]
-pub(crate) struct FromRgi {
-    pub(crate) trailers: bool,
-    /// The app's error, when this response is the `500` that stands for it.
-    pub(crate) failure: Option<Arc<Mutex<Option<BoxError>>>>,
-}
+pub(crate) struct Failure(Arc<Mutex<Option<BoxError>>>);
 
-impl FromRgi {
-    pub(crate) fn take_failure(&self) -> Option<BoxError> {
-        let failure = self.failure.as_ref()?;
-        failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+impl Failure {
+    pub(crate) fn take(&self) -> Option<BoxError> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 }
 
@@ -480,37 +519,44 @@ impl Future for ResponseFuture {
         let Some(running) = driver.as_mut() else {
             return Poll::Ready(Ok(empty(StatusCode::INTERNAL_SERVER_ERROR, None)));
         };
+        let running_head = running.head;
+        let running_link = running.link.clone();
         loop {
             match std::task::ready!(running.poll_step(cx)) {
                 Step::Event(HttpSend::Start(start)) => {
-                    let head = running.head;
-                    let mut driver = driver.take();
-                    // A body sent whole right after the start (what
-                    // `respond` does) gives the response a length, so hyper
-                    // frames it with `content-length` rather than chunks.
-                    let first = driver.as_mut().and_then(|d| d.peek(cx));
-                    let whole = match &first {
-                        Some(HttpSend::Body { data, more: false }) if !head && !start.trailers => {
-                            Some(data.len() as u64)
-                        }
-                        _ => None,
-                    };
-                    let mut response = Response::new(ResponseBody {
-                        driver,
+                    let mut headers = start.headers;
+                    let status = start.status;
+                    let mut body = ResponseBody {
+                        driver: driver.take(),
                         trailers: start.trailers,
                         data_done: false,
                         done: false,
+                        peeked: None,
                         failed: None,
-                        first,
-                        whole,
-                    });
-                    *response.status_mut() = start.status;
-                    *response.headers_mut() = start.headers;
+                    };
+                    // One look ahead: a whole body in one event (what
+                    // `respond` sends) gets a content-length instead of
+                    // chunked framing, as the reference server does (rule
+                    // HTTP-034). Only the Start's flush is completed early.
+                    if let Some(Poll::Ready(step)) = body.driver.as_mut().map(|d| d.poll_step(cx)) {
+                        if let Step::Event(HttpSend::Body { data, more: false }) = &step {
+                            let bodiless = running_head
+                                || status == StatusCode::NO_CONTENT
+                                || status == StatusCode::NOT_MODIFIED;
+                            if !bodiless && !start.trailers && !headers.contains_key(CONTENT_LENGTH)
+                            {
+                                headers.insert(CONTENT_LENGTH, data.len().into());
+                            }
+                        }
+                        body.peeked = Some(step);
+                    }
+                    if let Some(link) = &running_link {
+                        link.lock().trailers = Some(start.trailers);
+                    }
+                    let mut response = Response::new(body);
+                    *response.status_mut() = status;
+                    *response.headers_mut() = headers;
                     *response.extensions_mut() = start.extensions;
-                    response.extensions_mut().insert(FromRgi {
-                        trailers: start.trailers,
-                        failure: None,
-                    });
                     return Poll::Ready(Ok(response));
                 }
                 // Nothing else passes the rules before Start.
@@ -552,20 +598,13 @@ fn failed_before_start(
 }
 
 fn empty(status: StatusCode, failure: Option<BoxError>) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody {
-        driver: None,
-        trailers: false,
-        data_done: true,
-        done: true,
-        failed: None,
-        first: None,
-        whole: None,
-    });
+    let mut response = Response::new(ResponseBody::default());
     *response.status_mut() = status;
-    response.extensions_mut().insert(FromRgi {
-        trailers: false,
-        failure: failure.map(|e| Arc::new(Mutex::new(Some(e)))),
-    });
+    if let Some(error) = failure {
+        response
+            .extensions_mut()
+            .insert(Failure(Arc::new(Mutex::new(Some(error)))));
+    }
     response
 }
 
@@ -577,13 +616,11 @@ pub struct ResponseBody {
     /// The final body event went out; only trailers may follow.
     data_done: bool,
     done: bool,
+    /// A step taken while the head was made.
+    peeked: Option<Step>,
     /// The app failed after its start: the error is given on the next
     /// poll, once the server has had a turn to write what came before it.
     failed: Option<BoxError>,
-    /// The event that followed `Start` at once, taken to learn the length.
-    first: Option<HttpSend>,
-    /// The body's length when it was sent whole with the start.
-    whole: Option<u64>,
 }
 
 impl std::fmt::Debug for ResponseBody {
@@ -592,6 +629,21 @@ impl std::fmt::Debug for ResponseBody {
             .field("trailers", &self.trailers)
             .field("done", &self.done)
             .finish_non_exhaustive()
+    }
+}
+
+impl Default for ResponseBody {
+    /// An empty body, for responses a tower layer makes itself (a CORS
+    /// preflight, a timeout's `408`).
+    fn default() -> Self {
+        Self {
+            driver: None,
+            trailers: false,
+            data_done: true,
+            done: true,
+            peeked: None,
+            failed: None,
+        }
     }
 }
 
@@ -616,8 +668,8 @@ impl Body for ResponseBody {
                 // finishes on its own when the body is dropped (`Driver`).
                 return Poll::Ready(None);
             }
-            let step = match this.first.take() {
-                Some(event) => Step::Event(event),
+            let step = match this.peeked.take() {
+                Some(step) => step,
                 None => std::task::ready!(driver.poll_step(cx)),
             };
             match step {
@@ -678,9 +730,7 @@ impl Body for ResponseBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        if let (Some(whole), false) = (self.whole, self.data_done) {
-            SizeHint::with_exact(whole)
-        } else if self.data_done {
+        if self.data_done {
             // No data will follow; trailers may (what tells `TowerApp` that
             // the last data frame was the final body).
             SizeHint::with_exact(0)
@@ -688,4 +738,11 @@ impl Body for ResponseBody {
             SizeHint::default()
         }
     }
+}
+
+/// `n` as a header value, with one allocation (`HeaderValue::from(n)`
+/// makes two).
+pub(crate) fn length_value(n: u64) -> http::HeaderValue {
+    http::HeaderValue::from_bytes(itoa::Buffer::new().format(n).as_bytes())
+        .unwrap_or_else(|_| n.into())
 }

@@ -4,6 +4,7 @@
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -12,14 +13,14 @@ use http::header::{CONTENT_LENGTH, TRAILER};
 use http::{Extensions, HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 use rgi::{
-    App, AppResult, BoxError, Conn, Error, HttpReceive, HttpScope, HttpSend, Receiver,
+    App, AppResult, BoxError, Conn, Error, HttpReceive, HttpScope, HttpSend, InspectSend, Receiver,
     ResponseStart, Sender, SenderExt,
 };
 
 use crate::request_body::{request_body, RequestBody};
 use crate::rules::strip_connection_fields;
 use crate::scope::{request_parts, ConnectInfoFn};
-use crate::service::FromRgi;
+use crate::service::{length_value, Failure, Link};
 
 /// A tower `Service` (an axum `Router`, a hyper service, anything wrapped
 /// in tower-http layers) as an rgi app, to mount in an rgi stack or serve
@@ -122,6 +123,7 @@ where
         let exchange = Exchange {
             strip_mount: true,
             connect_info: self.connect_info.as_ref(),
+            link: Link::default(),
         };
         exchange.run(&mut service, scope, receiver, sender).await
     }
@@ -133,6 +135,10 @@ pub(crate) struct Exchange<'a> {
     /// whole (a layer around an rgi app).
     pub(crate) strip_mount: bool,
     pub(crate) connect_info: Option<&'a ConnectInfoFn>,
+    /// What an `RgiService` behind the service shares with this call; an
+    /// inline link (`TowerMiddleware`) also means the rgi app inside goes
+    /// on after a disconnect.
+    pub(crate) link: Link,
 }
 
 impl Exchange<'_> {
@@ -153,7 +159,8 @@ impl Exchange<'_> {
         let head = scope.method == Method::HEAD;
         let trailers_capability = scope.capabilities.trailers;
         let (body, pump) = request_body(&scope.headers, scope.version);
-        let mut parts = request_parts(scope, self.strip_mount);
+        let inline = !self.strip_mount;
+        let mut parts = request_parts(scope, self.strip_mount, Some(self.link.clone()));
         if let (Some(insert), Some(client)) = (self.connect_info, scope.client) {
             insert(client, &mut parts.extensions);
         }
@@ -161,14 +168,33 @@ impl Exchange<'_> {
             .await
             .map_err(Into::into)?;
         let future = service.call(Request::from_parts(parts, body));
-        let respond = async move {
+        // Whether the final event was handed over: a `Disconnect` after it
+        // says the response is complete, not that the client left.
+        let complete = AtomicBool::new(false);
+        let mut trailers = false;
+        let mut sender = InspectSend::new(sender, |event: &HttpSend| {
+            let last = match event {
+                HttpSend::Start(start) => {
+                    trailers = start.trailers;
+                    false
+                }
+                HttpSend::Body { more: false, .. } => !trailers,
+                HttpSend::Trailers(_) => true,
+                _ => false,
+            };
+            if last {
+                complete.store(true, Ordering::Relaxed);
+            }
+        });
+        let link = &self.link;
+        let respond = async {
             let response = future.await.map_err(Into::into)?;
-            send_response(response, sender, head, trailers_capability).await
+            let from_rgi = link.take_trailers();
+            send_response(response, from_rgi, &mut sender, head, trailers_capability).await
         };
         let pump = pump.run(receiver);
         // The response is the exchange; the pump runs beside it until the
-        // call's `Disconnect`. One that comes first means the client left:
-        // the service's future or body is dropped (tower's cancellation).
+        // call's `Disconnect`.
         let (mut respond, mut pump) = (pin!(respond), pin!(pump));
         let mut pumping = true;
         poll_fn(|cx| {
@@ -177,7 +203,14 @@ impl Exchange<'_> {
             }
             if pumping && pump.as_mut().poll(cx).is_ready() {
                 pumping = false;
-                return Poll::Ready(Err(Error::Disconnected.into()));
+                if !complete.load(Ordering::Relaxed) && !inline {
+                    // The client left: drop the service's future or body,
+                    // tower's cancellation.
+                    return Poll::Ready(Err(Error::Disconnected.into()));
+                }
+                // An rgi app inside goes on, sees the disconnect through its
+                // body and its sends, and returns; the server outside
+                // bounds how long (rule CORE-032).
             }
             Poll::Pending
         })
@@ -188,6 +221,7 @@ impl Exchange<'_> {
 /// Sends a tower response as rgi events, one frame at a time.
 async fn send_response<B>(
     response: Response<B>,
+    from_rgi: Option<bool>,
     sender: &mut dyn Sender<HttpSend>,
     head: bool,
     trailers_capability: bool,
@@ -198,8 +232,7 @@ where
 {
     let (parts, body) = response.into_parts();
     let mut extensions = parts.extensions;
-    let from_rgi = extensions.remove::<FromRgi>();
-    if let Some(failure) = from_rgi.as_ref().and_then(FromRgi::take_failure) {
+    if let Some(failure) = extensions.remove::<Failure>().and_then(|f| f.take()) {
         // The 500 an `RgiService` made of its app's error: the error itself
         // goes on, for the server outside to answer (rule CORE-040).
         return Err(failure);
@@ -221,8 +254,8 @@ where
     // them (`trailer`) or when they could reach the client and the length
     // is open. Trailers not announced are dropped.
     let trailers = !bodiless
-        && match &from_rgi {
-            Some(rgi) => rgi.trailers,
+        && match from_rgi {
+            Some(announced) => announced,
             None => {
                 headers.contains_key(TRAILER)
                     || (trailers_capability
@@ -233,7 +266,7 @@ where
     if !bodiless && !trailers && !headers.contains_key(CONTENT_LENGTH) {
         // As hyper does: a body that knows its length gets it on the wire.
         if let Some(length) = body.size_hint().exact().filter(|_| from_rgi.is_none()) {
-            headers.insert(CONTENT_LENGTH, length.into());
+            headers.insert(CONTENT_LENGTH, length_value(length));
         }
     }
     let mut start = ResponseStart::new(status);
@@ -262,8 +295,11 @@ where
                     let more = !(body.is_end_stream() || body.size_hint().exact() == Some(0));
                     sender.send(HttpSend::Body { data, more }).await?;
                     final_sent = !more;
-                    if final_sent && (!trailers || body.is_end_stream()) {
-                        return finish(sender, trailers, true, HeaderMap::new()).await;
+                    // With trailers announced, the body is polled on for
+                    // them whatever `is_end_stream` says: a wrapper may
+                    // hold the inner body's trailers frame.
+                    if final_sent && !trailers {
+                        return Ok(());
                     }
                 }
                 Err(frame) => {

@@ -1,0 +1,123 @@
+//! Direction 2, an rgi app as a tower service: `RgiService` on plain hyper
+//! and inside axum, over TCP.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use common::*;
+use rgi::http::{HeaderMap, StatusCode};
+use rgi::{App, AppResult, Conn};
+use rgi_tower::RgiService;
+
+#[tokio::test]
+async fn the_response_streams_in_lock_step_with_trailers() {
+    let (side, events) = RgiSide::new();
+    let addr = hyper_server(RgiService::new(side)).await;
+    rgi_inner_streams(addr, &events).await;
+}
+
+#[tokio::test]
+async fn the_request_streams_in_lock_step() {
+    let (side, _events) = RgiSide::new();
+    let addr = hyper_server(RgiService::new(side.clone())).await;
+    rgi_inner_uploads(addr, &side).await;
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_reaches_the_app() {
+    let (side, events) = RgiSide::new();
+    let addr = hyper_server(RgiService::new(side.clone())).await;
+    rgi_inner_disconnect(addr, &side, &events).await;
+}
+
+/// Says where it is mounted and who called.
+struct Where;
+
+impl App for Where {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return conn.unsupported();
+        };
+        let scope = &http.scope;
+        let body = format!(
+            "root_path={} path={} route={} client={:?}",
+            scope.root_path,
+            scope.path,
+            scope.route_path(),
+            scope.client
+        );
+        Ok(http.respond(StatusCode::OK, HeaderMap::new(), body).await?)
+    }
+}
+
+#[tokio::test]
+async fn nested_in_axum_the_app_gets_its_mount_point_and_the_client() {
+    let service = RgiService::new(Where)
+        .mounted_at("/legacy")
+        .client_addr(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
+    let router = axum::Router::new()
+        .route("/", axum::routing::get(|| async { "axum" }))
+        .nest_service("/legacy", service);
+    let addr = axum_server(router).await;
+    let mut client = Client::connect(addr).await;
+    let me = client.local_addr();
+    client
+        .send("GET /legacy/a%20b HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .await;
+    let text = client.read_to_end().await;
+    assert!(
+        text.ends_with(&format!(
+            "root_path=/legacy path=/legacy/a b route=/a b client=Some({me})"
+        )),
+        "{text}"
+    );
+}
+
+/// Fails before starting, or after.
+struct Fails;
+
+impl App for Fails {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return conn.unsupported();
+        };
+        if http.scope.path == "/after" {
+            let start = rgi::ResponseStart::new(StatusCode::OK);
+            http.send(rgi::HttpSend::Start(start)).await?;
+            http.send(rgi::HttpSend::chunk("partial")).await?;
+        }
+        Err("the app broke".into())
+    }
+}
+
+#[tokio::test]
+async fn errors_are_a_500_before_start_and_an_abort_after() {
+    let addr = hyper_server(RgiService::new(Fails)).await;
+    let mut client = Client::connect(addr).await;
+    client.send("GET /before HTTP/1.1\r\nhost: t\r\n\r\n").await;
+    client.read_until("HTTP/1.1 500").await;
+
+    let mut client = Client::connect(addr).await;
+    client.send("GET /after HTTP/1.1\r\nhost: t\r\n\r\n").await;
+    let text = client.read_to_end().await;
+    // Aborted (CORE-041): the connection closed without completing the
+    // response (hyper may not even have flushed the head), never a 500 or
+    // a final chunk after the start.
+    assert!(
+        !text.contains("0\r\n\r\n") && !text.contains(" 500 "),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_path_that_is_not_utf8_is_a_400_not_a_panic() {
+    let addr = hyper_server(RgiService::new(Where)).await;
+    let mut client = Client::connect(addr).await;
+    client
+        .send("GET /%FF HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .await;
+    let text = client.read_to_end().await;
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+}
