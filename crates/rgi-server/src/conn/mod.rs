@@ -137,7 +137,9 @@ async fn run<A: App>(
             let core = shared.core_mut();
             let read_buf = std::mem::take(&mut core.read_buf);
             let has_body = head.body != BodyFraming::Empty;
-            let ending = crate::ws::serve(
+            // Boxed: the WebSocket's state (its buffers, codec, timers and
+            // scope) would otherwise sit in every HTTP connection's future.
+            let ending = Box::pin(crate::ws::serve(
                 stream,
                 ctx,
                 watch,
@@ -148,7 +150,7 @@ async fn run<A: App>(
                 peer,
                 local,
                 app,
-            )
+            ))
             .await;
             // A refused upgrade left its answer here.
             flush_before_close(shared, sleep.as_mut()).await;
