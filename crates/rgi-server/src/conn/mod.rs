@@ -39,7 +39,7 @@ const LINGER_TIME: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 1024 * 1024;
 
 /// How the connection ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum End {
     /// Close normally (after the last response went out). `linger`: the
     /// client may still be sending (unread body, refused head), so keep
@@ -48,6 +48,11 @@ enum End {
     /// Close without completing the response framing (rule CORE-041);
     /// `reset` sends a TCP reset, for bodies that end at close anyway.
     Abort { reset: bool },
+    /// An upgrade request: the connection becomes a WebSocket.
+    WebSocket {
+        scope: Box<HttpScope>,
+        has_body: bool,
+    },
 }
 
 /// What comes after an exchange.
@@ -71,7 +76,10 @@ pub(crate) async fn serve_connection<A: App>(
         watch: &watch,
         core: Mutex::new(Core::new()),
     };
-    let end = run(&mut shared, peer, local, &app).await;
+    let mut end = run(&mut shared, peer, local, &app).await;
+    if let End::WebSocket { scope, has_body } = end {
+        end = serve_websocket(&mut shared, *scope, has_body, peer, local, &*app).await;
+    }
     drop(shared);
     match end {
         End::Close { linger: false } => {
@@ -84,9 +92,45 @@ pub(crate) async fn serve_connection<A: App>(
         End::Abort { reset: true } => {
             let _ = stream.set_zero_linger();
         }
-        End::Abort { reset: false } => {
+        End::Abort { reset: false } | End::WebSocket { .. } => {
             let _ = stream.shutdown().await;
         }
+    }
+}
+
+/// Hands the connection to `ws/` for an upgrade request. Boxed: the
+/// WebSocket's state (buffers, codec, timers, scope) would otherwise sit
+/// in every HTTP connection's future.
+async fn serve_websocket<A: App>(
+    shared: &mut Shared<'_>,
+    mut scope: HttpScope,
+    has_body: bool,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    app: &A,
+) -> End {
+    let (stream, ctx, watch) = (shared.stream, shared.ctx, shared.watch);
+    let core = shared.core_mut();
+    let read_buf = std::mem::take(&mut core.read_buf);
+    let ending = Box::pin(crate::ws::serve(
+        stream,
+        ctx,
+        watch,
+        read_buf,
+        &mut core.out,
+        &mut scope,
+        has_body,
+        peer,
+        local,
+        app,
+    ))
+    .await;
+    // A refused upgrade left its answer here.
+    let sleep = pin!(tokio::time::sleep(ctx.config.write_timeout));
+    flush_before_close(shared, sleep).await;
+    match ending {
+        crate::ws::Ending::Close => End::Close { linger: false },
+        crate::ws::Ending::Reset => End::Abort { reset: true },
     }
 }
 
@@ -136,28 +180,11 @@ async fn run<A: App>(
             }
         };
         if head.websocket {
-            let (stream, watch) = (shared.stream, shared.watch);
-            let core = shared.core_mut();
-            let read_buf = std::mem::take(&mut core.read_buf);
-            let has_body = head.body != BodyFraming::Empty;
-            let ending = crate::ws::serve(
-                stream,
-                ctx,
-                watch,
-                read_buf,
-                &mut core.out,
-                &mut scope,
-                has_body,
-                peer,
-                local,
-                app,
-            )
-            .await;
-            // A refused upgrade left its answer here.
-            flush_before_close(shared, sleep.as_mut()).await;
-            return match ending {
-                crate::ws::Ending::Close => End::Close { linger: false },
-                crate::ws::Ending::Reset => End::Abort { reset: true },
+            // Served once the HTTP loop is left: its state stays out of
+            // this future, which every HTTP connection carries.
+            return End::WebSocket {
+                scope: Box::new(std::mem::take(&mut scope)),
+                has_body: head.body != BodyFraming::Empty,
             };
         }
         requests += 1;
