@@ -16,6 +16,7 @@ use std::pin::{pin, Pin};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll};
 
+use crate::listen::Stream;
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -24,7 +25,6 @@ use rgi::{
     App, Capabilities, CloseFrame, Conn, Error, HttpScope, Message, Receiver, ResponseStart,
     Sender, WebSocketConn, WebSocketReceive, WebSocketScope, WebSocketSend,
 };
-use crate::listen::Stream;
 use tokio::time::{Instant, Sleep};
 
 use super::codec::frame::OpCode;
