@@ -370,3 +370,41 @@ fn systemd_hears_ready_only_once_it_listens() {
     let listening = log.find("rgi listening on").unwrap();
     assert!(startup < listening, "{log}");
 }
+
+#[test]
+fn systemd_socket_activation_is_served() {
+    // What systemd does for a .socket unit: the listening socket as
+    // descriptor 3, LISTEN_FDS=1, LISTEN_PID the service's pid (`$$`
+    // before `exec` is the pid testbed will have).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let socket = socket2::Socket::from(listener);
+    socket.set_cloexec(false).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&socket).to_string();
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            r#"LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" --no-access-log 3<&"$1""#,
+            env!("CARGO_BIN_EXE_testbed"),
+            &fd,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(socket);
+    let deadline = Instant::now() + WAIT;
+    let who = loop {
+        // The socket listens already (systemd's); answers come once
+        // startup completed.
+        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
+            stream.set_read_timeout(Some(WAIT)).unwrap();
+            break get(&mut stream, "/whoami", &[]).json();
+        }
+        assert!(Instant::now() < deadline, "not served");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(who["pid"], child.id());
+    rgi_fd::terminate(child.id()).unwrap();
+    assert!(child.wait().unwrap().success());
+}

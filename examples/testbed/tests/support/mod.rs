@@ -202,38 +202,48 @@ pub(crate) fn get<S: Read + Write>(
 
 /// Reads one response framed by `content-length`.
 pub(crate) fn read_response(stream: &mut impl Read) -> Response {
+    try_read_response(stream).unwrap_or_else(|e| panic!("reading a response: {e}"))
+}
+
+/// Reads one response framed by `content-length`; an error for a closed
+/// connection or a malformed response.
+pub(crate) fn try_read_response(stream: &mut impl Read) -> std::io::Result<Response> {
+    use std::io::{Error, ErrorKind};
+    let bad = |what: &str| Error::new(ErrorKind::InvalidData, what.to_owned());
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
-        let n = stream.read(&mut byte).expect("read the head");
-        assert!(
-            n == 1,
-            "connection closed mid-head: {:?}",
-            String::from_utf8_lossy(&buf)
-        );
+        if stream.read(&mut byte)? == 0 {
+            return Err(Error::new(
+                ErrorKind::UnexpectedEof,
+                format!("closed mid-head after {:?}", String::from_utf8_lossy(&buf)),
+            ));
+        }
         buf.push(byte[0]);
     }
-    let head = String::from_utf8(buf).unwrap();
+    let head = String::from_utf8(buf).map_err(|_| bad("head not UTF-8"))?;
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap()[9..12].parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (n, v) = l.split_once(':').unwrap();
-            (n.trim().to_ascii_lowercase(), v.trim().to_owned())
-        })
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .map_or(0, |(_, v)| v.parse().unwrap());
+    let status = lines
+        .next()
+        .and_then(|l| l.get(9..12))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("status line"))?;
+    let mut headers = Vec::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        let (n, v) = line.split_once(':').ok_or_else(|| bad("header line"))?;
+        headers.push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
+    }
+    let length: usize = match headers.iter().find(|(n, _)| n == "content-length") {
+        Some((_, v)) => v.parse().map_err(|_| bad("content-length"))?,
+        None => 0,
+    };
     let mut body = vec![0; length];
-    stream.read_exact(&mut body).expect("read the body");
-    Response {
+    stream.read_exact(&mut body)?;
+    Ok(Response {
         status,
         headers,
         body,
-    }
+    })
 }
 
 /// A TCP connection with read and write timeouts.
