@@ -123,18 +123,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A connection from 127.0.0.2: a client that is not a trusted proxy.
-fn connect_from_elsewhere(addr: SocketAddr) -> std::net::TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket
-        .bind(&SocketAddr::from(([127, 0, 0, 2], 0)).into())
-        .unwrap();
-    socket.connect(&addr.into()).unwrap();
-    let stream: std::net::TcpStream = socket.into();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    stream
-}
-
 #[test]
 fn forwarded_for_is_believed_from_nginx_only() {
     let Some(binary) = nginx_binary() else { return };
@@ -309,7 +297,11 @@ fn rolling_restart_under_load_fails_no_request() {
                             }
                         }
                         other => {
-                            eprintln!("failed request: {other:?}");
+                            let brief = other.map(|r| r.status);
+                            eprintln!(
+                                "failed request at {:?}: {brief:?}",
+                                std::time::SystemTime::now()
+                            );
                             failed.fetch_add(1, Ordering::Relaxed);
                             stream = connect(addr);
                         }
@@ -328,13 +320,15 @@ fn rolling_restart_under_load_fails_no_request() {
         }
     };
     wait_for_more(200);
-    // Restart A, then B, each with a graceful shutdown while load runs;
-    // wait out nginx's fail_timeout between them.
+    // Restart A, then B, each with a graceful shutdown while load runs.
     for (old, addr) in [(&mut a, addr_a), (&mut b, addr_b)] {
+        eprintln!("stopping {addr} at {:?}", std::time::SystemTime::now());
         assert!(old.terminate().success(), "graceful exit");
+        eprintln!("stopped {addr} at {:?}", std::time::SystemTime::now());
         wait_for_more(100);
         *old = start(&addr.to_string());
-        std::thread::sleep(Duration::from_millis(2500));
+        eprintln!("restarted {addr} at {:?}", std::time::SystemTime::now());
+        std::thread::sleep(Duration::from_millis(500));
         wait_for_more(100);
     }
     stop.store(true, Ordering::Relaxed);

@@ -73,13 +73,9 @@ fn curl_over_the_unix_socket() {
 
 #[test]
 fn an_inherited_descriptor_is_served() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let socket = socket2::Socket::from(listener);
-    // Left open across exec for the child, as a process manager would.
-    socket.set_cloexec(false).unwrap();
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&socket).to_string();
+    let (addr, socket, fd) = inheritable_listener();
     let mut testbed = Testbed::start(&["--fd", &fd]);
+    drop(socket);
     assert_eq!(testbed.addr(), addr);
     let response = get(&mut connect(addr), "/whoami", &[]);
     assert_eq!(response.status, 200);
@@ -376,11 +372,7 @@ fn systemd_socket_activation_is_served() {
     // What systemd does for a .socket unit: the listening socket as
     // descriptor 3, LISTEN_FDS=1, LISTEN_PID the service's pid (`$$`
     // before `exec` is the pid testbed will have).
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let socket = socket2::Socket::from(listener);
-    socket.set_cloexec(false).unwrap();
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&socket).to_string();
+    let (addr, socket, fd) = inheritable_listener();
     let mut child = std::process::Command::new("sh")
         .args([
             "-c",

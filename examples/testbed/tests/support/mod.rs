@@ -261,3 +261,28 @@ pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A connection from 127.0.0.2: this machine, but not the loopback
+/// address a trusted proxy is configured with.
+pub(crate) fn connect_from_elsewhere(addr: SocketAddr) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 2], 0)).into())
+        .unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+}
+
+/// A listening socket on 127.0.0.1 left open across `exec`, as a process
+/// manager or systemd hands one over: its address, the socket (close it
+/// once the child started) and its descriptor number.
+pub(crate) fn inheritable_listener() -> (SocketAddr, socket2::Socket, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let socket = socket2::Socket::from(listener);
+    socket.set_cloexec(false).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&socket).to_string();
+    (addr, socket, fd)
+}
