@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Method, Uri, Version};
 use rgi::HttpScope;
@@ -109,7 +109,6 @@ impl AccessLog {
         let header = |name| headers.then(|| scope.headers.get(name).cloned()).flatten();
         PendingEntry {
             started: Instant::now(),
-            time: SystemTime::now(),
             request: Some(RequestLine {
                 method: scope.method.clone(),
                 uri: scope.uri.clone(),
@@ -126,7 +125,6 @@ impl AccessLog {
     pub fn start_refused(&self, client: Option<SocketAddr>) -> PendingEntry {
         PendingEntry {
             started: Instant::now(),
-            time: SystemTime::now(),
             request: None,
             client,
             referer: None,
@@ -135,15 +133,21 @@ impl AccessLog {
     }
 
     /// Queues the finished entry without waiting: when the queue is full
-    /// the entry is dropped and counted.
+    /// the entry is dropped and counted. (The clock is read again only for
+    /// the format that shows the duration; the writer derives the wall
+    /// time from the start instant.)
     pub fn finish(&self, entry: PendingEntry, status: u16, bytes: u64) {
+        let duration = match self.inner.format {
+            AccessLogFormat::Json => entry.started.elapsed(),
+            _ => Duration::ZERO,
+        };
         let entry = Entry {
-            duration: entry.started.elapsed(),
+            duration,
             pending: entry,
             status,
             bytes,
         };
-        match self.inner.queue.try_send(Msg::Entry(Box::new(entry))) {
+        match self.inner.queue.try_send(Msg::Entry(entry)) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.inner.dropped.fetch_add(1, Ordering::Relaxed);
@@ -181,7 +185,6 @@ impl AccessLog {
 #[derive(Debug)]
 pub struct PendingEntry {
     started: Instant,
-    time: SystemTime,
     request: Option<RequestLine>,
     client: Option<SocketAddr>,
     referer: Option<HeaderValue>,
