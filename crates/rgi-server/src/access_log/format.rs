@@ -130,7 +130,7 @@ impl Formatter {
             Some(r) => {
                 escape_clf(r.method.as_str().as_bytes(), out);
                 out.push(b' ');
-                escape_clf(target(&r.uri).as_bytes(), out);
+                escape_clf(r.target.as_bytes(), out);
                 out.push(b' ');
                 out.extend_from_slice(version(r.version).as_bytes());
             }
@@ -171,7 +171,7 @@ impl Formatter {
                 out.extend_from_slice(b",\"method\":");
                 escape_json(r.method.as_str().as_bytes(), out);
                 out.extend_from_slice(b",\"path\":");
-                escape_json(target(&r.uri).as_bytes(), out);
+                escape_json(r.target.as_bytes(), out);
                 let _ = write!(out, ",\"version\":\"{}\"", version(r.version));
             }
             None => out.extend_from_slice(b",\"method\":null,\"path\":null,\"version\":null"),
@@ -192,12 +192,6 @@ impl Formatter {
         }
         out.push(b'}');
     }
-}
-
-/// The request target as logged: path and query, or the whole URI for an
-/// absolute-form target without one.
-fn target(uri: &http::Uri) -> &str {
-    uri.path_and_query().map_or("-", |p| p.as_str())
 }
 
 /// The version as a request line spells it.
@@ -297,9 +291,9 @@ fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
 mod tests {
     use std::time::Instant;
 
-    use http::{HeaderValue, Method, Version};
+    use http::{Method, Version};
 
-    use super::super::{PendingEntry, RequestLine};
+    use super::super::{LogText, PendingEntry, RequestLine};
     use super::*;
 
     fn entry(target: &str, referer: Option<&'static [u8]>) -> Entry {
@@ -308,12 +302,12 @@ mod tests {
                 started: Instant::now(),
                 request: Some(RequestLine {
                     method: Method::GET,
-                    uri: target.parse().unwrap(),
+                    target: LogText::new(target.as_bytes()),
                     version: Version::HTTP_11,
                 }),
                 client: Some("[2001:db8::1]:443".parse().unwrap()),
-                referer: referer.map(|r| HeaderValue::from_bytes(r).unwrap()),
-                user_agent: Some(HeaderValue::from_static("curl/8.5")),
+                referer: referer.map(LogText::new),
+                user_agent: Some(LogText::new(b"curl/8.5")),
             },
             duration: Duration::from_micros(1500),
             status: 200,

@@ -19,6 +19,7 @@
 //! length, so every rgi server can share it.
 
 mod format;
+mod text;
 mod writer;
 
 use std::io::Write;
@@ -28,10 +29,11 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{HeaderValue, Method, Uri, Version};
+use http::{Method, Version};
 use rgi::HttpScope;
 
 pub use self::format::AccessLogFormat;
+use self::text::LogText;
 use self::writer::Msg;
 
 /// How long the writer lets entries gather before writing a batch.
@@ -101,17 +103,27 @@ impl AccessLog {
         self.inner.dropped.load(Ordering::Relaxed)
     }
 
-    /// Starts an entry for the request in `scope`. Cheap: clones of the
-    /// method, URI and (for the formats that show them) two header values,
-    /// and the clocks.
+    /// Starts an entry for the request in `scope`. Cheap: the method, a
+    /// copy of the target and (for the formats that show them) of two
+    /// header values, and one clock reading. Nothing of the scope is kept.
     pub fn start(&self, scope: &HttpScope) -> PendingEntry {
         let headers = self.inner.format.wants_headers();
-        let header = |name| headers.then(|| scope.headers.get(name).cloned()).flatten();
+        let header = |name| {
+            headers
+                .then(|| scope.headers.get(name).map(|v| LogText::new(v.as_bytes())))
+                .flatten()
+        };
         PendingEntry {
             started: Instant::now(),
             request: Some(RequestLine {
                 method: scope.method.clone(),
-                uri: scope.uri.clone(),
+                target: LogText::new(
+                    scope
+                        .uri
+                        .path_and_query()
+                        .map_or("-", |p| p.as_str())
+                        .as_bytes(),
+                ),
                 version: scope.version,
             }),
             client: scope.client,
@@ -187,14 +199,15 @@ pub struct PendingEntry {
     started: Instant,
     request: Option<RequestLine>,
     client: Option<SocketAddr>,
-    referer: Option<HeaderValue>,
-    user_agent: Option<HeaderValue>,
+    referer: Option<LogText>,
+    user_agent: Option<LogText>,
 }
 
 #[derive(Debug)]
 struct RequestLine {
     method: Method,
-    uri: Uri,
+    /// The request target: path and query.
+    target: LogText,
     version: Version,
 }
 
@@ -211,6 +224,8 @@ struct Entry {
 mod tests {
     use std::io;
     use std::sync::{Condvar, Mutex};
+
+    use http::HeaderValue;
 
     use super::*;
 
