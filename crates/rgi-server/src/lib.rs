@@ -1,7 +1,8 @@
 //! # rgi-server: the reference rgi server
 //!
 //! HTTP/1.1 over TCP on tokio (RFC 9112), parsing with httparse and framing
-//! responses itself; it runs any [`rgi::App`], with lifespan and graceful
+//! responses itself, and WebSocket (RFC 6455) with permessage-deflate
+//! (RFC 7692); it runs any [`rgi::App`], with lifespan and graceful
 //! shutdown.
 //!
 //! ```no_run
@@ -51,7 +52,8 @@
 //!   request without `Host` gets an empty `host`.
 //! * Response trailers are sent when the request had `TE: trailers`
 //!   (capability `trailers`); `103 Early Hints` on HTTP/1.1 (capability
-//!   `early_hints`). WebSocket upgrade requests are served as plain HTTP.
+//!   `early_hints`). WebSocket upgrade requests are served as WebSocket
+//!   (below); other upgrades (`h2c`) are ignored and served as HTTP.
 //! * `HttpSend::File` (capability `send_file`, always on): the server opens
 //!   the file with `tokio::fs`, checks the range, seeks to its start and
 //!   reads it in chunks of at most 64 KiB, each framed like `Body` bytes
@@ -62,6 +64,58 @@
 //!   range with `start > end` is refused by `start_send` (`EXT-022`); a
 //!   file that cannot be opened or read, a range past its end, or a file
 //!   that shrank fail the `send` (`EXT-021`) and the response is aborted.
+//!
+//! ## WebSocket
+//!
+//! A request with `Upgrade: websocket` becomes one `Conn::WebSocket` call
+//! (spec: `spec/websocket.md`):
+//!
+//! * The handshake is the app's: `Connect` is delivered and the `101`
+//!   (with `Sec-WebSocket-Accept`, the app's subprotocol and headers, and
+//!   the negotiated extension) is written only on its `Accept`. `Close`
+//!   before `Accept`, or returning `Error::Unsupported`, is `403` without a
+//!   body; returning anything else unanswered is `500`; a `DenyStart` /
+//!   `DenyBody` response (capability `websocket_denial`, always on) goes
+//!   out as it is, with `connection: close`. An app that does not answer
+//!   within [`WebSocketConfig::handshake_timeout`] has the connection
+//!   closed.
+//! * Upgrade requests the server cannot serve never reach the app: a
+//!   `Sec-WebSocket-Version` other than 13 is `426` with
+//!   `Sec-WebSocket-Version: 13`; a missing or malformed key, a method
+//!   other than `GET`, HTTP/1.0, no `Connection: upgrade` or a body is
+//!   `400` (`WS-015`).
+//! * Frames are the server's: unmasking, reassembly (control frames may
+//!   come between fragments), pings answered, text checked as UTF-8 per
+//!   fragment (`1007` as soon as a fragment holds an invalid sequence),
+//!   `1002` for every framing error (unmasked frame, reserved bits or
+//!   opcodes, a fragmented or oversized control frame, a 64-bit length
+//!   with its top bit set, a bad close code), `1009` for a message over
+//!   [`WebSocketConfig::max_message_bytes`] (decided from the frame
+//!   header, before its payload is buffered). The app sees whole messages
+//!   and `Disconnect` with the code.
+//! * permessage-deflate is negotiated unless [`WebSocketConfig::deflate`]
+//!   is off: `server_no_context_takeover`, `client_no_context_takeover`,
+//!   `server_max_window_bits` (9 to 15 compress with that window; 8, which
+//!   zlib cannot compress with, is honoured by sending uncompressed) and
+//!   `client_max_window_bits` (any). Offers with unknown, repeated or bad
+//!   parameters are declined. Inflating stops at the message limit: a
+//!   decompression bomb costs at most that much memory and ends with 1009.
+//!   Outgoing messages are compressed whole, one frame each.
+//! * Closing: the client's close is echoed with its code and the
+//!   connection closed (the app gets the code, 1005 for none); after the
+//!   app's `Close` the server waits [`WebSocketConfig::close_timeout`] for
+//!   the client's, then reports 1006. An app that returns while open gets
+//!   a close with 1000 (`Ok`) or 1011 (error). A lost connection is 1006.
+//!   Sends after the close fail with `Error::Disconnected`.
+//! * An idle connection (nothing heard for
+//!   [`WebSocketConfig::ping_interval`]) gets a ping; one that stays
+//!   silent for another interval is dropped (1006).
+//! * Backpressure: one message is read ahead of the app's `receive`; a
+//!   `send` waits while more than [`Config::write_buffer_bytes`] are
+//!   unwritten, and [`Config::write_timeout`] drops a client that reads
+//!   nothing.
+//! * Graceful shutdown sends 1001 to every open WebSocket, and the app
+//!   receives `Disconnect` with 1001.
 //!
 //! ## Bad input
 //!

@@ -78,6 +78,11 @@ fn deflate(compress: &mut Compress, data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A compressed text frame of `text`.
+fn compressed_text(compress: &mut Compress, text: &str) -> Vec<u8> {
+    frame(true, 0x40, TEXT, &deflate(compress, text.as_bytes()))
+}
+
 fn inflate(decompress: &mut Decompress, data: &[u8]) -> Vec<u8> {
     let mut input = data.to_vec();
     input.extend_from_slice(&TAIL);
@@ -96,8 +101,7 @@ async fn compressed_messages_echo_compressed_with_context_kept_across_messages()
     let mut decompress = Decompress::new(false);
     let text = "The same sentence, again and again. ".repeat(40);
     for round in 0..3 {
-        let payload = deflate(&mut compress, text.as_bytes());
-        client.send(&frame(true, 0x40, TEXT, &payload)).await;
+        client.send(&compressed_text(&mut compress, &text)).await;
         let echo = client.read_frame().await;
         assert!(echo.rsv1, "round {round}: the server compresses");
         assert_eq!(echo.opcode, TEXT);
@@ -136,14 +140,7 @@ async fn server_no_context_takeover_makes_every_message_stand_alone() {
     let mut compress = Compress::new(Compression::default(), false);
     let text = "stand alone ".repeat(30);
     for _ in 0..3 {
-        client
-            .send(&frame(
-                true,
-                0x40,
-                TEXT,
-                &deflate(&mut compress, text.as_bytes()),
-            ))
-            .await;
+        client.send(&compressed_text(&mut compress, &text)).await;
         let echo = client.read_frame().await;
         // A fresh decompressor each time: no message refers to another.
         assert_eq!(
@@ -166,14 +163,7 @@ async fn a_window_of_2_to_the_8_is_honoured_by_sending_uncompressed() {
     );
     let text = "small window ".repeat(30);
     let mut compress = Compress::new(Compression::default(), false);
-    client
-        .send(&frame(
-            true,
-            0x40,
-            TEXT,
-            &deflate(&mut compress, text.as_bytes()),
-        ))
-        .await;
+    client.send(&compressed_text(&mut compress, &text)).await;
     let echo = client.read_frame().await;
     assert!(!echo.rsv1);
     assert_eq!(echo.payload, text.as_bytes());

@@ -199,3 +199,17 @@ async fn a_client_that_leaves_before_the_answer_is_1006_to_the_app() {
         "spec: handshake step 3"
     );
 }
+
+#[tokio::test]
+async fn the_scope_carries_lifespan_state_the_client_and_the_denial_capability() {
+    let (app, _log) = WsApp::new();
+    let server = start(app).await;
+    let mut client = server.connect().await;
+    client.open("/state", "").await;
+    let message = client.read_frame().await;
+    assert_eq!(
+        String::from_utf8(message.payload).unwrap(),
+        "from startup; client true; denial true",
+        "LIFE-010"
+    );
+}

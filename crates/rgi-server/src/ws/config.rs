@@ -16,7 +16,11 @@ pub struct WebSocketConfig {
     /// Largest message a client may send, in bytes, counted after
     /// permessage-deflate inflated it; a frame or message over it closes
     /// the connection with 1009, before more of it is buffered. It bounds
-    /// the memory a connection's reading can take. Default 16 MiB.
+    /// the memory a connection's reading can take. It is also the frame
+    /// limit, and there is no separate limit on fragments: they only add
+    /// up to the message, and an empty fragment costs its sender a
+    /// header per header the server reads (Autobahn's 9.x sends 65,536 of
+    /// them). Default 16 MiB.
     pub max_message_bytes: usize,
     /// Offer permessage-deflate (RFC 7692) to clients that ask for it.
     /// Default `true`.

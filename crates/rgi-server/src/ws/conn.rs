@@ -165,7 +165,7 @@ impl Core {
                 Ok(Some(Incoming::Pong)) => continue,
                 Ok(Some(Incoming::Close(frame))) => {
                     if matches!(self.phase, Phase::Open) {
-                        // Echo the code (RFC 6455 §5.5.1), then close.
+                        // Echo the code (rule WS-017, RFC 6455 §5.5.1), then close.
                         let code = frame.as_ref().map(|f| f.code);
                         self.frame(Encoder::close(code, ""));
                     }
@@ -405,6 +405,20 @@ impl Sender<WebSocketSend> for Tx<'_, '_> {
 }
 
 impl Core {
+    /// Nothing more to read or write: the connection is done.
+    fn is_over(&self) -> bool {
+        matches!(self.phase, Phase::Closed | Phase::Refused)
+            && (self.out.is_empty() || self.peer_gone)
+    }
+
+    /// Answers the handshake with the server's own error response.
+    fn refuse(&mut self, status: StatusCode, ctx: &ServerCtx) {
+        write_error_response(&mut self.out, status, "", Identity::of(&ctx.config));
+        self.status = status.as_u16();
+        self.phase = Phase::Refused;
+        self.lose_after_refusal();
+    }
+
     /// After a refusal or a denial the app's receive says 1006 (`WS-014`).
     fn lose_after_refusal(&mut self) {
         self.disconnect.get_or_insert_with(|| CloseFrame::new(1006));
@@ -602,7 +616,14 @@ pub(crate) async fn serve<A: App>(
             ))))
             .catch_unwind()
         );
-        drive(&shared, watch, timer.as_mut(), stall_timer.as_mut(), call).await
+        drive(
+            &shared,
+            watch,
+            timer.as_mut(),
+            stall_timer.as_mut(),
+            Some(call),
+        )
+        .await
     };
     let failed = match &outcome {
         None => {
@@ -626,7 +647,8 @@ pub(crate) async fn serve<A: App>(
         let unsupported = matches!(&outcome, Some(Ok(Err(e))) if Error::is_unsupported(&**e));
         finish_call(&mut core, ctx, failed, unsupported);
     }
-    finish_connection(&shared, watch, timer.as_mut(), stall_timer.as_mut()).await;
+    drive::<std::future::Ready<()>>(&shared, watch, timer.as_mut(), stall_timer.as_mut(), None)
+        .await;
     let core = shared
         .core
         .into_inner()
@@ -646,31 +668,18 @@ pub(crate) async fn serve<A: App>(
 fn finish_call(core: &mut Core, ctx: &ServerCtx, failed: bool, unsupported: bool) {
     match &core.phase {
         Phase::Handshake => {
-            if !core.peer_gone && core.deadline.is_some() {
-                let status = if unsupported {
-                    StatusCode::FORBIDDEN
-                } else {
-                    if !failed {
-                        tracing::error!(
-                            "WebSocket app returned without answering Connect (WS-010)"
-                        );
-                    }
-                    StatusCode::INTERNAL_SERVER_ERROR
-                };
-                write_error_response(&mut core.out, status, "", Identity::of(&ctx.config));
-                core.status = status.as_u16();
-            }
-            core.phase = Phase::Refused;
+            let status = if unsupported {
+                StatusCode::FORBIDDEN
+            } else {
+                if !failed {
+                    tracing::error!("WebSocket app returned without answering Connect (WS-010)");
+                }
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            core.refuse(status, ctx);
         }
         Phase::Denying { start: Some(_), .. } => {
-            write_error_response(
-                &mut core.out,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "",
-                Identity::of(&ctx.config),
-            );
-            core.status = 500;
-            core.phase = Phase::Refused;
+            core.refuse(StatusCode::INTERNAL_SERVER_ERROR, ctx);
         }
         Phase::Denying { start: None, .. } => {
             // Head and part of the body went: cut it off visibly.
@@ -687,35 +696,45 @@ fn finish_call(core: &mut Core, ctx: &ServerCtx, failed: bool, unsupported: bool
 
 /// Polls the app's call; in its pauses, writes what it sent, reads one
 /// message ahead, and runs the timers. `None` when the call was dropped:
-/// still running `disconnect_grace` after the connection ended.
+/// still running `disconnect_grace` after the connection ended. Without a
+/// call (it returned): carries the connection to its end (the closing
+/// handshake, the last writes), bounded by the close and write timeouts.
 async fn drive<F: Future>(
     shared: &Shared<'_>,
     watch: &ConnWatch,
     mut timer: Pin<&mut Sleep>,
     mut stall_timer: Pin<&mut Sleep>,
-    mut call: Pin<&mut F>,
+    mut call: Option<Pin<&mut F>>,
 ) -> Option<F::Output> {
     let mut grace: Option<Instant> = None;
     poll_fn(|cx| loop {
-        if let Poll::Ready(output) = call.as_mut().poll(cx) {
-            return Poll::Ready(Some(output));
+        if let Some(call) = call.as_mut() {
+            if let Poll::Ready(output) = call.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
         }
+        let app_running = call.is_some();
         let mut core = shared.lock();
+        if !app_running {
+            // Messages that arrive now have no one to go to.
+            core.ready = None;
+        }
         if step(
             shared,
             &mut core,
             watch,
             timer.as_mut(),
             stall_timer.as_mut(),
-            true,
+            app_running,
             cx,
         ) {
             continue;
         }
-        let over = matches!(core.phase, Phase::Closed | Phase::Refused)
-            && (core.out.is_empty() || core.peer_gone);
-        if !over {
+        if !core.is_over() {
             return Poll::Pending;
+        }
+        if !app_running {
+            return Poll::Ready(None);
         }
         let at = *grace.get_or_insert_with(|| Instant::now() + shared.ctx.config.disconnect_grace);
         if timer.deadline() != at {
@@ -724,36 +743,6 @@ async fn drive<F: Future>(
         return timer.as_mut().poll(cx).map(|()| None);
     })
     .await
-}
-
-/// After the call: the closing handshake and the last writes, bounded by
-/// the close timeout and the write timeout.
-async fn finish_connection(
-    shared: &Shared<'_>,
-    watch: &ConnWatch,
-    mut timer: Pin<&mut Sleep>,
-    mut stall_timer: Pin<&mut Sleep>,
-) {
-    poll_fn(|cx| loop {
-        let mut core = shared.lock();
-        // Messages that arrive now have no one to go to.
-        core.ready = None;
-        if step(
-            shared,
-            &mut core,
-            watch,
-            timer.as_mut(),
-            stall_timer.as_mut(),
-            false,
-            cx,
-        ) {
-            continue;
-        }
-        let over = matches!(core.phase, Phase::Closed | Phase::Refused)
-            && (core.out.is_empty() || core.peer_gone);
-        return if over { Poll::Ready(()) } else { Poll::Pending };
-    })
-    .await;
 }
 
 /// One round of the connection's own work; `true` when something changed
@@ -781,17 +770,7 @@ fn step(
                     core.start_close(1001, "server shutting down", config.close_timeout);
                     core.disconnect = Some(CloseFrame::new(1001));
                 }
-                Phase::Handshake => {
-                    write_error_response(
-                        &mut core.out,
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "",
-                        Identity::of(&ctx.config),
-                    );
-                    core.status = 503;
-                    core.phase = Phase::Refused;
-                    core.lose_after_refusal();
-                }
+                Phase::Handshake => core.refuse(StatusCode::SERVICE_UNAVAILABLE, ctx),
                 _ => {}
             }
             changed = true;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use rgi::{
-    Accept, App, AppResult, CloseFrame, Conn, Error, Message, ResponseStart, WebSocketReceive,
-    WebSocketSend,
+    Accept, App, AppResult, CloseFrame, Conn, Error, LifespanReceive, LifespanSend, Message,
+    ResponseStart, WebSocketReceive, WebSocketSend,
 };
 use tokio::sync::mpsc;
 
@@ -47,6 +47,11 @@ pub type Log = mpsc::UnboundedReceiver<String>;
 ///   receiving, logging `sent K` after each.
 /// * `/slow`: accepts, sleeps 1 s before each receive, logs `got N` with
 ///   each message's length.
+/// * `/state`: accepts and sends one text message: the lifespan state's
+///   [`Greeting`], whether the scope has the client's address, and
+///   whether it announces `websocket_denial`.
+///
+/// Lifespan startup puts a [`Greeting`] in the state.
 #[derive(Clone)]
 pub struct WsApp {
     log: Arc<mpsc::UnboundedSender<String>>,
@@ -62,6 +67,9 @@ impl WsApp {
         let _ = self.log.send(line);
     }
 }
+
+/// What lifespan startup puts in the state.
+pub struct Greeting(pub &'static str);
 
 /// The next log line, within the wait bound.
 pub async fn next_line(log: &mut Log) -> String {
@@ -79,8 +87,16 @@ fn disconnect_line(event: &WebSocketReceive) -> String {
 
 impl App for WsApp {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::WebSocket(mut ws) = conn else {
-            return conn.unsupported();
+        let mut ws = match conn {
+            Conn::WebSocket(ws) => ws,
+            Conn::Lifespan(mut life) => {
+                assert_eq!(life.recv().await, LifespanReceive::Startup);
+                life.scope.state.insert(Greeting("from startup"));
+                life.send(LifespanSend::StartupComplete).await?;
+                assert_eq!(life.recv().await, LifespanReceive::Shutdown);
+                return Ok(life.send(LifespanSend::ShutdownComplete).await?);
+            }
+            other => return other.unsupported(),
         };
         let path = ws.scope.path.clone();
         let query = ws.scope.uri.query().unwrap_or("").to_owned();
@@ -129,6 +145,16 @@ impl App for WsApp {
                 ws.send(WebSocketSend::Close(close)).await?;
                 let event = ws.recv().await;
                 self.log(disconnect_line(&event));
+                return Ok(());
+            }
+            "/state" => {
+                let greeting = ws.scope.state.get::<Greeting>().map_or("no state", |g| g.0);
+                let line = format!(
+                    "{greeting}; client {}; denial {}",
+                    ws.scope.client.is_some(),
+                    ws.scope.capabilities.websocket_denial
+                );
+                ws.send(WebSocketSend::Message(Message::Text(line))).await?;
                 return Ok(());
             }
             "/return" => return Ok(()),

@@ -46,7 +46,8 @@ impl DeflateParams {
 }
 
 /// The first `permessage-deflate` offer among the request's
-/// `sec-websocket-extensions` values that the server can honour (§5.1):
+/// `sec-websocket-extensions` values that the server can honour (§5.1,
+/// rule `WS-016`):
 /// an offer with an unknown parameter, a repeated one, or a bad value is
 /// declined and the next one considered.
 pub(crate) fn negotiate<'a>(

@@ -23,7 +23,7 @@ pub(crate) struct UpgradeRequest {
     pub(crate) deflate: Option<DeflateParams>,
 }
 
-/// Why an upgrade request is refused: `426` (with
+/// Why an upgrade request is refused (rule `WS-015`): `426` (with
 /// `Sec-WebSocket-Version: 13`) for a version other than 13, `400` for the
 /// rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
