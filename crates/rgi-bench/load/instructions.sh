@@ -17,7 +17,10 @@
 # Environment: N1 (200), N2 (1200), N1_PIPELINED (3200), N2_PIPELINED
 # (19200: batches of 16), PAUSE_US client pause between steps (2000),
 # HOST_HEADER the requests' host (default 127.0.0.1:<port>, as wrk sends;
-# `localhost` reproduces the phase 3 figures), THREADS worker threads (1).
+# `localhost` reproduces the phase 3 figures), THREADS worker threads (1),
+# PEER_ARGS more arguments for the peers (`--access-log common`: rgi-peer
+# with its access log to stdout, which callgrind counts with every other
+# thread; hyper-peer ignores it).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -83,7 +86,8 @@ count() { # peer scenario requests
   local port out="$WORK/$1-$2-$3.callgrind"
   port=$(free_port)
   valgrind --tool=callgrind --callgrind-out-file="$out" \
-    "$BIN_DIR/$1-peer" --bind "127.0.0.1:$port" --threads "$THREADS" 2>"$WORK/valgrind.log" &
+    "$BIN_DIR/$1-peer" --bind "127.0.0.1:$port" --threads "$THREADS" ${PEER_ARGS:-} \
+    2>"$WORK/valgrind.log" >"$WORK/peer-stdout.txt" &
   PEER_PID=$!
   # instr-client retries the connection for up to --wait s (the start
   # wait), and bounds every step; `timeout` bounds the whole run.

@@ -3,8 +3,9 @@
 
 use std::fmt;
 use std::io::Write;
+use std::net::IpAddr;
 use std::str::FromStr;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::Entry;
 
@@ -65,6 +66,9 @@ pub(super) struct Formatter {
     second: u64,
     clf_time: String,
     iso_time: String,
+    /// A wall-clock time and the instant it was read at: entries carry
+    /// only their start instant, and their wall time is placed from it.
+    clock: (SystemTime, Instant),
 }
 
 impl Formatter {
@@ -74,15 +78,21 @@ impl Formatter {
             second: u64::MAX,
             clf_time: String::new(),
             iso_time: String::new(),
+            clock: (SystemTime::now(), Instant::now()),
         }
     }
 
+    /// Sets the wall-clock reading entries are placed from.
+    pub(super) fn set_clock(&mut self, wall: SystemTime, at: Instant) {
+        self.clock = (wall, at);
+    }
+
     pub(super) fn write(&mut self, entry: &Entry, out: &mut Vec<u8>) {
-        let since_epoch = entry
-            .pending
-            .time
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO);
+        let (wall, at) = self.clock;
+        let time = wall
+            .checked_sub(at.saturating_duration_since(entry.pending.started))
+            .unwrap_or(wall);
+        let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
         self.render_time(since_epoch.as_secs());
         match self.format {
             AccessLogFormat::Common | AccessLogFormat::Combined => self.write_clf(entry, out),
@@ -110,22 +120,27 @@ impl Formatter {
     fn write_clf(&self, entry: &Entry, out: &mut Vec<u8>) {
         let p = &entry.pending;
         match p.client {
-            Some(client) => {
-                let _ = write!(out, "{}", client.ip());
-            }
+            Some(client) => write_ip(client.ip(), out),
             None => out.push(b'-'),
         }
-        let _ = write!(out, " - - [{}] \"", self.clf_time);
+        out.extend_from_slice(b" - - [");
+        out.extend_from_slice(self.clf_time.as_bytes());
+        out.extend_from_slice(b"] \"");
         match &p.request {
             Some(r) => {
                 escape_clf(r.method.as_str().as_bytes(), out);
                 out.push(b' ');
-                escape_clf(target(&r.uri).as_bytes(), out);
-                let _ = write!(out, " {:?}", r.version);
+                escape_clf(r.target.as_bytes(), out);
+                out.push(b' ');
+                out.extend_from_slice(version(r.version).as_bytes());
             }
             None => out.push(b'-'),
         }
-        let _ = write!(out, "\" {} {}", entry.status, entry.bytes);
+        let mut number = itoa::Buffer::new();
+        out.extend_from_slice(b"\" ");
+        out.extend_from_slice(number.format(entry.status).as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(number.format(entry.bytes).as_bytes());
         if self.format == AccessLogFormat::Combined {
             for value in [&p.referer, &p.user_agent] {
                 out.extend_from_slice(b" \"");
@@ -156,8 +171,8 @@ impl Formatter {
                 out.extend_from_slice(b",\"method\":");
                 escape_json(r.method.as_str().as_bytes(), out);
                 out.extend_from_slice(b",\"path\":");
-                escape_json(target(&r.uri).as_bytes(), out);
-                let _ = write!(out, ",\"version\":\"{:?}\"", r.version);
+                escape_json(r.target.as_bytes(), out);
+                let _ = write!(out, ",\"version\":\"{}\"", version(r.version));
             }
             None => out.extend_from_slice(b",\"method\":null,\"path\":null,\"version\":null"),
         }
@@ -179,16 +194,45 @@ impl Formatter {
     }
 }
 
-/// The request target as logged: path and query, or the whole URI for an
-/// absolute-form target without one.
-fn target(uri: &http::Uri) -> &str {
-    uri.path_and_query().map_or("-", |p| p.as_str())
+/// The version as a request line spells it.
+fn version(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_11 => "HTTP/1.1",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/?",
+    }
+}
+
+/// An address without the formatting machinery for the common case, IPv4.
+fn write_ip(ip: IpAddr, out: &mut Vec<u8>) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut number = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(number.format(octet).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 /// Writes `bytes` for a quoted CLF field: `"` and `\` escaped, bytes
 /// outside printable ASCII as `\xHH` (as nginx does), so a request cannot
 /// forge a log line.
 fn escape_clf(bytes: &[u8], out: &mut Vec<u8>) {
+    let plain = |b: &u8| matches!(b, 0x20..=0x7e) && *b != b'"' && *b != b'\\';
+    if bytes.iter().all(plain) {
+        out.extend_from_slice(bytes);
+        return;
+    }
     for &b in bytes {
         match b {
             b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
@@ -247,25 +291,23 @@ fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
 mod tests {
     use std::time::Instant;
 
-    use http::{HeaderValue, Method, Version};
+    use http::{Method, Version};
 
-    use super::super::{PendingEntry, RequestLine};
+    use super::super::{LogText, PendingEntry, RequestLine};
     use super::*;
 
     fn entry(target: &str, referer: Option<&'static [u8]>) -> Entry {
         Entry {
             pending: PendingEntry {
                 started: Instant::now(),
-                // 2000-10-10T13:55:36Z, Apache's documentation example.
-                time: UNIX_EPOCH + Duration::from_millis(971_186_136_250),
                 request: Some(RequestLine {
                     method: Method::GET,
-                    uri: target.parse().unwrap(),
+                    target: LogText::new(target.as_bytes()),
                     version: Version::HTTP_11,
                 }),
                 client: Some("[2001:db8::1]:443".parse().unwrap()),
-                referer: referer.map(|r| HeaderValue::from_bytes(r).unwrap()),
-                user_agent: Some(HeaderValue::from_static("curl/8.5")),
+                referer: referer.map(LogText::new),
+                user_agent: Some(LogText::new(b"curl/8.5")),
             },
             duration: Duration::from_micros(1500),
             status: 200,
@@ -275,7 +317,12 @@ mod tests {
 
     fn line(format: AccessLogFormat, entry: &Entry) -> String {
         let mut out = Vec::new();
-        Formatter::new(format).write(entry, &mut out);
+        let mut formatter = Formatter::new(format);
+        // 2000-10-10T13:55:36.250Z (Apache's documentation example) when
+        // the entry started.
+        let wall = UNIX_EPOCH + Duration::from_millis(971_186_136_250);
+        formatter.set_clock(wall, entry.pending.started);
+        formatter.write(entry, &mut out);
         String::from_utf8(out).unwrap()
     }
 

@@ -19,6 +19,7 @@
 //! length, so every rgi server can share it.
 
 mod format;
+mod text;
 mod writer;
 
 use std::io::Write;
@@ -26,12 +27,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use http::{HeaderValue, Method, Uri, Version};
+use http::{Method, Version};
 use rgi::HttpScope;
 
 pub use self::format::AccessLogFormat;
+use self::text::LogText;
 use self::writer::Msg;
 
 /// How long the writer lets entries gather before writing a batch.
@@ -101,18 +103,27 @@ impl AccessLog {
         self.inner.dropped.load(Ordering::Relaxed)
     }
 
-    /// Starts an entry for the request in `scope`. Cheap: clones of the
-    /// method, URI and (for the formats that show them) two header values,
-    /// and the clocks.
+    /// Starts an entry for the request in `scope`. Cheap: the method, a
+    /// copy of the target and (for the formats that show them) of two
+    /// header values, and one clock reading. Nothing of the scope is kept.
     pub fn start(&self, scope: &HttpScope) -> PendingEntry {
         let headers = self.inner.format.wants_headers();
-        let header = |name| headers.then(|| scope.headers.get(name).cloned()).flatten();
+        let header = |name| {
+            headers
+                .then(|| scope.headers.get(name).map(|v| LogText::new(v.as_bytes())))
+                .flatten()
+        };
         PendingEntry {
             started: Instant::now(),
-            time: SystemTime::now(),
             request: Some(RequestLine {
                 method: scope.method.clone(),
-                uri: scope.uri.clone(),
+                target: LogText::new(
+                    scope
+                        .uri
+                        .path_and_query()
+                        .map_or("-", |p| p.as_str())
+                        .as_bytes(),
+                ),
                 version: scope.version,
             }),
             client: scope.client,
@@ -126,7 +137,6 @@ impl AccessLog {
     pub fn start_refused(&self, client: Option<SocketAddr>) -> PendingEntry {
         PendingEntry {
             started: Instant::now(),
-            time: SystemTime::now(),
             request: None,
             client,
             referer: None,
@@ -135,15 +145,21 @@ impl AccessLog {
     }
 
     /// Queues the finished entry without waiting: when the queue is full
-    /// the entry is dropped and counted.
+    /// the entry is dropped and counted. (The clock is read again only for
+    /// the format that shows the duration; the writer derives the wall
+    /// time from the start instant.)
     pub fn finish(&self, entry: PendingEntry, status: u16, bytes: u64) {
+        let duration = match self.inner.format {
+            AccessLogFormat::Json => entry.started.elapsed(),
+            _ => Duration::ZERO,
+        };
         let entry = Entry {
-            duration: entry.started.elapsed(),
+            duration,
             pending: entry,
             status,
             bytes,
         };
-        match self.inner.queue.try_send(Msg::Entry(Box::new(entry))) {
+        match self.inner.queue.try_send(Msg::Entry(entry)) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.inner.dropped.fetch_add(1, Ordering::Relaxed);
@@ -181,17 +197,17 @@ impl AccessLog {
 #[derive(Debug)]
 pub struct PendingEntry {
     started: Instant,
-    time: SystemTime,
     request: Option<RequestLine>,
     client: Option<SocketAddr>,
-    referer: Option<HeaderValue>,
-    user_agent: Option<HeaderValue>,
+    referer: Option<LogText>,
+    user_agent: Option<LogText>,
 }
 
 #[derive(Debug)]
 struct RequestLine {
     method: Method,
-    uri: Uri,
+    /// The request target: path and query.
+    target: LogText,
     version: Version,
 }
 
@@ -208,6 +224,8 @@ struct Entry {
 mod tests {
     use std::io;
     use std::sync::{Condvar, Mutex};
+
+    use http::HeaderValue;
 
     use super::*;
 

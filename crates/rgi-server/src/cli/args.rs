@@ -147,7 +147,7 @@ pub struct ServeArgs {
     #[arg(long, overrides_with = "date_header", help_heading = "Headers")]
     pub no_date_header: bool,
 
-    /// TLS certificate chain, PEM (needs the `tls` feature)
+    /// TLS certificate chain, PEM (not served yet: refused with a message)
     #[arg(
         long,
         value_name = "PATH",
