@@ -105,7 +105,7 @@ async fn serve_websocket<A: App>(
     shared: &mut Shared<'_>,
     mut scope: HttpScope,
     has_body: bool,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
     app: &A,
 ) -> End {
