@@ -179,7 +179,9 @@ pub(crate) fn scope_from_request(
     }
     if let (Some(authority), Some(host)) = (parts.uri.authority(), parts.headers.get(HOST)) {
         if parts.version >= Version::HTTP_2
-            && !host.as_bytes().eq_ignore_ascii_case(authority.as_str().as_bytes())
+            && !host
+                .as_bytes()
+                .eq_ignore_ascii_case(authority.as_str().as_bytes())
         {
             // Two hosts for one request (rule `HTTP-037`, RFC 9113 §8.3.1).
             return None;

@@ -38,5 +38,7 @@ fn main() {
         config.access_log =
             Some(rgi_server::AccessLog::stdout(format).expect("start the access log writer"));
     }
-    runtime.block_on(rgi_bench::rgi_app::serve_peer("rgi-peer", bind, config, LoadApp));
+    runtime.block_on(rgi_bench::rgi_app::serve_peer(
+        "rgi-peer", bind, config, LoadApp,
+    ));
 }
