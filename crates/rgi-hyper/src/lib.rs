@@ -59,6 +59,8 @@
 //! [`Transport`]: rgi_tower::Transport
 #![forbid(unsafe_code)]
 
+mod access;
+pub mod cli;
 mod conn;
 mod files;
 mod server;

@@ -13,6 +13,7 @@ use rgi_server::{Config, ServeError};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::task::JoinSet;
 
+use crate::access::Logged;
 use crate::conn::{ConnCtx, Protocol};
 use crate::files::ServeFiles;
 
@@ -92,8 +93,8 @@ impl Server {
     /// [`Config::drain_timeout`], drops what is left, then runs lifespan
     /// shutdown.
     ///
-    /// Logs `rgi-hyper listening on http://ADDR` (target `rgi_hyper`,
-    /// level info) once it accepts connections.
+    /// Logs `rgi listening on http://ADDR` (the reference server's line,
+    /// target `rgi_hyper`, level info) once it accepts connections.
     pub async fn serve_with_shutdown(
         self,
         app: impl App,
@@ -105,7 +106,10 @@ impl Server {
             config,
             protocol,
         } = self;
-        let app = Arc::new(ServeFiles(app));
+        let app = Arc::new(Logged {
+            log: config.access_log.clone(),
+            inner: ServeFiles(app),
+        });
         let mut signal = pin!(signal);
 
         // LIFE-001: nothing is accepted before startup completes.
@@ -122,7 +126,7 @@ impl Server {
         let mut conns = JoinSet::new();
         tracing::info!(
             target: "rgi_hyper",
-            "rgi-hyper listening on {}://{local_addr}",
+            "rgi listening on {}://{local_addr}",
             ctx.scheme()
         );
         loop {
@@ -160,6 +164,9 @@ impl Server {
         conns.shutdown().await;
         if let Some(lifespan) = lifespan {
             lifespan.shutdown(drain_timeout).await;
+        }
+        if let Some(log) = &app.log {
+            log.flush(drain_timeout);
         }
         tracing::info!("server stopped");
         Ok(())

@@ -5,6 +5,7 @@
 //! cargo run -p hello                       # http://127.0.0.1:8000/
 //! cargo run -p hello -- --bind 0.0.0.0:9000 --workers 2
 //! cargo run -p hello -- --help             # every flag of an rgi server
+//! cargo run -p hello -- --server hyper     # the same app on rgi-hyper (HTTP/1.1 + h2c)
 //! curl -i http://127.0.0.1:8000/
 //! ```
 
@@ -49,13 +50,23 @@ fn app() -> BoxApp {
 struct Cli {
     #[command(flatten)]
     serve: rgi_server::cli::ServeArgs,
+    /// The rgi server to run on: `rgi` (the reference server) or `hyper`
+    /// (rgi-hyper: HTTP/1.1 and HTTP/2)
+    #[arg(
+        long,
+        value_enum,
+        default_value_t,
+        env = "RGI_SERVER",
+        help_heading = "Application"
+    )]
+    server: rgi_hyper::cli::Which,
 }
 
 fn main() -> std::process::ExitCode {
     let cli = <Cli as clap::Parser>::parse();
     // Logs "rgi listening on http://..." and one line per request; Ctrl-C
     // stops it gracefully.
-    rgi_server::cli::run(cli.serve, app)
+    rgi_hyper::cli::run_on(cli.server, cli.serve, app)
 }
 
 #[cfg(test)]

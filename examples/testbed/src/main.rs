@@ -13,6 +13,16 @@ use rgi::{App, AppResult, Conn, LifespanReceive, LifespanSend};
 struct Cli {
     #[command(flatten)]
     serve: rgi_server::cli::ServeArgs,
+    /// The rgi server to run on: `rgi` (the reference server) or `hyper`
+    /// (rgi-hyper: HTTP/1.1 and HTTP/2)
+    #[arg(
+        long,
+        value_enum,
+        default_value_t,
+        env = "RGI_SERVER",
+        help_heading = "Application"
+    )]
+    server: rgi_hyper::cli::Which,
     /// Debug mode: run the app behind the rgi-conformance validator, which
     /// refuses any event that breaks a spec rule (the error, with its rule
     /// id, is logged by the server)
@@ -46,7 +56,7 @@ impl App for FailingStartup {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (validate, fail_startup) = (cli.validate, cli.fail_startup);
-    rgi_server::cli::run(cli.serve, move || -> rgi::BoxApp {
+    rgi_hyper::cli::run_on(cli.server, cli.serve, move || -> rgi::BoxApp {
         match (fail_startup, validate) {
             (Some(message), _) => rgi::boxed(FailingStartup { message }),
             (None, true) => {

@@ -400,3 +400,36 @@ fn systemd_socket_activation_is_served() {
     rgi_fd::terminate(child.id()).unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn server_hyper_serves_the_same_flags_over_http2_too() {
+    let mut testbed = Testbed::start(&["--server", "hyper", "--bind", "127.0.0.1:0"]);
+    let response = get(&mut connect(testbed.addr()), "/echo-scope", &[]);
+    assert_eq!(response.status, 200);
+    assert!(
+        String::from_utf8_lossy(&response.body).contains("\"http_version\":\"1.1\""),
+        "{response:?}"
+    );
+    // HTTP/2 with prior knowledge on the same port.
+    let mut stream = connect(testbed.addr());
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    let mut frame = [0u8; 9];
+    stream.read_exact(&mut frame).unwrap();
+    assert_eq!(frame[3], 0x04, "the server's first frame is SETTINGS");
+    drop(stream);
+    assert!(testbed.terminate().success());
+    // The access log is the reference server's, line for line.
+    let lines = testbed.stdout.all();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"GET /echo-scope HTTP/1.1\" 200")),
+        "{lines:?}"
+    );
+
+    let mut refused = Testbed::spawn(&["--server", "hyper", "--uds", "/tmp/never.sock"], &[]);
+    assert_eq!(refused.wait().code(), Some(2));
+    assert!(refused.stderr.all().join("\n").contains("--uds"));
+}

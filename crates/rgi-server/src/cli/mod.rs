@@ -123,8 +123,9 @@ fn flag_of(spec: &BindSpec) -> String {
 
 /// Installs the log subscriber (on stderr; the access log has stdout) at
 /// `--log-level`, unless `RUST_LOG` is set. Does nothing if the program
-/// installed one already.
-fn init_logging(level: &str) {
+/// installed one already. Every server binary calls it first, `rgi-hyper`'s
+/// included.
+pub fn init_logging(level: &str) {
     let level = match level {
         "critical" => "error",
         "warning" => "warn",
