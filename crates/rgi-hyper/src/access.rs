@@ -36,7 +36,6 @@ impl<A: App> App for Logged<A> {
             .inner
             .call(HttpConn::new(scope, receiver, &mut sender).into())
             .await;
-        drop(sender);
         // No start: the server answers 500 for the app (CORE-040, CORE-042).
         let status = status.unwrap_or(500);
         log.finish(entry, status, bytes);
