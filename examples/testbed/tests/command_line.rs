@@ -433,3 +433,69 @@ fn server_hyper_serves_the_same_flags_over_http2_too() {
     assert_eq!(refused.wait().code(), Some(2));
     assert!(refused.stderr.all().join("\n").contains("--uds"));
 }
+
+#[test]
+fn server_hyper_serves_https_from_pem_files() {
+    let dir = std::env::temp_dir().join(format!("rgi-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let (cert_arg, key_arg) = (cert_path.to_str().unwrap(), key_path.to_str().unwrap());
+    let mut testbed = Testbed::start(&[
+        "--server",
+        "hyper",
+        "--bind",
+        "127.0.0.1:0",
+        "--ssl-certfile",
+        cert_arg,
+        "--ssl-keyfile",
+        key_arg,
+    ]);
+    let listening = testbed.listening();
+    let addr = listening
+        .strip_prefix("https://")
+        .unwrap_or_else(|| panic!("not HTTPS: {listening}"))
+        .trim()
+        .parse()
+        .unwrap();
+    // A TLS ClientHello is answered with a TLS record (a handshake).
+    let mut stream = connect(addr);
+    stream.write_all(&client_hello()).unwrap();
+    let mut record = [0u8; 1];
+    stream.read_exact(&mut record).unwrap();
+    assert_eq!(record[0], 0x16, "a TLS handshake record");
+    drop(stream);
+    assert!(testbed.terminate().success());
+
+    // The reference server refuses the flag, naming the way to HTTPS.
+    let mut refused = Testbed::spawn(&["--ssl-certfile", cert_arg, "--ssl-keyfile", key_arg], &[]);
+    assert_eq!(refused.wait().code(), Some(2));
+    assert!(refused.stderr.all().join("\n").contains("--server hyper"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A minimal TLS 1.3 ClientHello (x25519 key share, SNI-less).
+fn client_hello() -> Vec<u8> {
+    let mut body = vec![0x03, 0x03];
+    body.extend([7u8; 32]); // random
+    body.push(0); // session id
+    body.extend([0x00, 0x02, 0x13, 0x01]); // TLS_AES_128_GCM_SHA256
+    body.extend([0x01, 0x00]); // no compression
+    let mut ext = Vec::new();
+    ext.extend([0x00, 0x2b, 0x00, 0x03, 0x02, 0x03, 0x04]); // supported_versions: 1.3
+    ext.extend([0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x1d]); // groups: x25519
+    ext.extend([0x00, 0x0d, 0x00, 0x04, 0x00, 0x02, 0x08, 0x04]); // sig algs: rsa_pss_rsae_sha256
+    ext.extend([0x00, 0x33, 0x00, 0x26, 0x00, 0x24, 0x00, 0x1d, 0x00, 0x20]); // key_share
+    ext.extend([9u8; 32]);
+    body.extend((ext.len() as u16).to_be_bytes());
+    body.extend(ext);
+    let mut handshake = vec![0x01];
+    handshake.extend(&(body.len() as u32).to_be_bytes()[1..]);
+    handshake.extend(body);
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend((handshake.len() as u16).to_be_bytes());
+    record.extend(handshake);
+    record
+}

@@ -175,7 +175,7 @@ pub fn run<A: App>(args: ServeArgs, make_app: impl FnOnce() -> A) -> ExitCode {
     };
     if args.ssl_certfile.is_some() {
         return fail(
-            "--ssl-certfile: TLS is not built into this server yet; terminate TLS in a proxy in front (see DEPLOYMENT.md)".to_owned(),
+            "--ssl-certfile: the reference server speaks plain TCP; serve HTTPS with --server hyper (rgi-hyper, rustls) or terminate TLS in a proxy in front (see DEPLOYMENT.md)".to_owned(),
             EXIT_USAGE,
         );
     }
