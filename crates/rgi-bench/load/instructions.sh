@@ -24,7 +24,9 @@
 # peer measured against it (rgi): `src/bin/$BASE-peer.rs`, so
 # `BASE=hyper-auto PEER=rgi-hyper` compares rgi-hyper with bare hyper on
 # the same builder (load/instructions-hyper.sh); BIN_DIR binaries built
-# already (a copy of an earlier build, to compare): no cargo build.
+# already (a copy of an earlier build, to compare): no cargo build;
+# BASE_ARGS, PEER_ARGS more flags for either peer (such as
+# `BASE_ARGS="--head-timeout-ms 0"` for hyper-auto-peer).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -124,14 +126,17 @@ drive() { # port scenario requests
   esac
 }
 
+# BASE_ARGS / PEER_ARGS: more flags for that peer (word-split).
+peer_args() { if [ "$1" = base ]; then echo "${BASE_ARGS:-}"; else echo "${PEER_ARGS:-}"; fi; }
+
 # Sets IR to the total Ir of one peer under callgrind serving `requests`.
 # (Not a $(...) subshell: the peer's pid must stay visible to the trap.)
 IR=
-count() { # peer scenario requests
-  local port out="$WORK/$1-$2-$3.callgrind"
+count() { # peer scenario requests role
+  local port out="$WORK/$4-$1-$2-$3.callgrind"
   port=$(free_port)
   valgrind --tool=callgrind --callgrind-out-file="$out" \
-    "$BIN_DIR/$1-peer" --bind "127.0.0.1:$port" --threads "$THREADS" 2>"$WORK/valgrind.log" &
+    "$BIN_DIR/$1-peer" --bind "127.0.0.1:$port" --threads "$THREADS" $(peer_args "$4") 2>"$WORK/valgrind.log" &
   PEER_PID=$!
   # instr-client retries the connection for up to --wait s (the start
   # wait), and bounds every step; `timeout` bounds the whole run (drive).
@@ -154,12 +159,13 @@ for scenario in "${SCENARIOS[@]}"; do
   if [ "$scenario" = pipelined ]; then n1=$N1_PIPELINED n2=$N2_PIPELINED; fi
   case "$scenario" in h2-*) n1=$N1_H2 n2=$N2_H2 ;; esac
   declare -A per_request=()
-  for peer in "$BASE" "$PEER"; do
-    count "$peer" "$scenario" "$n1"; ir1=$IR
-    count "$peer" "$scenario" "$n2"; ir2=$IR
-    echo "$peer $scenario: Ir($n1) = $ir1, Ir($n2) = $ir2" >&2
-    per_request[$peer]=$(( (ir2 - ir1) / (n2 - n1) ))
+  for role in base peer; do # by role: BASE and PEER may be one binary with other flags
+    if [ $role = base ]; then peer=$BASE; else peer=$PEER; fi
+    count "$peer" "$scenario" "$n1" $role; ir1=$IR
+    count "$peer" "$scenario" "$n2" $role; ir2=$IR
+    echo "$peer ($role) $scenario: Ir($n1) = $ir1, Ir($n2) = $ir2" >&2
+    per_request[$role]=$(( (ir2 - ir1) / (n2 - n1) ))
   done
-  printf '%-18s %12s %12s %10s\n' "$scenario" "${per_request[$BASE]}" "${per_request[$PEER]}" \
-    "$(awk -v r="${per_request[$PEER]}" -v h="${per_request[$BASE]}" 'BEGIN { printf "%.3f", r / h }')"
+  printf '%-18s %12s %12s %10s\n' "$scenario" "${per_request[base]}" "${per_request[peer]}" \
+    "$(awk -v r="${per_request[peer]}" -v h="${per_request[base]}" 'BEGIN { printf "%.3f", r / h }')"
 done
