@@ -65,6 +65,8 @@ pub struct RgiService<A> {
     app: Arc<A>,
     placement: Placement,
     grace: Duration,
+    /// Responses carry [`FromRgi`] (see [`RgiService::unmarked`]).
+    mark: bool,
 }
 
 impl<A> Clone for RgiService<A> {
@@ -73,6 +75,7 @@ impl<A> Clone for RgiService<A> {
             app: self.app.clone(),
             placement: self.placement.clone(),
             grace: self.grace,
+            mark: self.mark,
         }
     }
 }
@@ -98,6 +101,7 @@ impl<A: App> RgiService<A> {
             app,
             placement: Placement::default(),
             grace: DEFAULT_GRACE,
+            mark: true,
         }
     }
 
@@ -143,6 +147,17 @@ impl<A: App> RgiService<A> {
         self.grace = grace;
         self
     }
+
+    /// For a server that writes this service's responses to the wire
+    /// itself (`rgi-hyper`): its responses no longer carry the extension by
+    /// which [`TowerApp`](crate::TowerApp) takes an rgi response back as it
+    /// was, one map allocated and freed per response less. Leave it out for
+    /// a service that may end up inside a `TowerApp`.
+    #[must_use]
+    pub fn unmarked(mut self) -> Self {
+        self.mark = false;
+        self
+    }
 }
 
 impl<A, B> tower::Service<Request<B>> for RgiService<A>
@@ -162,6 +177,20 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        self.call_shared(request)
+    }
+}
+
+impl<A: App> RgiService<A> {
+    /// [`tower::Service::call`] through a shared reference, for a server
+    /// whose service trait takes `&self` (hyper's): nothing is cloned per
+    /// request.
+    pub fn call_shared<B>(&self, request: Request<B>) -> ResponseFuture
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
         let (parts, body) = request.into_parts();
         let Some(scope) = scope_from_request(parts, &self.placement) else {
             return ResponseFuture(Calling::Refused(Some(StatusCode::BAD_REQUEST)));
@@ -189,6 +218,7 @@ where
         ResponseFuture(Calling::Running(Some(Driver {
             call: Some(call),
             head,
+            mark: self.mark,
             shared,
             returned: None,
             grace: self.grace,
@@ -341,6 +371,8 @@ struct Driver {
     call: Option<BoxFuture<'static, AppResult>>,
     /// The request is a HEAD (its response's length is not its body's).
     head: bool,
+    /// The response gets [`FromRgi`].
+    mark: bool,
     shared: Arc<Mutex<Shared>>,
     returned: Option<AppResult>,
     grace: Duration,
@@ -483,7 +515,7 @@ impl Future for ResponseFuture {
         loop {
             match std::task::ready!(running.poll_step(cx)) {
                 Step::Event(HttpSend::Start(start)) => {
-                    let head = running.head;
+                    let (head, mark) = (running.head, running.mark);
                     let mut driver = driver.take();
                     // A body sent whole right after the start (what
                     // `respond` does) gives the response a length, so hyper
@@ -507,10 +539,12 @@ impl Future for ResponseFuture {
                     *response.status_mut() = start.status;
                     *response.headers_mut() = start.headers;
                     *response.extensions_mut() = start.extensions;
-                    response.extensions_mut().insert(FromRgi {
-                        trailers: start.trailers,
-                        failure: None,
-                    });
+                    if mark {
+                        response.extensions_mut().insert(FromRgi {
+                            trailers: start.trailers,
+                            failure: None,
+                        });
+                    }
                     return Poll::Ready(Ok(response));
                 }
                 // Nothing else passes the rules before Start.
@@ -687,5 +721,44 @@ impl Body for ResponseBody {
         } else {
             SizeHint::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rgi::Conn;
+
+    struct Hello;
+
+    impl App for Hello {
+        async fn call(&self, conn: Conn<'_>) -> AppResult {
+            let Conn::Http(mut http) = conn else {
+                return conn.unsupported();
+            };
+            Ok(http
+                .respond(StatusCode::OK, http::HeaderMap::new(), "hi")
+                .await?)
+        }
+    }
+
+    fn request() -> Request<http_body_util::Empty<Bytes>> {
+        Request::get("/")
+            .body(http_body_util::Empty::new())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_marked_responses_carry_the_marker() {
+        let marked = RgiService::new(Hello).call_shared(request()).await.unwrap();
+        assert!(marked.extensions().get::<FromRgi>().is_some());
+        let unmarked = RgiService::new(Hello)
+            .unmarked()
+            .call_shared(request())
+            .await
+            .unwrap();
+        assert!(unmarked.extensions().get::<FromRgi>().is_none());
+        assert_eq!(unmarked.status(), StatusCode::OK);
+        assert_eq!(unmarked.body().size_hint().exact(), Some(2));
     }
 }
