@@ -236,17 +236,10 @@ mod tests {
 
     #[test]
     fn every_connection_field_is_refused_among_others() {
-        for name in [
-            "connection",
-            "keep-alive",
-            "transfer-encoding",
-            "upgrade",
-            "proxy-connection",
-            "te",
-        ] {
+        for name in &CONNECTION_FIELDS {
             let start = ResponseStart::new(StatusCode::OK)
                 .header(http::header::CONTENT_TYPE, "text/plain")
-                .header(HeaderName::from_static(name), "x")
+                .header(name.clone(), "x")
                 .header(HeaderName::from_static("x-after"), "1");
             let mut rules = ResponseRules::new(&Method::GET);
             assert_eq!(
