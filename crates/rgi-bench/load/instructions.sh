@@ -4,7 +4,9 @@
 #   crates/rgi-bench/load/instructions.sh [scenario...]
 #
 # Scenarios: pipelined plaintext conn-per-request echo (default: all four;
-# see src/bin/instr-client.rs). For each scenario and peer, the peer runs
+# see src/bin/instr-client.rs), and h2-plaintext h2-echo (HTTP/2 with prior
+# knowledge: `GET /` and `POST /echo` with 4 KiB, driven by
+# `h2load -c 1 -m 10`, for peers that speak h2c). For each scenario and peer, the peer runs
 # under `valgrind --tool=callgrind` twice, on a free 127.0.0.1 port: once
 # serving N1 requests from instr-client, once N2; it is stopped with
 # SIGTERM and the total Ir read from the `summary:` line of callgrind's
@@ -18,9 +20,15 @@
 # (19200: batches of 16), PAUSE_US client pause between steps (2000),
 # HOST_HEADER the requests' host (default 127.0.0.1:<port>, as wrk sends;
 # `localhost` reproduces the phase 3 figures), THREADS worker threads (1),
-# PEER_ARGS more arguments for the peers (`--access-log common`: rgi-peer
-# with its access log to stdout, which callgrind counts with every other
-# thread; hyper-peer ignores it).
+# N1_H2 (1000), N2_H2 (6000), BASE the baseline peer (hyper) and PEER the
+# peer measured against it (rgi): `src/bin/$BASE-peer.rs`, so
+# `BASE=hyper-auto PEER=rgi-hyper` compares rgi-hyper with bare hyper on
+# the same builder (load/instructions-hyper.sh); BIN_DIR binaries built
+# already (a copy of an earlier build, to compare): no cargo build;
+# BASE_ARGS, PEER_ARGS more flags for either peer (such as
+# `BASE_ARGS="--head-timeout-ms 0"` for hyper-auto-peer, or
+# `PEER_ARGS="--access-log common"`: rgi-peer with its access log, which
+# callgrind counts with every other thread; stdout goes to a file).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,13 +37,17 @@ N1=${N1:-200}
 N2=${N2:-1200}
 N1_PIPELINED=${N1_PIPELINED:-$((200 * 16))}
 N2_PIPELINED=${N2_PIPELINED:-$((1200 * 16))}
+N1_H2=${N1_H2:-1000}
+N2_H2=${N2_H2:-6000}
 THREADS=${THREADS:-1}
+BASE=${BASE:-hyper}
+PEER=${PEER:-rgi}
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(pipelined plaintext conn-per-request echo)
 for scenario in "${SCENARIOS[@]}"; do
   case "$scenario" in
-    pipelined|plaintext|conn-per-request|echo) ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    pipelined|plaintext|conn-per-request|echo|h2-plaintext|h2-echo) ;;
+    -h|--help) sed -n '2,/^set -e/p' "$0" | grep '^#'; exit 0 ;;
     *) echo "unknown scenario: $scenario (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -60,13 +72,23 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- setup
 cd "$ROOT"
-BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-echo "building release binaries in $BIN_DIR ..." >&2
-cargo build --quiet --release -p rgi-bench --bin rgi-peer --bin hyper-peer --bin instr-client
+if [ -z "${BIN_DIR:-}" ]; then
+  BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+  echo "building release binaries in $BIN_DIR ..." >&2
+  cargo build --quiet --release -p rgi-bench --bin "$BASE-peer" --bin "$PEER-peer" --bin instr-client
+fi
 if ! command -v valgrind >/dev/null; then
   echo "valgrind missing: installing it with apt-get ..." >&2
   (apt-get update -qq && apt-get install -y -qq valgrind) >/dev/null
 fi
+case " ${SCENARIOS[*]}" in
+  *" h2-"*)
+    if ! command -v h2load >/dev/null; then
+      echo "h2load missing: installing it with apt-get ..." >&2
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client) >/dev/null
+    fi
+    head -c 4096 /dev/zero | tr '\0' e > "$WORK/body" ;;
+esac
 
 # A port nothing listens on (a refused connection says so).
 free_port() {
@@ -79,21 +101,48 @@ free_port() {
   return 1
 }
 
+# Sends `requests` requests of `scenario` to the peer on `port`; fails
+# unless every one was answered.
+drive() { # port scenario requests
+  local url
+  case "$2" in
+    h2-*)
+      # h2load does not wait for the server: one probe connection when it
+      # listens (the same in every run, so it cancels out).
+      for _ in $(seq 600); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && break
+        sleep 0.1
+      done
+      url="http://127.0.0.1:$1/"
+      local data=()
+      if [ "$2" = h2-echo ]; then url+=echo; data=(-d "$WORK/body"); fi
+      timeout 600 h2load -n "$3" -c 1 -m 10 "${data[@]}" "$url" > "$WORK/h2load.out" 2>&1 || true
+      if ! grep -q "requests: $3 total, $3 started, $3 done, $3 succeeded, 0 failed" "$WORK/h2load.out"; then
+        grep '^requests:' "$WORK/h2load.out" >&2 || tail -3 "$WORK/h2load.out" >&2
+        return 1
+      fi ;;
+    *)
+      timeout 600 "$BIN_DIR/instr-client" --addr "127.0.0.1:$1" --scenario "$2" \
+        --requests "$3" --wait 60 --pause-us "${PAUSE_US:-2000}" \
+        --host "${HOST_HEADER:-127.0.0.1:$1}" ;;
+  esac
+}
+
+# BASE_ARGS / PEER_ARGS: more flags for that peer (word-split).
+peer_args() { if [ "$1" = base ]; then echo "${BASE_ARGS:-}"; else echo "${PEER_ARGS:-}"; fi; }
+
 # Sets IR to the total Ir of one peer under callgrind serving `requests`.
 # (Not a $(...) subshell: the peer's pid must stay visible to the trap.)
 IR=
-count() { # peer scenario requests
-  local port out="$WORK/$1-$2-$3.callgrind"
+count() { # peer scenario requests role
+  local port out="$WORK/$4-$1-$2-$3.callgrind"
   port=$(free_port)
   valgrind --tool=callgrind --callgrind-out-file="$out" \
-    "$BIN_DIR/$1-peer" --bind "127.0.0.1:$port" --threads "$THREADS" ${PEER_ARGS:-} \
-    2>"$WORK/valgrind.log" >"$WORK/peer-stdout.txt" &
+    "$BIN_DIR/$1-peer" --bind "127.0.0.1:$port" --threads "$THREADS" $(peer_args "$4") 2>"$WORK/valgrind.log" >"$WORK/peer-stdout.txt" &
   PEER_PID=$!
   # instr-client retries the connection for up to --wait s (the start
-  # wait), and bounds every step; `timeout` bounds the whole run.
-  if ! timeout 600 "$BIN_DIR/instr-client" --addr "127.0.0.1:$port" --scenario "$2" \
-      --requests "$3" --wait 60 --pause-us "${PAUSE_US:-2000}" \
-      --host "${HOST_HEADER:-127.0.0.1:$port}"; then
+  # wait), and bounds every step; `timeout` bounds the whole run (drive).
+  if ! drive "$port" "$2" "$3"; then
     echo "$1-peer, $2, $3 requests: the client failed; valgrind said:" >&2
     tail -5 "$WORK/valgrind.log" >&2
     return 1
@@ -106,17 +155,19 @@ count() { # peer scenario requests
 # ---------------------------------------------------------------- run
 echo "# instructions per request (callgrind), $(date -u +%FT%TZ)," \
   "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(valgrind --version)"
-printf '%-18s %12s %12s %10s\n' scenario hyper rgi rgi/hyper
+printf '%-18s %12s %12s %10s\n' scenario "$BASE" "$PEER" "$PEER/$BASE"
 for scenario in "${SCENARIOS[@]}"; do
   n1=$N1 n2=$N2
   if [ "$scenario" = pipelined ]; then n1=$N1_PIPELINED n2=$N2_PIPELINED; fi
+  case "$scenario" in h2-*) n1=$N1_H2 n2=$N2_H2 ;; esac
   declare -A per_request=()
-  for peer in hyper rgi; do
-    count "$peer" "$scenario" "$n1"; ir1=$IR
-    count "$peer" "$scenario" "$n2"; ir2=$IR
-    echo "$peer $scenario: Ir($n1) = $ir1, Ir($n2) = $ir2" >&2
-    per_request[$peer]=$(( (ir2 - ir1) / (n2 - n1) ))
+  for role in base peer; do # by role: BASE and PEER may be one binary with other flags
+    if [ $role = base ]; then peer=$BASE; else peer=$PEER; fi
+    count "$peer" "$scenario" "$n1" $role; ir1=$IR
+    count "$peer" "$scenario" "$n2" $role; ir2=$IR
+    echo "$peer ($role) $scenario: Ir($n1) = $ir1, Ir($n2) = $ir2" >&2
+    per_request[$role]=$(( (ir2 - ir1) / (n2 - n1) ))
   done
-  printf '%-18s %12s %12s %10s\n' "$scenario" "${per_request[hyper]}" "${per_request[rgi]}" \
-    "$(awk -v r="${per_request[rgi]}" -v h="${per_request[hyper]}" 'BEGIN { printf "%.3f", r / h }')"
+  printf '%-18s %12s %12s %10s\n' "$scenario" "${per_request[base]}" "${per_request[peer]}" \
+    "$(awk -v r="${per_request[peer]}" -v h="${per_request[base]}" 'BEGIN { printf "%.3f", r / h }')"
 done

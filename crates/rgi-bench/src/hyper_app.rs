@@ -129,14 +129,44 @@ pub async fn serve(listener: TcpListener) {
     }
 }
 
+/// How [`serve_auto`] sets up hyper's HTTP/1 side.
+#[derive(Debug, Clone, Copy)]
+pub struct AutoOptions {
+    /// hyper's `header_read_timeout` (with a tokio timer): the slow-head
+    /// guard rgi-hyper arms for every request (its `head_timeout`, 10 s by
+    /// default); `None` arms no timer.
+    pub head_timeout: Option<std::time::Duration>,
+    /// hyper's experimental `pipeline_flush` (which also flattens every
+    /// response into one buffer instead of a vectored write); rgi-hyper
+    /// does not set it.
+    pub pipeline_flush: bool,
+}
+
+impl Default for AutoOptions {
+    /// What rgi-hyper sets, so that the two differ only by rgi.
+    fn default() -> Self {
+        Self {
+            head_timeout: Some(std::time::Duration::from_secs(10)),
+            pipeline_flush: false,
+        }
+    }
+}
+
 /// As [`serve`], with hyper-util's automatic HTTP/1.1 + HTTP/2 (h2c)
 /// builder: the bare-hyper baseline for `rgi-hyper`, which serves through
-/// the same builder (so both pay its protocol sniffing alike).
-pub async fn serve_auto(listener: TcpListener) {
-    use hyper_util::rt::TokioExecutor;
+/// the same builder (so both pay its protocol sniffing alike) set up the
+/// same way by default (see [`AutoOptions`]).
+pub async fn serve_auto(listener: TcpListener, options: AutoOptions) {
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
     use hyper_util::server::conn::auto;
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().pipeline_flush(true);
+    builder.http1().pipeline_flush(options.pipeline_flush);
+    if let Some(timeout) = options.head_timeout {
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(timeout);
+    }
     let builder = std::sync::Arc::new(builder);
     loop {
         let stream = match listener.accept().await {

@@ -157,21 +157,11 @@ impl<A: App> hyper::service::Service<Request<Incoming>> for RequestService<A> {
 
     fn call(&self, request: Request<Incoming>) -> WithServerHeader {
         let request = request.map(|body| Limited::new(body, self.max_body));
-        // `tower::Service::call` takes `&mut self`; the clone is three
-        // reference counts.
-        let mut rgi = self.rgi.clone();
         WithServerHeader {
-            response: tower_call(&mut rgi, request),
+            response: self.rgi.call_shared(request),
             server_header: self.server_header.clone(),
         }
     }
-}
-
-fn tower_call<A: App>(
-    rgi: &mut RgiService<A>,
-    request: Request<Limited<Incoming>>,
-) -> ResponseFuture {
-    <RgiService<A> as tower::Service<Request<Limited<Incoming>>>>::call(rgi, request)
 }
 
 /// The response future, with the `server` header added unless the app set

@@ -177,21 +177,24 @@ pub(crate) fn scope_from_request(
             parts.uri = above_mount(&parts.uri, mount)?;
         }
     }
-    if let (Some(authority), Some(host)) = (parts.uri.authority(), parts.headers.get(HOST)) {
-        if parts.version >= Version::HTTP_2
-            && !host
-                .as_bytes()
-                .eq_ignore_ascii_case(authority.as_str().as_bytes())
-        {
-            // Two hosts for one request (rule `HTTP-037`, RFC 9113 §8.3.1).
-            return None;
-        }
-    }
-    if !parts.headers.contains_key(HOST) {
-        // HTTP/2 has `:authority` instead (rule `HTTP-008`).
-        if let Some(host) = parts.uri.authority().map(|a| a.as_str().to_owned()) {
-            if let Ok(value) = HeaderValue::try_from(host) {
-                parts.headers.insert(HOST, value);
+    // One `host` lookup, and none for an origin-form target (HTTP/1.1).
+    if let Some(authority) = parts.uri.authority() {
+        match parts.headers.get(HOST) {
+            Some(host) => {
+                if parts.version >= Version::HTTP_2
+                    && !host
+                        .as_bytes()
+                        .eq_ignore_ascii_case(authority.as_str().as_bytes())
+                {
+                    // Two hosts for one request (rule `HTTP-037`, RFC 9113 §8.3.1).
+                    return None;
+                }
+            }
+            None => {
+                // HTTP/2 has `:authority` instead (rule `HTTP-008`).
+                if let Ok(value) = HeaderValue::try_from(authority.as_str()) {
+                    parts.headers.insert(HOST, value);
+                }
             }
         }
     }

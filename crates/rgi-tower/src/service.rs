@@ -163,6 +163,20 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        self.call_shared(request)
+    }
+}
+
+impl<A: App> RgiService<A> {
+    /// [`tower::Service::call`] through a shared reference, for a server
+    /// whose service trait takes `&self` (hyper's): nothing is cloned per
+    /// request.
+    pub fn call_shared<B>(&self, request: Request<B>) -> ResponseFuture
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
         let (parts, body) = request.into_parts();
         let Some((scope, link)) = scope_from_request(parts, &self.placement) else {
             return ResponseFuture(Calling::Refused(Some(StatusCode::BAD_REQUEST)));
