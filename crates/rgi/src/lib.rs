@@ -57,7 +57,7 @@ pub use http;
 struct ReadmeDoctests;
 
 /// The version of the specification this crate implements.
-pub const SPEC_VERSION: &str = "2.0";
+pub const SPEC_VERSION: &str = "2.1";
 
 // The Rust snippets of the specification compile and run as doc tests, so the
 // spec cannot drift from the crate. Only built by `cargo test --doc`.
