@@ -108,6 +108,24 @@ pub async fn serve(listener: TcpListener) {
     // Aggregate responses to pipelined requests into one write, as the
     // TechEmpower hyper entry does; it only matters for pipelining.
     http.pipeline_flush(true);
+    accept_forever(listener, move |io| {
+        let http = http.clone();
+        async move {
+            // A connection error (reset, malformed request) ends that
+            // connection only.
+            let _ = http.serve_connection(io, service_fn(handle)).await;
+        }
+    })
+    .await;
+}
+
+/// The accept loop both baselines share: `TCP_NODELAY` on every socket (one
+/// whose option cannot be set still works), one task per connection.
+async fn accept_forever<F, Fut>(listener: TcpListener, serve_one: F)
+where
+    F: Fn(TokioIo<tokio::net::TcpStream>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -116,16 +134,8 @@ pub async fn serve(listener: TcpListener) {
                 continue;
             }
         };
-        // A socket whose option cannot be set still works; serve it anyway.
         let _ = stream.set_nodelay(true);
-        let http = http.clone();
-        tokio::spawn(async move {
-            // A connection error (reset, malformed request) ends that
-            // connection only.
-            let _ = http
-                .serve_connection(TokioIo::new(stream), service_fn(handle))
-                .await;
-        });
+        tokio::spawn(serve_one(TokioIo::new(stream)));
     }
 }
 
@@ -168,20 +178,11 @@ pub async fn serve_auto(listener: TcpListener, options: AutoOptions) {
             .header_read_timeout(timeout);
     }
     let builder = std::sync::Arc::new(builder);
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(_) => {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    accept_forever(listener, move |io| {
         let builder = builder.clone();
-        tokio::spawn(async move {
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service_fn(handle))
-                .await;
-        });
-    }
+        async move {
+            let _ = builder.serve_connection(io, service_fn(handle)).await;
+        }
+    })
+    .await;
 }
