@@ -68,8 +68,16 @@ impl Decoder {
     pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, CloseError> {
         loop {
             let room = self.max_message - self.partial.as_ref().map_or(0, |p| p.data.len());
+            // Compressed bytes may outnumber what they inflate to (a stored
+            // block adds 5 bytes per 64 KiB; the final flush a few): the
+            // exact limit is applied to the inflated bytes (WS-016), so a
+            // frame's wire length gets that much slack here.
+            let room_on_wire = match self.inflater {
+                Some(_) => room.saturating_add(5 * (room / 65_535 + 1) + 16),
+                None => room,
+            };
             // A control frame may arrive whatever room a message has left.
-            let limit = room.max(MAX_CONTROL_PAYLOAD);
+            let limit = room_on_wire.max(MAX_CONTROL_PAYLOAD);
             let Some(header) = parse_header(buf, limit)? else {
                 return Ok(None);
             };
@@ -82,6 +90,10 @@ impl Decoder {
             if header.rsv1 && (self.inflater.is_none() || header.opcode.is_control()) {
                 return Err(CloseError::protocol("reserved bit RSV1 set"));
             }
+            // Only compressed bytes get the slack: an uncompressed frame is
+            // what it will be for the app (and may reach it without a copy).
+            let compressed = header.rsv1 || self.partial.as_ref().is_some_and(|p| p.compressed);
+            let room = if compressed { room_on_wire } else { room };
             if !header.opcode.is_control() && header.len > room {
                 return Err(CloseError::too_big());
             }

@@ -158,6 +158,12 @@ impl Inflater {
                 inner.reset(false);
             }
         }
+        // The buffer may hold more than was asked for it (its capacity is
+        // the allocator's choice): the limit is checked on what came out,
+        // not only when the buffer is full.
+        if out.len() > limit {
+            return Err(CloseError::too_big());
+        }
         Ok(())
     }
 }
