@@ -31,6 +31,32 @@ pub enum Which {
     Hyper,
 }
 
+/// The shared flags plus `--server`: what a binary that runs on either
+/// server flattens into its command line (`testbed`, `hello`).
+#[derive(Debug, clap::Args)]
+pub struct AnyServerArgs {
+    /// The flags every rgi server shares.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The rgi server to run on: `rgi` (the reference server) or `hyper`
+    /// (rgi-hyper: HTTP/1.1 and HTTP/2)
+    #[arg(
+        long,
+        value_enum,
+        default_value_t,
+        env = "RGI_SERVER",
+        help_heading = "Application"
+    )]
+    pub server: Which,
+}
+
+impl AnyServerArgs {
+    /// Runs the app `make_app` builds on the chosen server ([`run_on`]).
+    pub fn run<A: App>(self, make_app: impl FnOnce() -> A) -> ExitCode {
+        run_on(self.server, self.serve, make_app)
+    }
+}
+
 /// Runs the app on the server `which` names, with the shared flags: what
 /// `testbed` and `hello` do with their `--server` flag.
 pub fn run_on<A: App>(which: Which, args: ServeArgs, make_app: impl FnOnce() -> A) -> ExitCode {

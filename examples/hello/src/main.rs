@@ -49,24 +49,14 @@ fn app() -> BoxApp {
 #[command(name = "hello", version)]
 struct Cli {
     #[command(flatten)]
-    serve: rgi_server::cli::ServeArgs,
-    /// The rgi server to run on: `rgi` (the reference server) or `hyper`
-    /// (rgi-hyper: HTTP/1.1 and HTTP/2)
-    #[arg(
-        long,
-        value_enum,
-        default_value_t,
-        env = "RGI_SERVER",
-        help_heading = "Application"
-    )]
-    server: rgi_hyper::cli::Which,
+    serve: rgi_hyper::cli::AnyServerArgs,
 }
 
 fn main() -> std::process::ExitCode {
     let cli = <Cli as clap::Parser>::parse();
     // Logs "rgi listening on http://..." and one line per request; Ctrl-C
     // stops it gracefully.
-    rgi_hyper::cli::run_on(cli.server, cli.serve, app)
+    cli.serve.run(app)
 }
 
 #[cfg(test)]

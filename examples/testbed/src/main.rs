@@ -12,17 +12,7 @@ use rgi::{App, AppResult, Conn, LifespanReceive, LifespanSend};
 #[command(name = "testbed", version)]
 struct Cli {
     #[command(flatten)]
-    serve: rgi_server::cli::ServeArgs,
-    /// The rgi server to run on: `rgi` (the reference server) or `hyper`
-    /// (rgi-hyper: HTTP/1.1 and HTTP/2)
-    #[arg(
-        long,
-        value_enum,
-        default_value_t,
-        env = "RGI_SERVER",
-        help_heading = "Application"
-    )]
-    server: rgi_hyper::cli::Which,
+    serve: rgi_hyper::cli::AnyServerArgs,
     /// Debug mode: run the app behind the rgi-conformance validator, which
     /// refuses any event that breaks a spec rule (the error, with its rule
     /// id, is logged by the server)
@@ -56,7 +46,7 @@ impl App for FailingStartup {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (validate, fail_startup) = (cli.validate, cli.fail_startup);
-    rgi_hyper::cli::run_on(cli.server, cli.serve, move || -> rgi::BoxApp {
+    cli.serve.run(move || -> rgi::BoxApp {
         match (fail_startup, validate) {
             (Some(message), _) => rgi::boxed(FailingStartup { message }),
             (None, true) => {
@@ -75,7 +65,7 @@ mod tests {
     fn parses_its_own_flags_next_to_the_servers() {
         let cli = Cli::try_parse_from(["testbed", "--validate", "--bind", "0.0.0.0:9000"]).unwrap();
         assert!(cli.validate && cli.fail_startup.is_none());
-        assert_eq!(cli.serve.bind, vec!["0.0.0.0:9000".parse().unwrap()]);
+        assert_eq!(cli.serve.serve.bind, vec!["0.0.0.0:9000".parse().unwrap()]);
         assert!(Cli::try_parse_from(["testbed", "--port", "80"]).is_err());
     }
 }
