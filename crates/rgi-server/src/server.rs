@@ -214,11 +214,11 @@ impl Server {
                             tokio::spawn(crate::limit::refuse_overloaded(stream, ctx.config.server_header.clone()));
                             continue;
                         }
-                        // Boxed: the connection's future holds all its state
-                        // (a few KiB), and tokio moves a spawned future several
-                        // times (into the task, out of it when it completes);
-                        // one allocation is cheaper than those copies.
-                        conns.spawn(Box::pin(crate::conn::serve_connection(stream, peer, ctx.clone(), app.clone())));
+                        // Not boxed: the connection's future is small (its
+                        // HTTP loop, a few KiB, is boxed inside it and freed
+                        // when a WebSocket takes over), so tokio's moves of it
+                        // into the task are cheap.
+                        conns.spawn(crate::conn::serve_connection(stream, peer, ctx.clone(), app.clone()));
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off

@@ -16,6 +16,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use crate::listen::Stream;
+use bytes::BytesMut;
 use futures_util::FutureExt;
 use http::{Method, StatusCode, Version};
 use rgi::{App, Capabilities, Conn, Error, HttpConn, HttpScope};
@@ -76,9 +77,14 @@ pub(crate) async fn serve_connection<A: App>(
         watch: &watch,
         core: Mutex::new(Core::new()),
     };
-    let mut end = run(&mut shared, peer, local, &app).await;
+    // Boxed: the HTTP loop's future (the app's request future inside it,
+    // a few KiB) is freed when the loop ends, so a connection that became
+    // a WebSocket does not carry it for its life. One allocation per
+    // connection, not per request; the spawned task holds only this
+    // function's small state.
+    let mut end = Box::pin(run(&mut shared, peer, local, &app)).await;
     if let End::WebSocket { scope, has_body } = end {
-        end = serve_websocket(&mut shared, *scope, has_body, peer, local, &*app).await;
+        end = serve_websocket(&mut shared, scope, has_body, peer, local, &*app).await;
     }
     drop(shared);
     match end {
@@ -103,15 +109,24 @@ pub(crate) async fn serve_connection<A: App>(
 /// in every HTTP connection's future.
 async fn serve_websocket<A: App>(
     shared: &mut Shared<'_>,
-    mut scope: HttpScope,
+    scope: Box<HttpScope>,
     has_body: bool,
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
     app: &A,
 ) -> End {
     let (stream, ctx, watch) = (shared.stream, shared.ctx, shared.watch);
+    // Unboxed here, so the box is freed now and not when this future ends.
+    let mut scope = unbox(scope);
+    detach_from_read_buf(&mut scope);
     let core = shared.core_mut();
-    let read_buf = std::mem::take(&mut core.read_buf);
+    let mut read_buf = std::mem::take(&mut core.read_buf);
+    if read_buf.is_empty() {
+        // Nothing came after the head (a client waits for the 101): the
+        // WebSocket reserves its own buffer once there is something to
+        // read, and the head's 8 KiB allocation is freed.
+        read_buf = BytesMut::new();
+    }
     let ending = Box::pin(crate::ws::serve(
         stream,
         ctx,
@@ -131,6 +146,39 @@ async fn serve_websocket<A: App>(
     match ending {
         crate::ws::Ending::Close => End::Close { linger: false },
         crate::ws::Ending::Reset => End::Abort { reset: true },
+    }
+}
+
+fn unbox(scope: Box<HttpScope>) -> HttpScope {
+    *scope
+}
+
+/// Copies the header values and the target, which the parser left as
+/// slices of the read buffer (no copy for a request's short life), into
+/// one allocation of their own: a WebSocket keeps its handshake's scope
+/// for the connection's life, and with it would keep the whole read
+/// buffer the head was read into (8 KiB per idle connection).
+fn detach_from_read_buf(scope: &mut HttpScope) {
+    let target = scope.uri.to_string();
+    let mut copy = BytesMut::with_capacity(
+        target.len() + scope.headers.values().map(|v| v.len()).sum::<usize>(),
+    );
+    copy.extend_from_slice(target.as_bytes());
+    for value in scope.headers.values() {
+        copy.extend_from_slice(value.as_bytes());
+    }
+    let copy = copy.freeze();
+    let mut at = target.len();
+    if let Ok(uri) = http::Uri::from_maybe_shared(copy.slice(..at)) {
+        scope.uri = uri;
+    }
+    for value in scope.headers.values_mut() {
+        let len = value.len();
+        if let Ok(mut detached) = http::HeaderValue::from_maybe_shared(copy.slice(at..at + len)) {
+            detached.set_sensitive(value.is_sensitive());
+            *value = detached;
+        }
+        at += len;
     }
 }
 

@@ -64,7 +64,9 @@ enum Phase {
     /// body event (so a whole body gets a `content-length`), then the
     /// bytes its `content-length` still owes, if it set one.
     Denying {
-        start: Option<ResponseStart>,
+        /// Boxed: a denial is rare, and the phase lives in every
+        /// connection's state.
+        start: Option<Box<ResponseStart>>,
         remaining: Option<u64>,
     },
     /// Refused, denied or timed out before the handshake: nothing more.
@@ -186,7 +188,14 @@ impl Core {
                 self.read_buf = BytesMut::new();
             }
             let wanted = self.decoder.wanted(&self.read_buf).max(READ_BYTES);
-            match ready!(poll_read_buf(stream, &mut self.read_buf, wanted, cx)) {
+            let read = poll_read_buf(stream, &mut self.read_buf, wanted, cx);
+            if read.is_pending() && self.read_buf.is_empty() {
+                // Nothing to read: an idle connection holds no read
+                // buffer (the next read reserves one once the socket is
+                // readable).
+                self.read_buf = BytesMut::new();
+            }
+            match ready!(read) {
                 Ok(0) | Err(_) => self.read_eof = true,
                 Ok(_) => {
                     self.last_heard = Instant::now();
@@ -303,7 +312,7 @@ impl Sender<WebSocketSend> for Tx<'_, '_> {
                 let remaining = check_denial(&start)?;
                 core.status = start.status.as_u16();
                 core.phase = Phase::Denying {
-                    start: Some(start),
+                    start: Some(Box::new(start)),
                     remaining,
                 };
             }

@@ -37,7 +37,9 @@ struct Partial {
 #[derive(Debug)]
 pub(crate) struct Decoder {
     max_message: usize,
-    inflater: Option<Inflater>,
+    /// Boxed: only connections that negotiated permessage-deflate pay
+    /// for it (every connection's state is kept small; see `conn.rs`).
+    inflater: Option<Box<Inflater>>,
     partial: Option<Partial>,
 }
 
@@ -47,7 +49,7 @@ impl Decoder {
     pub(crate) fn new(max_message: usize, deflate: Option<&DeflateParams>) -> Self {
         Self {
             max_message,
-            inflater: deflate.map(Inflater::new),
+            inflater: deflate.map(|params| Box::new(Inflater::new(params))),
             partial: None,
         }
     }
@@ -126,7 +128,7 @@ impl Decoder {
                 };
                 append(
                     partial,
-                    self.inflater.as_mut(),
+                    self.inflater.as_deref_mut(),
                     &payload,
                     fin,
                     self.max_message,
@@ -167,7 +169,7 @@ impl Decoder {
         };
         append(
             &mut partial,
-            self.inflater.as_mut(),
+            self.inflater.as_deref_mut(),
             &payload,
             fin,
             self.max_message,

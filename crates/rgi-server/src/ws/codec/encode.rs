@@ -17,13 +17,15 @@ pub(crate) struct EncodedFrame {
 /// fragmenting would only cost headers (the server has the whole message).
 #[derive(Debug)]
 pub(crate) struct Encoder {
-    deflater: Option<Deflater>,
+    /// Boxed: only connections that negotiated permessage-deflate pay
+    /// for it.
+    deflater: Option<Box<Deflater>>,
 }
 
 impl Encoder {
     pub(crate) fn new(deflate: Option<&DeflateParams>) -> Self {
         Self {
-            deflater: deflate.map(Deflater::new),
+            deflater: deflate.map(|params| Box::new(Deflater::new(params))),
         }
     }
 
