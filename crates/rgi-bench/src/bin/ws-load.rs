@@ -3,6 +3,7 @@
 //! ```text
 //! ws-load --mode echo [--addr 127.0.0.1:8080] [--path /] [--conns 64]
 //!         [--size 64] [--binary] [--deflate] [--seconds 5] [--pid PID]
+//!         [--messages N]
 //! ws-load --mode idle --pid PID [--addr ..] [--path /] [--conns 2000]
 //!         [--parallel 128] [--settle-ms 1000] [--deflate]
 //! ```
@@ -14,6 +15,9 @@
 //! `--pid` of the server `server_cpu_us=C`: the server's CPU time (user +
 //! system, from `/proc`) per round trip, the figure that holds when the
 //! machine is shared and the server gets only part of its core.
+//! `--messages N`: each connection makes exactly N round trips instead of
+//! running for `--seconds` (how `load/ws-instructions.sh` counts the
+//! server's instructions per round trip under callgrind).
 //! Text messages are printable ASCII; binary ones are base64-like bytes
 //! (compressible about 4:3, like real payloads rather than noise).
 //!
@@ -22,7 +26,8 @@
 //! Prints `conns=.. opened=.. still_open=.. failed=.. rss_before_kib=..
 //! rss_kib=.. peak_kib=.. per_conn_bytes=..`.
 //!
-//! Every run is bounded (echo: `--seconds` + 30 s; idle: 120 s).
+//! Every run is bounded (echo: `--seconds` + 30 s, or 600 s with
+//! `--messages`; idle: 120 s).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -49,7 +54,9 @@ fn main() {
             let seconds: u64 = cli::or_exit(cli::flag(&args, "seconds", 5));
             let binary = args.iter().any(|a| a == "--binary");
             let pid: u32 = cli::or_exit(cli::flag(&args, "pid", 0));
+            let messages: u64 = cli::or_exit(cli::flag(&args, "messages", 0));
             let run = Echo {
+                messages,
                 pid,
                 addr,
                 path,
@@ -58,9 +65,11 @@ fn main() {
                 text: !binary,
                 duration: Duration::from_secs(seconds),
             };
-            let bounded = async {
-                tokio::time::timeout(Duration::from_secs(seconds + 30), run.run(conns)).await
-            };
+            // With --messages the run's length is not known: bounded by
+            // 10 minutes (under callgrind a round trip takes ~1 ms).
+            let bound = if messages > 0 { 600 } else { seconds + 30 };
+            let bounded =
+                async { tokio::time::timeout(Duration::from_secs(bound), run.run(conns)).await };
             match runtime.block_on(bounded) {
                 Ok(line) => println!("{line}"),
                 Err(_) => {
@@ -119,6 +128,8 @@ fn payload(size: usize, binary: bool) -> Vec<u8> {
 }
 
 struct Echo {
+    /// Round trips per connection; 0: as many as fit in `duration`.
+    messages: u64,
     /// The server's pid, to read its CPU time; 0 for none.
     pid: u32,
     addr: SocketAddr,
@@ -217,7 +228,11 @@ impl Echo {
             ..Tally::default()
         };
         let want = if self.text { 1 } else { 2 };
-        while Instant::now() < deadline {
+        while if self.messages > 0 {
+            tally.round_trips < self.messages
+        } else {
+            Instant::now() < deadline
+        } {
             let sent = Instant::now();
             if let Err(e) = client.send_frame(&frame).await {
                 eprintln!("send: {e}");

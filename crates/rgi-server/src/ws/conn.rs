@@ -35,7 +35,7 @@ use crate::shutdown::ConnWatch;
 use crate::wire::encode::{
     encode_head, is_hop_by_hop, write_error_response, ConnectionHeader, Identity, LengthHeader,
 };
-use crate::wire::io::{poll_read_buf, WriteBuf};
+use crate::wire::io::{poll_read_buf, release_read_buf, WriteBuf};
 use crate::wire::stall::StallClock;
 
 /// Bytes reserved per read when no frame says it needs more.
@@ -94,6 +94,12 @@ struct Core {
     disconnect: Option<CloseFrame>,
     /// Nothing more can be written (a write failed or stalled).
     peer_gone: bool,
+    /// The app's receive is waiting on the socket: the connection's own
+    /// read-ahead would only repeat its poll.
+    rx_waiting: bool,
+    /// The app's send is waiting for the write buffer to drain: the
+    /// connection's own writes are what it waits for.
+    tx_waiting: bool,
     read_eof: bool,
     /// End with a reset rather than a close.
     reset: bool,
@@ -189,11 +195,11 @@ impl Core {
             }
             let wanted = self.decoder.wanted(&self.read_buf).max(READ_BYTES);
             let read = poll_read_buf(stream, &mut self.read_buf, wanted, cx);
-            if read.is_pending() && self.read_buf.is_empty() {
-                // Nothing to read: an idle connection holds no read
-                // buffer (the next read reserves one once the socket is
+            if read.is_pending() {
+                // Nothing to read: a waiting connection holds no read
+                // buffer (the next read takes one once the socket is
                 // readable).
-                self.read_buf = BytesMut::new();
+                release_read_buf(&mut self.read_buf);
             }
             match ready!(read) {
                 Ok(0) | Err(_) => self.read_eof = true,
@@ -247,12 +253,17 @@ impl Receiver<WebSocketReceive> for Rx<'_, '_> {
             core.connect_delivered = true;
             return Poll::Ready(WebSocketReceive::Connect);
         }
+        // Until an event is returned (a `Pending` returns with it set).
+        core.rx_waiting = true;
         loop {
             if let Some(message) = core.ready.take() {
+                core.rx_waiting = false;
                 return Poll::Ready(WebSocketReceive::Message(message));
             }
             if let Some(frame) = &core.disconnect {
-                return Poll::Ready(WebSocketReceive::Disconnect(frame.clone()));
+                let frame = frame.clone();
+                core.rx_waiting = false;
+                return Poll::Ready(WebSocketReceive::Disconnect(frame));
             }
             match core.phase {
                 Phase::Handshake | Phase::Denying { .. } => {
@@ -403,7 +414,9 @@ impl Sender<WebSocketSend> for Tx<'_, '_> {
             return Poll::Ready(Err(Error::Disconnected));
         }
         let limit = shared.ctx.config.write_buffer_bytes;
-        match ready!(core.out.poll_flush_to(shared.stream, limit, cx)) {
+        let flushed = core.out.poll_flush_to(shared.stream, limit, cx);
+        core.tx_waiting = flushed.is_pending();
+        match ready!(flushed) {
             Ok(()) => Poll::Ready(Ok(())),
             Err(_) => {
                 core.lost_writing();
@@ -602,6 +615,8 @@ pub(crate) async fn serve<A: App>(
             ready: None,
             disconnect: None,
             peer_gone: false,
+            rx_waiting: false,
+            tx_waiting: false,
             read_eof: false,
             reset: false,
             shutdown_seen: false,
@@ -786,9 +801,11 @@ fn step(
         }
     }
 
-    // Read ahead (or, before the handshake, notice a client that left).
+    // Read ahead (or, before the handshake, notice a client that left),
+    // unless the app's receive just polled the socket.
     let had_event = core.ready.is_some() || core.disconnect.is_some();
     match core.phase {
+        _ if app_running && core.rx_waiting => {}
         Phase::Open | Phase::Closing
             if core.ready.is_none() && (core.disconnect.is_none() || !app_running) =>
         {
@@ -825,11 +842,11 @@ fn step(
                 }
             }
         }
-        changed |= app_running && core.out.written() != before;
+        // Progress matters to the app only when its send waits for it.
+        changed |= app_running && core.tx_waiting && core.out.written() != before;
     }
 
     // Timers: the handshake or close deadline, else the idle ping.
-    let now = Instant::now();
     let deadline = match core.phase {
         Phase::Handshake | Phase::Denying { .. } | Phase::Closing => core.deadline,
         Phase::Open => config.ping_interval.map(|every| match core.ping_sent {
@@ -841,10 +858,19 @@ fn step(
     let Some(deadline) = deadline else {
         return changed;
     };
+    // The timer is only moved earlier: a later deadline (every message
+    // moves the idle ping's) leaves it armed where it is, and when it fires
+    // early it is re-armed here. Moving it per message cost a timer-wheel
+    // removal and insertion, and the clock is read only when it fired.
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    if timer.as_mut().poll(cx).is_pending() {
+        return changed;
+    }
+    let now = Instant::now();
     if now < deadline {
-        if timer.deadline() != deadline {
-            timer.as_mut().reset(deadline);
-        }
+        timer.as_mut().reset(deadline);
         if timer.as_mut().poll(cx).is_pending() {
             return changed;
         }
