@@ -214,11 +214,12 @@ impl Server {
                             tokio::spawn(crate::limit::refuse_overloaded(stream, ctx.config.server_header.clone()));
                             continue;
                         }
-                        // Not boxed: the connection's future is small (its
-                        // HTTP loop, a few KiB, is boxed inside it and freed
-                        // when a WebSocket takes over), so tokio's moves of it
-                        // into the task are cheap.
-                        conns.spawn(crate::conn::serve_connection(stream, peer, ctx.clone(), app.clone()));
+                        // Boxed: tokio moves a spawned future several times
+                        // (into the task, out of it when it completes); one
+                        // allocation of its ~700 bytes (the HTTP loop and the
+                        // WebSocket are boxed inside it) is cheaper than those
+                        // copies.
+                        conns.spawn(Box::pin(crate::conn::serve_connection(stream, peer, ctx.clone(), app.clone())));
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off

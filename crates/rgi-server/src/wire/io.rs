@@ -32,7 +32,7 @@ pub(crate) fn poll_read_buf(
     loop {
         ready!(stream.poll_read_ready(cx))?;
         if buf.capacity() == 0 {
-            take_spare(buf, reserve);
+            take_spare(buf);
         }
         buf.reserve(reserve);
         let space = buf.capacity() - buf.len();
@@ -82,13 +82,13 @@ pub(crate) fn release_read_buf(buf: &mut BytesMut) {
     }
 }
 
-/// Gives `buf` (without capacity) the thread's spare, if it has room for
-/// `reserve` bytes.
-fn take_spare(buf: &mut BytesMut, reserve: usize) {
-    SPARE_READ_BUF.with(|spare| match spare.take() {
-        Some(spare) if spare.capacity() >= reserve => *buf = spare,
-        other => spare.set(other),
-    });
+/// Gives `buf` (without capacity) the thread's spare, if there is one.
+/// The `reserve` that follows reclaims its whole allocation without
+/// copying (it is empty and, unless a message still shares it, unique).
+fn take_spare(buf: &mut BytesMut) {
+    if let Some(spare) = SPARE_READ_BUF.with(Cell::take) {
+        *buf = spare;
+    }
 }
 
 /// With an edge-triggered selector (epoll, kqueue), a read or write that
