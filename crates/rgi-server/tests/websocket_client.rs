@@ -104,6 +104,15 @@ async fn a_deflate_client_echoes_1000_mixed_messages() {
             .await;
         let echo = client.read_frame().await;
         assert_eq!(echo.opcode, if text { TEXT } else { BINARY }, "message {i}");
+        // The server compresses what is at least `deflate_min_bytes` (1024)
+        // and shrinks: the text (26 letters); random binary goes back as it
+        // is, and the compressed echoes after it must still inflate.
+        assert_eq!(
+            echo.rsv1,
+            text && bytes.len() >= 1024,
+            "message {i}: {} bytes, text {text}",
+            bytes.len()
+        );
         let got = if echo.rsv1 {
             compressed_echoes += 1;
             let mut input = echo.payload;
@@ -124,6 +133,5 @@ async fn a_deflate_client_echoes_1000_mixed_messages() {
             compressed_echoes
         );
     }
-    // Every non-empty message came back compressed.
-    assert!(compressed_echoes >= COUNT * 8 / 10, "{compressed_echoes}");
+    assert!(compressed_echoes > 100, "{compressed_echoes}");
 }

@@ -124,10 +124,79 @@ async fn compressed_messages_echo_compressed_with_context_kept_across_messages()
     client.send(&bytes).await;
     let echo = client.read_frame().await;
     assert_eq!(inflate(&mut decompress, &echo.payload), vec![42; 5000]);
-    // Uncompressed messages stay allowed.
+    // Uncompressed messages stay allowed; a short one comes back
+    // uncompressed (under `deflate_min_bytes`).
     client.send(&whole(TEXT, b"plain")).await;
     let echo = client.read_frame().await;
-    assert_eq!(inflate(&mut decompress, &echo.payload), b"plain");
+    assert!(!echo.rsv1);
+    assert_eq!(echo.payload, b"plain");
+}
+
+/// `len` bytes that deflate cannot shrink (xorshift).
+fn noise(len: usize, mut state: u32) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn what_deflate_cannot_shrink_comes_back_uncompressed_and_the_rest_still_inflates() {
+    let (_server, mut client, answer, _log) = open(test_config(), "permessage-deflate").await;
+    assert!(answer.is_some());
+    let mut compress = Compress::new(Compression::default(), false);
+    // One decompressor for the connection (context takeover): every
+    // compressed echo must inflate with what came before it.
+    let mut decompress = Decompress::new(false);
+    let text = "Compressible, the same words again. ".repeat(40);
+    for round in 0..3u32 {
+        client.send(&compressed_text(&mut compress, &text)).await;
+        let echo = client.read_frame().await;
+        assert!(echo.rsv1, "round {round}: compressible text is compressed");
+        assert_eq!(inflate(&mut decompress, &echo.payload), text.as_bytes());
+
+        // Random bytes, sent compressed (the client's choice) or not.
+        let random = noise(8192, 11 + round);
+        let sent = if round % 2 == 0 {
+            frame(true, 0x40, BINARY, &deflate(&mut compress, &random))
+        } else {
+            frame(true, 0, BINARY, &random)
+        };
+        client.send(&sent).await;
+        let echo = client.read_frame().await;
+        assert!(
+            !echo.rsv1,
+            "round {round}: random bytes come back as they are"
+        );
+        assert_eq!(echo.opcode, BINARY);
+        assert_eq!(echo.payload, random, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn short_messages_go_uncompressed_unless_the_threshold_is_0() {
+    let text = "short, compressible, short, compressible".repeat(2);
+    for (min_bytes, compressed) in [(None, false), (Some(0), true)] {
+        let mut config = test_config();
+        if let Some(min) = min_bytes {
+            config.websocket.deflate_min_bytes = min;
+        }
+        let (_server, mut client, _answer, _log) = open(config, "permessage-deflate").await;
+        let mut compress = Compress::new(Compression::default(), false);
+        client.send(&compressed_text(&mut compress, &text)).await;
+        let echo = client.read_frame().await;
+        assert_eq!(echo.rsv1, compressed, "deflate_min_bytes {min_bytes:?}");
+        let payload = if echo.rsv1 {
+            inflate(&mut Decompress::new(false), &echo.payload)
+        } else {
+            echo.payload
+        };
+        assert_eq!(payload, text.as_bytes());
+    }
 }
 
 #[tokio::test]
@@ -138,7 +207,8 @@ async fn server_no_context_takeover_makes_every_message_stand_alone() {
     )
     .await;
     let mut compress = Compress::new(Compression::default(), false);
-    let text = "stand alone ".repeat(30);
+    // Over `deflate_min_bytes`, so it is compressed.
+    let text = "stand alone ".repeat(100);
     for _ in 0..3 {
         client.send(&compressed_text(&mut compress, &text)).await;
         let echo = client.read_frame().await;

@@ -608,7 +608,7 @@ pub(crate) async fn serve<A: App>(
             out: std::mem::take(out),
             stall: StallClock::default(),
             decoder: Decoder::new(config.max_message_bytes, upgrade.deflate.as_ref()),
-            encoder: Encoder::new(upgrade.deflate.as_ref()),
+            encoder: Encoder::new(upgrade.deflate.as_ref(), config.deflate_min_bytes),
             upgrade,
             phase: Phase::Handshake,
             connect_delivered: false,

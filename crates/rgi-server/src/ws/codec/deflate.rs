@@ -241,7 +241,9 @@ impl Deflater {
     }
 
     /// The compressed payload of a message, or `None` to send it as it is
-    /// (an empty message, or a window zlib cannot compress with).
+    /// (RSV1 clear; RFC 7692 §6 lets the sender choose per message): an
+    /// empty message, a window zlib cannot compress with, or a message that
+    /// deflate did not make smaller.
     pub(crate) fn deflate(&mut self, input: &[u8]) -> Option<Vec<u8>> {
         let bits = self.window_bits?;
         if input.is_empty() {
@@ -275,6 +277,16 @@ impl Deflater {
         }
         if out.ends_with(&SYNC_TAIL) {
             out.truncate(out.len() - SYNC_TAIL.len());
+        }
+        if out.len() >= input.len() {
+            // Not smaller (random or already compressed data): sent as it
+            // is. The compressor's window took the message in, and the
+            // client's decompressor never will, so the compressor starts
+            // afresh: what it sends next cannot refer back to it (a reset
+            // is always allowed; the client's window only keeps bytes that
+            // are never referred to).
+            inner.reset();
+            return None;
         }
         if self.reset_after_message {
             inner.reset();
@@ -359,6 +371,40 @@ mod tests {
         }
     }
 
+    /// `len` bytes that deflate cannot shrink (xorshift).
+    fn noise(len: usize, mut state: u32) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn what_deflate_cannot_shrink_goes_uncompressed_and_the_context_stays_in_step() {
+        let params = offer("permessage-deflate").unwrap();
+        let mut deflater = Deflater::new(&params);
+        // One inflater for the whole connection: context takeover.
+        let mut inflater = Inflater::new(&params);
+        let text = b"a compressible sentence, said again and again; ".repeat(40);
+        for round in 0..4u32 {
+            let compressed = deflater.deflate(&text).expect("text shrinks");
+            assert!(compressed.len() < text.len() / 4, "round {round}");
+            let mut out = Vec::new();
+            inflater
+                .inflate(&compressed, true, &mut out, 1 << 20)
+                .unwrap();
+            assert_eq!(out, text, "round {round}");
+            // Noise comes back as None (sent as it is, RSV1 clear); the
+            // inflater never sees it, and the next compressed message must
+            // not refer to it.
+            assert_eq!(deflater.deflate(&noise(4096, 7 + round)), None);
+        }
+    }
+
     #[test]
     fn a_bomb_stops_at_the_limit_with_1009_and_bounded_memory() {
         let params = offer("permessage-deflate").unwrap();
@@ -380,10 +426,11 @@ mod tests {
         let params = offer("permessage-deflate").unwrap();
         let mut deflater = Deflater::new(&params);
         let mut inflater = Inflater::new(&params);
-        let small = deflater.deflate(b"hello").unwrap();
+        let hellos = b"hello hello hello hello hello";
+        let small = deflater.deflate(hellos).unwrap();
         let mut out = Vec::new();
         inflater.inflate(&small, true, &mut out, 64).unwrap();
-        assert_eq!(out, b"hello");
+        assert_eq!(out, hellos);
         let big = deflater.deflate(&[b'a'; 1000]).unwrap();
         let mut out = Vec::new();
         let err = inflater.inflate(&big, true, &mut out, 64).unwrap_err();

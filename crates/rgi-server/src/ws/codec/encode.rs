@@ -20,23 +20,32 @@ pub(crate) struct Encoder {
     /// Boxed: only connections that negotiated permessage-deflate pay
     /// for it.
     deflater: Option<Box<Deflater>>,
+    /// Shorter messages go uncompressed.
+    deflate_min_bytes: usize,
 }
 
 impl Encoder {
-    pub(crate) fn new(deflate: Option<&DeflateParams>) -> Self {
+    /// An encoder that compresses with `deflate`, if it was negotiated,
+    /// messages of `deflate_min_bytes` and more.
+    pub(crate) fn new(deflate: Option<&DeflateParams>, deflate_min_bytes: usize) -> Self {
         Self {
             deflater: deflate.map(|params| Box::new(Deflater::new(params))),
+            deflate_min_bytes,
         }
     }
 
-    /// A message's frame: compressed (RSV1) when permessage-deflate is on.
+    /// A message's frame: compressed (RSV1) when permessage-deflate is on,
+    /// the message is long enough and deflate made it smaller.
     /// Text and binary payloads are not copied unless compressed.
     pub(crate) fn message(&mut self, message: Message) -> EncodedFrame {
         let (opcode, payload) = match message {
             Message::Text(text) => (OpCode::Text, Bytes::from(text)),
             Message::Binary(data) => (OpCode::Binary, data),
         };
-        let compressed = self.deflater.as_mut().and_then(|d| d.deflate(&payload));
+        let compressed = match self.deflater.as_mut() {
+            Some(deflater) if payload.len() >= self.deflate_min_bytes => deflater.deflate(&payload),
+            _ => None,
+        };
         let (rsv1, payload) = match compressed {
             Some(c) => (true, Bytes::from(c)),
             None => (false, payload),
