@@ -4,8 +4,9 @@
 #
 #   crates/rgi-bench/load/ws-instructions.sh [scenario...]
 #
-# Scenarios: text-64 (64-byte text messages) and binary-64k (64 KiB binary
-# ones); default both. For each scenario and server (SERVERS: fastwebsockets,
+# Scenarios: text-64 (64-byte text messages), binary-64k (64 KiB binary
+# ones of a 64-symbol alphabet, compressible 4:3) and random-64k (64 KiB of
+# random bytes, which deflate cannot shrink); default all three. For each scenario and server (SERVERS: fastwebsockets,
 # tungstenite, rgi = rgi-peer --ws-deflate off, rgi-deflate = rgi-peer with
 # permessage-deflate, the client offering it), the server runs under
 # `valgrind --tool=callgrind` twice on a free 127.0.0.1 port: once while
@@ -18,7 +19,7 @@
 # and the ratio of rgi to the best peer.
 #
 # Environment: CONNS (16), N1 (100), N2 (600), N1_BIG / N2_BIG for
-# binary-64k (20 / 120), SERVERS ("fastwebsockets tungstenite rgi
+# the 64 KiB scenarios (20 / 120), SERVERS ("fastwebsockets tungstenite rgi
 # rgi-deflate"), THREADS worker threads (1), BIN_DIR binaries built already
 # (no cargo build).
 set -euo pipefail
@@ -33,10 +34,10 @@ N2_BIG=${N2_BIG:-120}
 THREADS=${THREADS:-1}
 read -r -a SERVERS <<< "${SERVERS:-fastwebsockets tungstenite rgi rgi-deflate}"
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(text-64 binary-64k)
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(text-64 binary-64k random-64k)
 for scenario in "${SCENARIOS[@]}"; do
   case "$scenario" in
-    text-64|binary-64k) ;;
+    text-64|binary-64k|random-64k) ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | grep '^#'; exit 0 ;;
     *) echo "unknown scenario: $scenario (try --help)" >&2; exit 2 ;;
   esac
@@ -92,6 +93,7 @@ count() { # server scenario messages
   case "$2" in
     text-64) load+=(--size 64) ;;
     binary-64k) load+=(--size 65536 --binary) ;;
+    random-64k) load+=(--size 65536 --random) ;;
   esac
   port=$(free_port)
   valgrind --tool=callgrind --callgrind-out-file="$out" \
@@ -121,7 +123,7 @@ echo "# instructions per WebSocket round trip (callgrind), $(date -u +%FT%TZ)," 
 printf '%-12s %-15s %14s %8s\n' scenario server "Ir/round trip" "/best"
 for scenario in "${SCENARIOS[@]}"; do
   n1=$N1 n2=$N2
-  if [ "$scenario" = binary-64k ]; then n1=$N1_BIG n2=$N2_BIG; fi
+  case "$scenario" in *-64k) n1=$N1_BIG n2=$N2_BIG ;; esac
   declare -A per=()
   for server in "${SERVERS[@]}"; do
     count "$server" "$scenario" "$n1"; ir1=$IR

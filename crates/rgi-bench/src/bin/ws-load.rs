@@ -3,7 +3,7 @@
 //! ```text
 //! ws-load --mode echo [--addr 127.0.0.1:8080] [--path /] [--conns 64]
 //!         [--size 64] [--binary] [--deflate] [--seconds 5] [--pid PID]
-//!         [--messages N]
+//!         [--messages N] [--random]
 //! ws-load --mode idle --pid PID [--addr ..] [--path /] [--conns 2000]
 //!         [--parallel 128] [--settle-ms 1000] [--deflate]
 //! ```
@@ -19,7 +19,9 @@
 //! running for `--seconds` (how `load/ws-instructions.sh` counts the
 //! server's instructions per round trip under callgrind).
 //! Text messages are printable ASCII; binary ones are base64-like bytes
-//! (compressible about 4:3, like real payloads rather than noise).
+//! (compressible about 4:3, like real payloads rather than noise);
+//! `--random` makes them binary bytes of every value, which deflate cannot
+//! shrink.
 //!
 //! `idle`: opens `--conns` WebSockets (at most `--parallel` handshakes at a
 //! time), keeps them open and silent, then reads the server's memory.
@@ -52,7 +54,8 @@ fn main() {
             let conns: usize = cli::or_exit(cli::flag(&args, "conns", 64));
             let size: usize = cli::or_exit(cli::flag(&args, "size", 64));
             let seconds: u64 = cli::or_exit(cli::flag(&args, "seconds", 5));
-            let binary = args.iter().any(|a| a == "--binary");
+            let random = args.iter().any(|a| a == "--random");
+            let binary = random || args.iter().any(|a| a == "--binary");
             let pid: u32 = cli::or_exit(cli::flag(&args, "pid", 0));
             let messages: u64 = cli::or_exit(cli::flag(&args, "messages", 0));
             let run = Echo {
@@ -61,7 +64,7 @@ fn main() {
                 addr,
                 path,
                 deflate,
-                payload: payload(size, binary),
+                payload: payload(size, binary, random),
                 text: !binary,
                 duration: Duration::from_secs(seconds),
             };
@@ -109,7 +112,8 @@ fn main() {
 
 /// `size` bytes of printable ASCII (text), or of a 64-symbol alphabet
 /// picked by a fixed pseudo-random sequence (binary).
-fn payload(size: usize, binary: bool) -> Vec<u8> {
+/// With `random`, binary bytes of every value (deflate cannot shrink them).
+fn payload(size: usize, binary: bool, random: bool) -> Vec<u8> {
     const TEXT: &[u8] = b"The quick brown fox jumps over the lazy dog. 0123456789 ";
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut state: u32 = 0x2545_f491;
@@ -119,7 +123,11 @@ fn payload(size: usize, binary: bool) -> Vec<u8> {
                 state ^= state << 13;
                 state ^= state >> 17;
                 state ^= state << 5;
-                ALPHABET[(state % 64) as usize]
+                if random {
+                    state as u8
+                } else {
+                    ALPHABET[(state % 64) as usize]
+                }
             } else {
                 TEXT[i % TEXT.len()]
             }

@@ -120,6 +120,25 @@ const EDGE_TRIGGERED: bool = cfg!(any(
     target_os = "ios",
 ));
 
+/// One write of `slices` (a plain write for one, `writev` for more).
+fn write_slices(stream: &Stream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    let offered: usize = slices.iter().map(|s| s.len()).sum();
+    let mut wrote = None;
+    let result = stream.try_io(Interest::WRITABLE, || {
+        let written = if let [one] = slices {
+            stream.try_write(one)?
+        } else {
+            stream.try_write_vectored(slices)?
+        };
+        wrote = Some(written);
+        drained_unless_full(written, offered)
+    });
+    match (wrote, result) {
+        (Some(written), _) => Ok(written),
+        (None, result) => result,
+    }
+}
+
 /// Response bytes waiting for the socket, in order: the queued buffers,
 /// then `tail`. Small pieces (heads, chunk sizes, small bodies) are copied
 /// into `tail`; large bodies are queued as they are.
@@ -208,52 +227,22 @@ impl WriteBuf {
     }
 
     fn try_write(&mut self, stream: &Stream) -> io::Result<usize> {
-        if self.queue.is_empty() {
+        let written = if self.queue.is_empty() {
             // Everything is in the tail (small responses, small frames):
-            // one plain write, without building the slice array.
-            return self.try_write_tail(stream);
-        }
-        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-        let mut n = 0;
-        for (slot, bytes) in slices.iter_mut().zip(self.queue.iter()) {
-            *slot = IoSlice::new(bytes);
-            n += 1;
-        }
-        if n < MAX_IOVECS && !self.tail.is_empty() {
-            slices[n] = IoSlice::new(&self.tail);
-            n += 1;
-        }
-        let slices = &slices[..n];
-        let offered: usize = slices.iter().map(|s| s.len()).sum();
-        let mut wrote = None;
-        let result = stream.try_io(Interest::WRITABLE, || {
-            let written = if let [one] = slices {
-                stream.try_write(one)?
-            } else {
-                stream.try_write_vectored(slices)?
-            };
-            wrote = Some(written);
-            drained_unless_full(written, offered)
-        });
-        let written = match (wrote, result) {
-            (Some(written), _) => written,
-            (None, result) => result?,
-        };
-        self.consume(written);
-        Ok(written)
-    }
-
-    fn try_write_tail(&mut self, stream: &Stream) -> io::Result<usize> {
-        let offered = self.tail.len();
-        let mut wrote = None;
-        let result = stream.try_io(Interest::WRITABLE, || {
-            let written = stream.try_write(&self.tail)?;
-            wrote = Some(written);
-            drained_unless_full(written, offered)
-        });
-        let written = match (wrote, result) {
-            (Some(written), _) => written,
-            (None, result) => result?,
+            // no slice array to build.
+            write_slices(stream, &[IoSlice::new(&self.tail)])?
+        } else {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut n = 0;
+            for (slot, bytes) in slices.iter_mut().zip(self.queue.iter()) {
+                *slot = IoSlice::new(bytes);
+                n += 1;
+            }
+            if n < MAX_IOVECS && !self.tail.is_empty() {
+                slices[n] = IoSlice::new(&self.tail);
+                n += 1;
+            }
+            write_slices(stream, &slices[..n])?
         };
         self.consume(written);
         Ok(written)
