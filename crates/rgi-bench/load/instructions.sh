@@ -53,22 +53,8 @@ for scenario in "${SCENARIOS[@]}"; do
 done
 
 # ---------------------------------------------------------------- cleanup
-PEER_PID=
-WORK=$(mktemp -d)
-stop_peer() { # SIGTERM, then up to 60 s for callgrind to write its file
-  [ -n "$PEER_PID" ] || return 0
-  kill "$PEER_PID" 2>/dev/null || true
-  for _ in $(seq 600); do kill -0 "$PEER_PID" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$PEER_PID" 2>/dev/null; then
-    echo "peer $PEER_PID ignored SIGTERM for 60 s: killed" >&2
-    kill -9 "$PEER_PID" 2>/dev/null || true
-  fi
-  wait "$PEER_PID" 2>/dev/null || true
-  PEER_PID=
-}
-cleanup() { stop_peer; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=callgrind-lib.sh
+source "$HERE/callgrind-lib.sh"
 
 # ---------------------------------------------------------------- setup
 cd "$ROOT"
@@ -77,10 +63,7 @@ if [ -z "${BIN_DIR:-}" ]; then
   echo "building release binaries in $BIN_DIR ..." >&2
   cargo build --quiet --release -p rgi-bench --bin "$BASE-peer" --bin "$PEER-peer" --bin instr-client
 fi
-if ! command -v valgrind >/dev/null; then
-  echo "valgrind missing: installing it with apt-get ..." >&2
-  (apt-get update -qq && apt-get install -y -qq valgrind) >/dev/null
-fi
+need_valgrind
 case " ${SCENARIOS[*]}" in
   *" h2-"*)
     if ! command -v h2load >/dev/null; then
@@ -89,17 +72,6 @@ case " ${SCENARIOS[*]}" in
     fi
     head -c 4096 /dev/zero | tr '\0' e > "$WORK/body" ;;
 esac
-
-# A port nothing listens on (a refused connection says so).
-free_port() {
-  local port
-  for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
-  done
-  echo "no free port found" >&2
-  return 1
-}
 
 # Sends `requests` requests of `scenario` to the peer on `port`; fails
 # unless every one was answered.

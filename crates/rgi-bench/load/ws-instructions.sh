@@ -43,22 +43,8 @@ for scenario in "${SCENARIOS[@]}"; do
   esac
 done
 
-PEER_PID=
-WORK=$(mktemp -d)
-stop_peer() { # SIGTERM, then up to 60 s for callgrind to write its file
-  [ -n "$PEER_PID" ] || return 0
-  kill "$PEER_PID" 2>/dev/null || true
-  for _ in $(seq 600); do kill -0 "$PEER_PID" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$PEER_PID" 2>/dev/null; then
-    echo "server $PEER_PID ignored SIGTERM for 60 s: killed" >&2
-    kill -9 "$PEER_PID" 2>/dev/null || true
-  fi
-  wait "$PEER_PID" 2>/dev/null || true
-  PEER_PID=
-}
-cleanup() { stop_peer; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=callgrind-lib.sh
+source "$HERE/callgrind-lib.sh"
 
 cd "$ROOT"
 if [ -z "${BIN_DIR:-}" ]; then
@@ -67,20 +53,7 @@ if [ -z "${BIN_DIR:-}" ]; then
   cargo build --quiet --release -p rgi-bench --bin rgi-peer --bin fastwebsockets-peer \
     --bin tungstenite-peer --bin ws-load
 fi
-if ! command -v valgrind >/dev/null; then
-  echo "valgrind missing: installing it with apt-get ..." >&2
-  (apt-get update -qq && apt-get install -y -qq valgrind) >/dev/null
-fi
-
-free_port() {
-  local port
-  for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
-  done
-  echo "no free port found" >&2
-  return 1
-}
+need_valgrind
 
 # Sets IR to the server's total Ir for `messages` round trips per connection.
 IR=

@@ -191,6 +191,13 @@ impl WriteBuf {
             self.extend(&bytes);
             return;
         }
+        self.queue(bytes);
+    }
+
+    /// Appends `bytes` by reference, whatever its size: for a buffer written
+    /// once (a WebSocket's `101`), freed once written instead of growing
+    /// the tail that a connection keeps.
+    pub(crate) fn queue(&mut self, bytes: Bytes) {
         if !self.tail.is_empty() {
             self.queue.push_back(self.tail.split().freeze());
         }

@@ -484,15 +484,18 @@ fn write_switching_protocols(
     if let Some(params) = &core.upgrade.deflate {
         headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, params.response());
     }
-    let n = encode_head(
-        core.out.tail(),
+    // A buffer of its own, freed once written: the write buffer's tail,
+    // which an idle connection keeps, stays unallocated until a frame.
+    let mut head = BytesMut::new();
+    encode_head(
+        &mut head,
         StatusCode::SWITCHING_PROTOCOLS,
         &headers,
         LengthHeader::None,
         ConnectionHeader::UpgradeWebSocket,
         Identity::of(&ctx.config),
     );
-    core.out.grew(n);
+    core.out.queue(head.freeze());
     Ok(())
 }
 
