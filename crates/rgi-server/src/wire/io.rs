@@ -120,16 +120,17 @@ const EDGE_TRIGGERED: bool = cfg!(any(
     target_os = "ios",
 ));
 
-/// One write of `slices` (a plain write for one, `writev` for more).
-fn write_slices(stream: &Stream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-    let offered: usize = slices.iter().map(|s| s.len()).sum();
+/// One `write` call of `offered` bytes, through `try_io` so that a short
+/// write clears the write readiness (see [`drained_unless_full`]).
+#[inline]
+fn write_once(
+    stream: &Stream,
+    offered: usize,
+    write: impl FnOnce() -> io::Result<usize>,
+) -> io::Result<usize> {
     let mut wrote = None;
     let result = stream.try_io(Interest::WRITABLE, || {
-        let written = if let [one] = slices {
-            stream.try_write(one)?
-        } else {
-            stream.try_write_vectored(slices)?
-        };
+        let written = write()?;
         wrote = Some(written);
         drained_unless_full(written, offered)
     });
@@ -237,7 +238,7 @@ impl WriteBuf {
         let written = if self.queue.is_empty() {
             // Everything is in the tail (small responses, small frames):
             // no slice array to build.
-            write_slices(stream, &[IoSlice::new(&self.tail)])?
+            write_once(stream, self.tail.len(), || stream.try_write(&self.tail))?
         } else {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let mut n = 0;
@@ -249,7 +250,12 @@ impl WriteBuf {
                 slices[n] = IoSlice::new(&self.tail);
                 n += 1;
             }
-            write_slices(stream, &slices[..n])?
+            let slices = &slices[..n];
+            let offered = slices.iter().map(|s| s.len()).sum();
+            write_once(stream, offered, || match slices {
+                [one] => stream.try_write(one),
+                _ => stream.try_write_vectored(slices),
+            })?
         };
         self.consume(written);
         Ok(written)
@@ -268,15 +274,18 @@ impl WriteBuf {
                     front.advance(n);
                     return;
                 }
+                None if n == self.tail.len() => {
+                    // Cleared, not advanced: the next head or frame is
+                    // written from the allocation's start (advancing and
+                    // then clearing left the room before it to reclaim).
+                    self.tail.clear();
+                    break;
+                }
                 None => {
                     self.tail.advance(n);
                     break;
                 }
             }
-        }
-        if self.len == 0 {
-            // Lets the next head reuse the allocation from its start.
-            self.tail.clear();
         }
     }
 
