@@ -73,10 +73,18 @@ count() { # server scenario messages
     "$BIN_DIR/$bin-peer" --bind "127.0.0.1:$port" --threads "$THREADS" "${args[@]}" \
     2>"$WORK/valgrind.log" >/dev/null &
   PEER_PID=$!
-  for _ in $(seq 600); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  # valgrind starts slowly on a loaded machine: up to 3 minutes.
+  local up=
+  for _ in $(seq 1800); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then up=1; break; fi
+    kill -0 "$PEER_PID" 2>/dev/null || break
     sleep 0.1
   done
+  if [ -z "$up" ]; then
+    echo "$1 did not start on port $port; valgrind said:" >&2
+    tail -5 "$WORK/valgrind.log" >&2
+    return 1
+  fi
   local line
   line=$(timeout 900 "$BIN_DIR/ws-load" --mode echo --addr "127.0.0.1:$port" \
     --conns "$CONNS" --messages "$3" "${load[@]}")
