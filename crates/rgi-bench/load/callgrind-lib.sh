@@ -1,6 +1,6 @@
 # What the callgrind scripts (instructions.sh, ws-instructions.sh) share;
 # sourced, not run: the peer under valgrind and its cleanup, a scratch
-# folder (WORK), valgrind itself, a free port.
+# folder (WORK), the binaries, valgrind itself, a free port.
 
 # The peer under callgrind; stopped with SIGTERM, then up to 60 s for
 # callgrind to write its file.
@@ -20,6 +20,18 @@ stop_peer() {
 cleanup() { stop_peer; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Sets BIN_DIR, unless given (binaries built already: no cargo build), to
+# the release target folder, building rgi-bench's binaries `bins` there.
+# Run from the workspace root.
+build_bins() { # bin...
+  [ -z "${BIN_DIR:-}" ] || return 0
+  BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
+  echo "building release binaries in $BIN_DIR ..." >&2
+  local args=() bin
+  for bin in "$@"; do args+=(--bin "$bin"); done
+  cargo build --quiet --release -p rgi-bench "${args[@]}"
+}
 
 # Installs valgrind with apt-get when it is missing.
 need_valgrind() {

@@ -58,11 +58,7 @@ source "$HERE/callgrind-lib.sh"
 
 # ---------------------------------------------------------------- setup
 cd "$ROOT"
-if [ -z "${BIN_DIR:-}" ]; then
-  BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-  echo "building release binaries in $BIN_DIR ..." >&2
-  cargo build --quiet --release -p rgi-bench --bin "$BASE-peer" --bin "$PEER-peer" --bin instr-client
-fi
+build_bins "$BASE-peer" "$PEER-peer" instr-client
 need_valgrind
 case " ${SCENARIOS[*]}" in
   *" h2-"*)

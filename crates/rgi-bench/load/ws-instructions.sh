@@ -47,12 +47,7 @@ done
 source "$HERE/callgrind-lib.sh"
 
 cd "$ROOT"
-if [ -z "${BIN_DIR:-}" ]; then
-  BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-  echo "building release binaries in $BIN_DIR ..." >&2
-  cargo build --quiet --release -p rgi-bench --bin rgi-peer --bin fastwebsockets-peer \
-    --bin tungstenite-peer --bin ws-load
-fi
+build_bins rgi-peer fastwebsockets-peer tungstenite-peer ws-load
 need_valgrind
 
 # Sets IR to the server's total Ir for `messages` round trips per connection.
