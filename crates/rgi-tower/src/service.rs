@@ -213,16 +213,36 @@ impl<A: App> RgiService<A> {
 }
 
 /// What the app's handles and the driver share. The app runs inside the
-/// driver's poll, so the one-event slot needs no waker: whoever took an
-/// event polls the app again for the next one.
+/// driver's poll, so the buffer needs no waker: whoever took an event
+/// polls the app again for the next one.
+///
+/// The buffer is bounded (rule `CORE-020`): the response's `Start` and at
+/// most one body event. The `Start` takes no room from the body, so its
+/// `send` completes at once; so does the send of the response's last
+/// event, after which the app may send nothing more. A plain `respond`
+/// thus runs to its end in one poll of the app.
 #[derive(Default)]
 struct Shared {
+    /// The `Start`, until the tower side takes it.
+    start: Option<HttpSend>,
+    /// The one body event (or trailers) waiting to be taken.
     slot: Option<HttpSend>,
     complete: bool,
     disconnected: bool,
     /// Why the request body failed, when it did: `413` for a body over a
     /// limit (tower-http's `RequestBodyLimitLayer`), else `400`.
     body_failed: Option<StatusCode>,
+}
+
+impl Shared {
+    fn take(&mut self) -> Option<HttpSend> {
+        self.start.take().or_else(|| self.slot.take())
+    }
+
+    fn clear(&mut self) {
+        self.start = None;
+        self.slot = None;
+    }
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -316,7 +336,7 @@ struct SlotSender {
 impl Sender<HttpSend> for SlotSender {
     fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
         let mut shared = lock(&self.shared);
-        if shared.slot.is_some() {
+        if shared.slot.is_some() && !self.rules.complete() {
             return Err(Error::protocol(
                 "CORE-021",
                 "start_send before the last send was flushed",
@@ -327,17 +347,22 @@ impl Sender<HttpSend> for SlotSender {
             return Err(Error::Disconnected);
         }
         shared.complete = self.rules.complete();
-        shared.slot = Some(event);
+        if matches!(event, HttpSend::Start(_)) {
+            shared.start = Some(event);
+        } else {
+            shared.slot = Some(event);
+        }
         Ok(())
     }
 
     fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut shared = lock(&self.shared);
-        if shared.slot.is_none() {
-            Poll::Ready(Ok(()))
-        } else if shared.disconnected {
-            shared.slot = None;
+        if shared.disconnected && (shared.slot.is_some() || shared.start.is_some()) {
+            shared.clear();
             Poll::Ready(Err(Error::Disconnected))
+        } else if shared.slot.is_none() || shared.complete {
+            // Room for the next event, or no next event (see `Shared`).
+            Poll::Ready(Ok(()))
         } else {
             // Taken when the tower side asks for the next frame.
             Poll::Pending
@@ -448,7 +473,7 @@ impl Driver {
     fn take_event(&mut self, cx: &mut Context<'_>) -> Option<HttpSend> {
         let (event, complete) = {
             let mut shared = lock(&self.shared);
-            (shared.slot.take()?, shared.complete)
+            (shared.take()?, shared.complete && shared.slot.is_none())
         };
         if complete {
             // The last event: let the app see its send complete and return
@@ -474,7 +499,7 @@ impl Drop for Driver {
         {
             let mut shared = lock(&self.shared);
             shared.disconnected = true;
-            shared.slot = None;
+            shared.clear();
         }
         // The tower side is gone (the client left, a timeout fired): the app
         // now sees `Disconnect` and failing sends, and gets its grace period
@@ -559,7 +584,7 @@ impl Future for ResponseFuture {
                                 || status == StatusCode::NOT_MODIFIED;
                             if !bodiless && !start.trailers && !headers.contains_key(CONTENT_LENGTH)
                             {
-                                headers.insert(CONTENT_LENGTH, data.len().into());
+                                headers.insert(CONTENT_LENGTH, length_value(data.len() as u64));
                             }
                         }
                         body.peeked = Some(step);
