@@ -31,9 +31,9 @@
 //!   (one service per connection, given the connection's addresses, scheme,
 //!   TLS and lifespan state as a [`Transport`]): the request body is pulled
 //!   from hyper as the app receives, and each response event becomes one
-//!   body frame when hyper asks for it, so at most one event is buffered
-//!   between the app and the client, and a client that stops reading
-//!   stalls the app's `send` (rule `CORE-020`);
+//!   body frame when hyper asks for it, so at most one body event (and the
+//!   `Start`) is buffered between the app and the client, and a client
+//!   that stops reading stalls the app's `send` (rule `CORE-020`);
 //! * the lifespan driver, the shutdown signal, the [`rgi_server::Config`]
 //!   and the file sender are the reference server's
 //!   ([`rgi_server::shared`]).

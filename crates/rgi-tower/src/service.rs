@@ -3,7 +3,9 @@
 //! No task per request: the app's call is one boxed future, polled by the
 //! response future until `Start` and then by the response body, one event
 //! per frame, so a body chunk is produced only when hyper (or the layer
-//! outside) asks for the next frame: lock-step, bounded by one event.
+//! outside) asks for the next frame: lock-step, bounded by one body event
+//! (the `Start` waits beside it, and the last event's send completes at
+//! once, so a whole response is one poll of the app; see `Shared`).
 
 use std::convert::Infallible;
 use std::future::Future;
