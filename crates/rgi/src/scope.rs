@@ -148,6 +148,7 @@ impl HttpScope {
     /// A scope from the parts of an `http::Request`, moving the method, URI,
     /// headers and extensions (nothing is copied or re-parsed). The scheme is
     /// the URI's when it has one.
+    #[inline]
     pub fn from_parts(parts: http::request::Parts) -> Option<Self> {
         // Built whole, not through `new` and then assigned: no empty maps
         // made and dropped, no scope moved twice (this runs per request).
