@@ -64,6 +64,11 @@ impl ConnWatch {
     pub(crate) fn register(&self, waker: &Waker) {
         self.waker.register(waker);
     }
+
+    /// Whether graceful shutdown has begun.
+    pub(crate) fn is_started(&self) -> bool {
+        self.shutdown.is_started()
+    }
 }
 
 impl Drop for ConnWatch {
