@@ -66,6 +66,7 @@ mod files;
 mod server;
 #[cfg(feature = "tls")]
 mod tls;
+mod ws;
 
 pub use files::ServeFiles;
 pub use server::Server;

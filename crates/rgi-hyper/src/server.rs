@@ -151,16 +151,21 @@ impl Server {
         }
         drop(listener);
         tracing::info!("shutting down: no longer accepting; draining");
-        if tokio::time::timeout(drain_timeout, graceful.shutdown())
-            .await
-            .is_err()
-        {
+        // WebSockets left hyper's connections when they upgraded: they
+        // close with 1001 on their own signal, and are waited for too.
+        ctx.sessions.start_shutdown();
+        let drained = async {
+            graceful.shutdown().await;
+            ctx.sessions.drained().await;
+        };
+        if tokio::time::timeout(drain_timeout, drained).await.is_err() {
             tracing::warn!(
                 connections = conns.len(),
                 ?drain_timeout,
                 "drain timeout passed; dropping the remaining connections"
             );
         }
+        ctx.sessions.abort();
         conns.shutdown().await;
         if let Some(lifespan) = lifespan {
             lifespan.shutdown(drain_timeout).await;

@@ -137,6 +137,20 @@ impl<A: App> RgiService<A> {
         self
     }
 
+    /// The app this service calls.
+    pub fn app(&self) -> &Arc<A> {
+        &self.app
+    }
+
+    /// The scope a call for a request with these `parts` gets (addresses,
+    /// scheme, TLS, lifespan state, mount point, `host` from
+    /// `:authority`), for a server that serves some requests with the
+    /// same app itself (rgi-hyper's WebSocket handshakes); `None` when
+    /// [`call_shared`](Self::call_shared) would answer `400`.
+    pub fn scope_of(&self, parts: http::request::Parts) -> Option<rgi::HttpScope> {
+        scope_from_request(parts, &self.placement).map(|(scope, _)| scope)
+    }
+
     /// How long a call whose response was dropped (the client went away)
     /// may go on, seeing `Disconnect`, before it is dropped in turn
     /// (default [`DEFAULT_GRACE`]; needs a tokio runtime with timers,

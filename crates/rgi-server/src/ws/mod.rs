@@ -12,6 +12,7 @@ pub(crate) mod codec;
 mod config;
 mod conn;
 mod raw;
+pub(crate) mod upgraded;
 
 pub use config::WebSocketConfig;
 pub(crate) use raw::{serve, Ending};
