@@ -121,6 +121,14 @@ async fn upgrade(response: hyper::Response<hyper::body::Incoming>) -> TokioIo<Up
     )
 }
 
+/// An open WebSocket over HTTP/2 to `path` (and its connection).
+async fn open_h2(addr: SocketAddr, path: &str) -> (H2, TokioIo<Upgraded>) {
+    let mut h2 = h2c_ready(addr).await;
+    let response = connect_h2(&mut h2, addr, path, &[("sec-websocket-version", "13")]).await;
+    assert_eq!(response.status(), 200);
+    (h2, upgrade(response).await)
+}
+
 #[tokio::test]
 async fn extended_connect_over_h2_echoes_and_closes() {
     let server = start(testbed::Testbed).await;
@@ -155,15 +163,9 @@ async fn extended_connect_over_h2_echoes_and_closes() {
         .await
         .unwrap();
     assert!(rest.is_empty());
-    // The connection serves on.
-    let again = connect_h2(
-        &mut h2,
-        server.addr,
-        "/ws/close?code=4001",
-        &[("sec-websocket-version", "13")],
-    )
-    .await;
-    assert_eq!(again.status(), 200);
+    // The connection serves on: a second WebSocket on it.
+    let version = [("sec-websocket-version", "13")];
+    let again = connect_h2(&mut h2, server.addr, "/ws/close?code=4001", &version).await;
     let mut ws = upgrade(again).await;
     assert_eq!(read_frame(&mut ws).await, (0x88, vec![0x0F, 0xA1]));
     ws.write_all(&frame(0x8, &[0x0F, 0xA1])).await.unwrap();
@@ -247,21 +249,15 @@ async fn permessage_deflate_is_negotiated_and_round_trips() {
     assert_eq!(first, 0x80 | 0x40 | 0x1, "the echo is compressed too");
     assert!(payload.len() < text.len());
     assert_eq!(inflate(&payload), text);
+    ws.write_all(&frame(0x8, &[0x03, 0xE8])).await.unwrap();
+    assert_eq!(read_frame(&mut ws).await, (0x88, vec![0x03, 0xE8]));
     server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn shutdown_closes_an_h2_websocket_with_1001() {
     let server = start(testbed::Testbed).await;
-    let mut h2 = h2c_ready(server.addr).await;
-    let response = connect_h2(
-        &mut h2,
-        server.addr,
-        "/ws/echo",
-        &[("sec-websocket-version", "13")],
-    )
-    .await;
-    let mut ws = upgrade(response).await;
+    let (_h2, mut ws) = open_h2(server.addr, "/ws/echo").await;
     let stopping = tokio::spawn(server.stop());
     let (first, payload) = read_frame(&mut ws).await;
     assert_eq!(first, 0x88);
@@ -285,6 +281,8 @@ async fn an_idle_websocket_gets_a_ping() {
     ws.write_all(&frame(0xA, b"")).await.unwrap();
     ws.write_all(&frame(0x1, b"still here")).await.unwrap();
     assert_eq!(read_frame(&mut ws).await, (0x81, b"still here".to_vec()));
+    ws.write_all(&frame(0x8, &[0x03, 0xE8])).await.unwrap();
+    assert_eq!(read_frame(&mut ws).await, (0x88, vec![0x03, 0xE8]));
     server.stop().await.unwrap();
 }
 
@@ -394,53 +392,40 @@ async fn drain(io: &mut (impl AsyncRead + AsyncWrite + Unpin), bytes: usize) {
     }
 }
 
-#[tokio::test]
-async fn a_client_that_does_not_read_stalls_the_app_over_h1_and_h2() {
-    // HTTP/1.1.
-    let sent = Arc::new(AtomicUsize::new(0));
-    let server = start(Firehose { sent: sent.clone() }).await;
-    let (mut ws, _) = open_h1(server.addr, "/", "").await;
-    let stalled = settled(&sent).await;
-    // 2000 messages are 125 MiB: what went is bounded by the socket
-    // buffers and the write buffer, not by the app.
+/// `sent` stops while nothing is read from `ws`, far short of the 2000
+/// messages, and moves on once the client reads.
+async fn stalls_until_read(sent: &AtomicUsize, ws: &mut (impl AsyncRead + AsyncWrite + Unpin)) {
+    let stalled = settled(sent).await;
+    // 2000 messages are 125 MiB: what went is bounded by the socket (or
+    // stream) buffers and the write buffer, not by the app.
     assert!(
         stalled < 500,
         "{stalled} messages went to a client that reads nothing"
     );
-    drain(&mut ws, 16 * 1024 * 1024).await;
+    drain(ws, 16 * 1024 * 1024).await;
     bounded("the app moves on", async {
         while sent.load(Ordering::SeqCst) <= stalled {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_stalls_the_app_over_h1_and_h2() {
+    // HTTP/1.1: TCP stalls it.
+    let sent = Arc::new(AtomicUsize::new(0));
+    let server = start(Firehose { sent: sent.clone() }).await;
+    let (mut ws, _) = open_h1(server.addr, "/", "").await;
+    stalls_until_read(&sent, &mut ws).await;
     drop(ws);
     server.stop().await.unwrap();
 
     // HTTP/2: the stream's flow control stalls it the same way.
     let sent = Arc::new(AtomicUsize::new(0));
     let server = start(Firehose { sent: sent.clone() }).await;
-    let mut h2 = h2c_ready(server.addr).await;
-    let response = connect_h2(
-        &mut h2,
-        server.addr,
-        "/",
-        &[("sec-websocket-version", "13")],
-    )
-    .await;
-    let mut ws = upgrade(response).await;
-    let stalled = settled(&sent).await;
-    assert!(
-        stalled < 500,
-        "{stalled} messages went over h2 to a client that reads nothing"
-    );
-    drain(&mut ws, 16 * 1024 * 1024).await;
-    bounded("the app moves on", async {
-        while sent.load(Ordering::SeqCst) <= stalled {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    let (_h2, mut ws) = open_h2(server.addr, "/").await;
+    stalls_until_read(&sent, &mut ws).await;
     drop(ws);
     server.stop().await.unwrap();
 }
