@@ -429,3 +429,94 @@ async fn a_client_that_does_not_read_stalls_the_app_over_h1_and_h2() {
     drop(ws);
     server.stop().await.unwrap();
 }
+
+/// Receives again before answering `Connect`: reports what it got.
+struct Undecided {
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl App for Undecided {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::WebSocket(mut ws) = conn else {
+            return conn.unsupported();
+        };
+        assert_eq!(ws.recv().await, WebSocketReceive::Connect);
+        let next = ws.recv().await;
+        self.seen.lock().unwrap().push(format!("{next:?}"));
+        Ok(())
+    }
+}
+
+async fn first_seen(seen: &Mutex<Vec<String>>) -> String {
+    bounded("the app hears of it", async {
+        loop {
+            if let Some(first) = seen.lock().unwrap().first() {
+                return first.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_answer_is_a_1006() {
+    // HTTP/1.1: the client closes its connection.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let server = start(Undecided { seen: seen.clone() }).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(format!("GET / HTTP/1.1\r\n{HANDSHAKE}\r\n").as_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(stream);
+    let first = first_seen(&seen).await;
+    assert!(
+        first.starts_with("Disconnect(") && first.contains("1006"),
+        "{first}"
+    );
+    server.stop().await.unwrap();
+
+    // HTTP/2: the client resets its stream.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let server = start(Undecided { seen: seen.clone() }).await;
+    let mut h2 = h2c_ready(server.addr).await;
+    let version = [("sec-websocket-version", "13")];
+    let waiting = tokio::time::timeout(
+        Duration::from_millis(200),
+        connect_h2(&mut h2, server.addr, "/", &version),
+    );
+    assert!(waiting.await.is_err(), "answered without the app");
+    let first = first_seen(&seen).await;
+    assert!(
+        first.starts_with("Disconnect(") && first.contains("1006"),
+        "{first}"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unanswered_handshake_times_out_without_a_response() {
+    let mut config = rgi_server::Config::default();
+    config.websocket.handshake_timeout = Duration::from_millis(200);
+    let server = rgi_hyper::Server::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .with_config(config);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let server = start_on(server, Undecided { seen: seen.clone() }).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(format!("GET / HTTP/1.1\r\n{HANDSHAKE}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    bounded("the close", stream.read_to_end(&mut reply))
+        .await
+        .unwrap();
+    assert!(reply.is_empty(), "{}", String::from_utf8_lossy(&reply));
+    let first = first_seen(&seen).await;
+    assert!(first.contains("1006"), "{first}");
+    server.stop().await.unwrap();
+}
