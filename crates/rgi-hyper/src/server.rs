@@ -56,7 +56,9 @@ impl Server {
     /// Replaces the configuration. Of [`Config`], this server uses the
     /// lifespan mode, `max_body_bytes` (413 past it), `head_timeout` (for
     /// HTTP/1.1 heads and TLS handshakes), `disconnect_grace`,
-    /// `drain_timeout`, `server_header` and `nodelay`.
+    /// `drain_timeout`, `server_header`, `nodelay`, `access_log`, and for
+    /// WebSockets `websocket`, `write_buffer_bytes`, `write_timeout` and
+    /// `read_chunk_bytes`.
     #[must_use]
     pub fn with_config(mut self, config: Config) -> Server {
         self.config = config;
@@ -89,7 +91,8 @@ impl Server {
 
     /// Serves `app` until `signal` completes, then shuts down gracefully:
     /// stops accepting, lets every connection finish what it has in flight
-    /// (HTTP/2 gets `GOAWAY`, idle HTTP/1.1 connections close) within
+    /// (HTTP/2 gets `GOAWAY`, idle HTTP/1.1 connections close, WebSockets
+    /// get a close with 1001) within
     /// [`Config::drain_timeout`], drops what is left, then runs lifespan
     /// shutdown.
     ///
