@@ -538,16 +538,21 @@ fn start_length(start: &ResponseStart) -> u64 {
 /// Runs the app's call on an upgrade request that passed the checks
 /// (`WS-015`), and carries the connection to its close. `scope` is ready
 /// for the app; `peer` only names the client in logs.
-pub(crate) async fn run<A: App, L: Link>(
-    app: &A,
-    scope: &mut WebSocketScope,
+///
+/// Not an `async fn`: the connection's state is built here, before the
+/// future, so that the future holds it once (an `async fn` would keep
+/// `start` beside it: about 460 bytes more per WebSocket).
+pub(crate) fn run<'a, A: App, L: Link + 'a>(
+    app: &'a A,
+    scope: &'a mut WebSocketScope,
     start: Start<L>,
-    config: &Config,
-    watch: &ConnWatch,
+    config: &'a Config,
+    watch: &'a ConnWatch,
     peer: Option<SocketAddr>,
-) -> Finished<L> {
+) -> impl Future<Output = Finished<L>> + 'a {
     let ws = &config.websocket;
     let now = Instant::now();
+    let handshake_deadline = now + ws.handshake_timeout;
     let shared = Shared {
         config,
         watch,
@@ -569,54 +574,57 @@ pub(crate) async fn run<A: App, L: Link>(
             shutdown_seen: false,
             last_heard: now,
             ping_sent: None,
-            deadline: Some(now + ws.handshake_timeout),
+            deadline: Some(handshake_deadline),
             status: 0,
             body_bytes: 0,
         }),
     };
-    let mut timer = pin!(tokio::time::sleep_until(now + ws.handshake_timeout));
-    let mut stall_timer = pin!(tokio::time::sleep_until(now));
-    let outcome = {
-        let mut rx = Rx { shared: &shared };
-        let mut tx = Tx { shared: &shared };
-        let call = pin!(AssertUnwindSafe(
-            app.call(Conn::WebSocket(WebSocketConn::new(scope, &mut rx, &mut tx)))
-        )
-        .catch_unwind());
-        drive(&shared, timer.as_mut(), stall_timer.as_mut(), Some(call)).await
-    };
-    let failed = match &outcome {
-        None => {
-            tracing::warn!(client = ?peer, "WebSocket app still running after its connection ended: dropped (CORE-032)");
-            false
+    async move {
+        let mut timer = pin!(tokio::time::sleep_until(handshake_deadline));
+        let mut stall_timer = pin!(tokio::time::sleep_until(now));
+        let outcome = {
+            let mut rx = Rx { shared: &shared };
+            let mut tx = Tx { shared: &shared };
+            let call = pin!(AssertUnwindSafe(
+                app.call(Conn::WebSocket(WebSocketConn::new(scope, &mut rx, &mut tx)))
+            )
+            .catch_unwind());
+            drive(&shared, timer.as_mut(), stall_timer.as_mut(), Some(call)).await
+        };
+        let failed = match &outcome {
+            None => {
+                tracing::warn!(client = ?peer, "WebSocket app still running after its connection ended: dropped (CORE-032)");
+                false
+            }
+            Some(Ok(Ok(()))) => false,
+            Some(Ok(Err(e))) if Error::is_disconnect(&**e) => false,
+            Some(Ok(Err(e))) if Error::is_unsupported(&**e) => true,
+            Some(Ok(Err(e))) => {
+                tracing::error!(client = ?peer, error = %e, "WebSocket app failed");
+                true
+            }
+            Some(Err(_)) => {
+                tracing::error!(client = ?peer, "WebSocket app panicked");
+                true
+            }
+        };
+        {
+            let mut core = shared.lock();
+            let unsupported = matches!(&outcome, Some(Ok(Err(e))) if Error::is_unsupported(&**e));
+            finish_call(&mut core, config, failed, unsupported);
         }
-        Some(Ok(Ok(()))) => false,
-        Some(Ok(Err(e))) if Error::is_disconnect(&**e) => false,
-        Some(Ok(Err(e))) if Error::is_unsupported(&**e) => true,
-        Some(Ok(Err(e))) => {
-            tracing::error!(client = ?peer, error = %e, "WebSocket app failed");
-            true
+        drive::<std::future::Ready<()>, L>(&shared, timer.as_mut(), stall_timer.as_mut(), None)
+            .await;
+        let core = shared
+            .core
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        Finished {
+            link: core.link,
+            status: core.status,
+            body_bytes: core.body_bytes,
+            reset: core.reset,
         }
-        Some(Err(_)) => {
-            tracing::error!(client = ?peer, "WebSocket app panicked");
-            true
-        }
-    };
-    {
-        let mut core = shared.lock();
-        let unsupported = matches!(&outcome, Some(Ok(Err(e))) if Error::is_unsupported(&**e));
-        finish_call(&mut core, config, failed, unsupported);
-    }
-    drive::<std::future::Ready<()>, L>(&shared, timer.as_mut(), stall_timer.as_mut(), None).await;
-    let core = shared
-        .core
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner);
-    Finished {
-        link: core.link,
-        status: core.status,
-        body_bytes: core.body_bytes,
-        reset: core.reset,
     }
 }
 
