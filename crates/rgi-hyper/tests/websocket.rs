@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{bounded, h2c, start, start_on, ClientBody, H2};
+use common::{bounded, frame, frame_with, h2c, read_frame, start, start_on, ClientBody, H2};
 use http_body_util::{BodyExt, Empty};
 use hyper::ext::Protocol;
 use hyper::upgrade::Upgraded;
@@ -24,43 +24,6 @@ use tokio::net::TcpStream;
 
 const HANDSHAKE: &str = "Host: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
     Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
-
-/// A masked client frame (payloads under 126 bytes); `first` is the
-/// first byte (FIN, RSV bits, opcode).
-fn frame_with(first: u8, payload: &[u8]) -> Vec<u8> {
-    assert!(payload.len() < 126);
-    let mask = [9u8, 8, 7, 6];
-    let mut out = vec![first, 0x80 | payload.len() as u8];
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
-}
-
-fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    frame_with(0x80 | opcode, payload)
-}
-
-/// Reads one unmasked server frame (payloads under 64 KiB): its first
-/// byte and payload.
-async fn read_frame(io: &mut (impl AsyncRead + Unpin)) -> (u8, Vec<u8>) {
-    let mut head = [0u8; 2];
-    bounded("a frame", io.read_exact(&mut head)).await.unwrap();
-    assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
-    let len = match head[1] & 0x7F {
-        126 => {
-            let mut n = [0u8; 2];
-            io.read_exact(&mut n).await.unwrap();
-            u16::from_be_bytes(n) as usize
-        }
-        127 => panic!("a frame over 64 KiB"),
-        n => n as usize,
-    };
-    let mut payload = vec![0; len];
-    bounded("a payload", io.read_exact(&mut payload))
-        .await
-        .unwrap();
-    (head[0], payload)
-}
 
 /// Opens an HTTP/1.1 WebSocket to `path` and reads the head of the answer.
 async fn open_h1(addr: SocketAddr, path: &str, extra: &str) -> (TcpStream, String) {
