@@ -137,18 +137,13 @@ pub(crate) async fn serve<A: App>(
     crate::proxy::adjust_scope(&ctx.config, scope);
     let access_log = ctx.config.access_log.as_ref();
     let log = access_log.map(|log| log.start(scope));
-    let upgrade = match handshake::check_request(
+    let upgrade = handshake::check_upgrade(
         &scope.method,
         scope.version,
         &scope.headers,
+        has_body,
         config.deflate,
-    ) {
-        Ok(_) if has_body => Err(handshake::Refusal {
-            status: StatusCode::BAD_REQUEST,
-            reason: "a WebSocket handshake has no body",
-        }),
-        other => other,
-    };
+    );
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(refusal) => {

@@ -61,7 +61,7 @@ impl WebSocketUpgrade {
     /// Checks a handshake request: an HTTP/1.1 `GET` with `Upgrade:
     /// websocket`, or an HTTP/2 `CONNECT` whose `:protocol` is
     /// `websocket` (the caller checks that pseudo-header). `has_body`:
-    /// the HTTP/1.1 request framed a body. `Err` is the response that
+    /// the request framed a body. `Err` is the response that
     /// refuses it without calling the app: `426` with
     /// `sec-websocket-version: 13` for another version, `400` with the
     /// reason as text otherwise.
@@ -74,14 +74,7 @@ impl WebSocketUpgrade {
         config: &WebSocketConfig,
     ) -> Result<Self, Response<HandshakeBody>> {
         let http2 = version == Version::HTTP_2;
-        let checked = match handshake::check_request(method, version, headers, config.deflate) {
-            Ok(_) if has_body && !http2 => Err(handshake::Refusal {
-                status: StatusCode::BAD_REQUEST,
-                reason: "a WebSocket handshake has no body",
-            }),
-            other => other,
-        };
-        match checked {
+        match handshake::check_upgrade(method, version, headers, has_body, config.deflate) {
             Ok(upgrade) => Ok(Self { upgrade, http2 }),
             Err(refusal) if refusal.status == StatusCode::UPGRADE_REQUIRED => {
                 let mut response = head(refusal.status, http2, HeaderMap::new(), Some(0));

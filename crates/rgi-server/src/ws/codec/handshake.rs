@@ -132,6 +132,22 @@ pub(crate) fn check_request(
     })
 }
 
+/// [`check_request`] for a request that may have framed a body
+/// (`has_body`): a handshake has none (rule `WS-015`).
+pub(crate) fn check_upgrade(
+    method: &Method,
+    version: Version,
+    headers: &HeaderMap,
+    has_body: bool,
+    deflate: bool,
+) -> Result<UpgradeRequest, Refusal> {
+    let upgrade = check_request(method, version, headers, deflate)?;
+    if has_body {
+        return Err(Refusal::bad("a WebSocket handshake has no body"));
+    }
+    Ok(upgrade)
+}
+
 /// A key is 16 random bytes in base64: 24 characters (§4.1).
 fn is_valid_key(key: &[u8]) -> bool {
     key.len() == 24 && STANDARD.decode(key).is_ok_and(|bytes| bytes.len() == 16)
