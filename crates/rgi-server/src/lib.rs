@@ -217,6 +217,7 @@ mod date;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_support;
+mod lifecycle;
 mod lifespan;
 mod limit;
 pub mod listen;
@@ -237,6 +238,7 @@ pub use access_log::{AccessLog, AccessLogFormat, PendingEntry};
 /// [`Shutdown`](shared::Shutdown).
 pub mod shared {
     pub use crate::conn::file::FileSend;
+    pub use crate::lifecycle::Lifecycle;
     pub use crate::lifespan::{startup as start_lifespan, Lifespan};
     pub use crate::server::shutdown_signal;
     pub use crate::shutdown::{ConnWatch, Shutdown};
