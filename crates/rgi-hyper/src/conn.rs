@@ -1,7 +1,7 @@
 //! One connection: TLS if configured, then hyper's automatic HTTP/1.1 or
-//! HTTP/2 connection, serving the app through `rgi-tower`'s `RgiService`.
+//! HTTP/2 connection, serving the app through `rgi-tower`'s `RgiService`,
+//! and WebSocket handshakes through `ws.rs`.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use http::header::SERVER;
 use http::{HeaderValue, Request, Response};
-use http_body_util::Limited;
+use http_body_util::{Either, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -20,6 +20,13 @@ use rgi_server::Config;
 use rgi_tower::{ResponseBody, ResponseFuture, RgiService, Transport};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+
+use crate::ws::{self, DenialBody, Handshake, Sessions};
+
+/// A response's body: the app's through `RgiService`, or a WebSocket
+/// handshake's.
+pub(crate) type Body = Either<ResponseBody, DenialBody>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How connections are spoken.
 #[derive(Clone)]
@@ -43,7 +50,9 @@ impl std::fmt::Debug for Protocol {
 
 /// What every connection of one running server shares.
 pub(crate) struct ConnCtx {
-    config: Config,
+    config: Arc<Config>,
+    /// The WebSockets, which outlive their connection's hyper service.
+    pub(crate) sessions: Arc<Sessions>,
     state: State,
     protocol: Protocol,
     builder: auto::Builder<TokioExecutor>,
@@ -71,7 +80,8 @@ impl ConnCtx {
             // RFC 8441: WebSocket over HTTP/2 arrives as extended CONNECT.
             .enable_connect_protocol();
         Self {
-            config,
+            config: Arc::new(config),
+            sessions: Arc::default(),
             state,
             protocol,
             builder,
@@ -133,6 +143,8 @@ where
             .max_body_bytes
             .map_or(usize::MAX, |max| usize::try_from(max).unwrap_or(usize::MAX)),
         server_header: ctx.config.server_header.clone(),
+        config: ctx.config.clone(),
+        sessions: ctx.sessions.clone(),
     };
     let conn = ctx
         .builder
@@ -143,40 +155,64 @@ where
 }
 
 /// The per-connection hyper service: the body limit on the way in, the
-/// `server` header on the way out, `RgiService` in between.
+/// `server` header on the way out, `RgiService` in between, and WebSocket
+/// handshakes to `ws.rs`.
 struct RequestService<A> {
     rgi: RgiService<A>,
     max_body: usize,
     server_header: Option<HeaderValue>,
+    config: Arc<Config>,
+    sessions: Arc<Sessions>,
 }
 
 impl<A: App> hyper::service::Service<Request<Incoming>> for RequestService<A> {
-    type Response = Response<ResponseBody>;
-    type Error = Infallible;
+    type Response = Response<Body>;
+    type Error = BoxError;
     type Future = WithServerHeader;
 
     fn call(&self, request: Request<Incoming>) -> WithServerHeader {
-        let request = request.map(|body| Limited::new(body, self.max_body));
+        let response = if ws::is_websocket(&request) {
+            Answer::WebSocket(ws::serve(request, &self.rgi, &self.config, &self.sessions))
+        } else {
+            let request = request.map(|body| Limited::new(body, self.max_body));
+            Answer::Http(self.rgi.call_shared(request))
+        };
         WithServerHeader {
-            response: self.rgi.call_shared(request),
+            response,
             server_header: self.server_header.clone(),
         }
     }
 }
 
+enum Answer {
+    Http(ResponseFuture),
+    WebSocket(Handshake),
+}
+
 /// The response future, with the `server` header added unless the app set
 /// one.
 struct WithServerHeader {
-    response: ResponseFuture,
+    response: Answer,
     server_header: Option<HeaderValue>,
 }
 
 impl Future for WithServerHeader {
-    type Output = Result<Response<ResponseBody>, Infallible>;
+    type Output = Result<Response<Body>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let Ok(mut response) = std::task::ready!(Pin::new(&mut this.response).poll(cx));
+        let mut response = match &mut this.response {
+            Answer::Http(response) => {
+                let Ok(response) = std::task::ready!(Pin::new(response).poll(cx));
+                response.map(Either::Left)
+            }
+            Answer::WebSocket(handshake) => match std::task::ready!(handshake.poll_response(cx)) {
+                Some(response) => response.map(|body| Either::Right(DenialBody(body))),
+                // An error makes hyper close the connection (or reset the
+                // stream) without a response, as rgi-server does.
+                None => return Poll::Ready(Err("WebSocket handshake not answered in time".into())),
+            },
+        };
         if let Some(server) = this.server_header.take() {
             response.headers_mut().entry(SERVER).or_insert(server);
         }

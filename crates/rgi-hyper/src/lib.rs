@@ -31,12 +31,15 @@
 //!   (one service per connection, given the connection's addresses, scheme,
 //!   TLS and lifespan state as a [`Transport`]): the request body is pulled
 //!   from hyper as the app receives, and each response event becomes one
-//!   body frame when hyper asks for it, so at most one event is buffered
-//!   between the app and the client, and a client that stops reading
-//!   stalls the app's `send` (rule `CORE-020`);
+//!   body frame when hyper asks for it, so at most one body event (and the
+//!   `Start`) is buffered between the app and the client, and a client
+//!   that stops reading stalls the app's `send` (rule `CORE-020`);
 //! * the lifespan driver, the shutdown signal, the [`rgi_server::Config`]
 //!   and the file sender are the reference server's
-//!   ([`rgi_server::shared`]).
+//!   ([`rgi_server::shared`]);
+//! * so is WebSocket, all but hyper's part: the checks, the app-driven
+//!   handshake and the frame loop are
+//!   [`WebSocketUpgrade`](rgi_server::shared::WebSocketUpgrade)'s (below).
 //!
 //! ## The scope
 //!
@@ -45,7 +48,27 @@
 //! Capabilities: `trailers` on HTTP/2 and on HTTP/1.1 with `TE: trailers`;
 //! `send_file` always (the file's range is streamed in chunks of at most
 //! 64 KiB, one chunk per body frame); `early_hints` never (hyper's server
-//! has no way to send a `103`) and `websocket_denial` not yet.
+//! has no way to send a `103`); `websocket_denial` on every WebSocket
+//! scope.
+//!
+//! ## WebSocket
+//!
+//! An HTTP/1.1 request with `Upgrade: websocket`, or an HTTP/2 `CONNECT`
+//! with `:protocol websocket` (RFC 8441; the server announces
+//! `SETTINGS_ENABLE_CONNECT_PROTOCOL`), becomes one `Conn::WebSocket`
+//! call, served as rgi-server serves it (its crate docs list the rules):
+//! requests it cannot serve are `426` (with `sec-websocket-version: 13`)
+//! or `400` before the app is called; the app answers `Connect`, and only
+//! its `Accept` sends the `101` (with `Sec-WebSocket-Accept`) or, over
+//! HTTP/2, the `200` (no accept key), with the chosen subprotocol, the
+//! permessage-deflate answer and the app's headers; `Close` first is
+//! `403`; a `DenyStart`/`DenyBody` response is sent as the app streams it.
+//! Then the frames, pings, the closing handshake and backpressure both
+//! ways run in rgi-server's frame loop over hyper's upgraded connection,
+//! in a task of its own. Over HTTP/2 the scope's method is `GET`, as for
+//! HTTP/1.1 (`http_version` is `2`). Graceful shutdown closes every open
+//! WebSocket with 1001 at once and waits for them within the drain
+//! timeout.
 //!
 //! ## Shutdown
 //!
@@ -66,6 +89,7 @@ mod files;
 mod server;
 #[cfg(feature = "tls")]
 mod tls;
+mod ws;
 
 pub use files::ServeFiles;
 pub use server::Server;

@@ -4,11 +4,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper_util::server::graceful::GracefulShutdown;
-use rgi::{App, BoxApp};
-use rgi_server::shared::{shutdown_signal, start_lifespan};
+use rgi::App;
+use rgi_server::shared::{shutdown_signal, Lifecycle};
 use rgi_server::{Config, ServeError};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::task::JoinSet;
@@ -56,7 +55,9 @@ impl Server {
     /// Replaces the configuration. Of [`Config`], this server uses the
     /// lifespan mode, `max_body_bytes` (413 past it), `head_timeout` (for
     /// HTTP/1.1 heads and TLS handshakes), `disconnect_grace`,
-    /// `drain_timeout`, `server_header` and `nodelay`.
+    /// `drain_timeout`, `server_header`, `nodelay`, `access_log`, and for
+    /// WebSockets `websocket`, `write_buffer_bytes`, `write_timeout` and
+    /// `read_chunk_bytes`.
     #[must_use]
     pub fn with_config(mut self, config: Config) -> Server {
         self.config = config;
@@ -89,7 +90,8 @@ impl Server {
 
     /// Serves `app` until `signal` completes, then shuts down gracefully:
     /// stops accepting, lets every connection finish what it has in flight
-    /// (HTTP/2 gets `GOAWAY`, idle HTTP/1.1 connections close) within
+    /// (HTTP/2 gets `GOAWAY`, idle HTTP/1.1 connections close, WebSockets
+    /// get a close with 1001) within
     /// [`Config::drain_timeout`], drops what is left, then runs lifespan
     /// shutdown.
     ///
@@ -111,16 +113,10 @@ impl Server {
             inner: ServeFiles(app),
         });
         let mut signal = pin!(signal);
-
-        // LIFE-001: nothing is accepted before startup completes.
-        let (lifespan, state) = tokio::select! {
-            started = start_lifespan(app.clone() as BoxApp, config.lifespan) => started?,
-            () = &mut signal => {
-                tracing::info!("shutdown requested during lifespan startup");
-                return Ok(());
-            }
+        let Some((lifecycle, state)) = Lifecycle::start(&app, &config, signal.as_mut()).await?
+        else {
+            return Ok(());
         };
-        let drain_timeout = config.drain_timeout;
         let ctx = Arc::new(ConnCtx::new(config, state, protocol, local_addr));
         let graceful = GracefulShutdown::new();
         let mut conns = JoinSet::new();
@@ -140,35 +136,26 @@ impl Server {
                         while conns.try_join_next().is_some() {}
                         conns.spawn(crate::conn::serve(stream, peer, ctx.clone(), app.clone(), graceful.watcher()));
                     }
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off
-                        // instead of spinning, and keep serving.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
+                    Err(e) => Lifecycle::accept_failed(e).await,
                 },
             }
         }
         drop(listener);
-        tracing::info!("shutting down: no longer accepting; draining");
-        if tokio::time::timeout(drain_timeout, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                connections = conns.len(),
-                ?drain_timeout,
-                "drain timeout passed; dropping the remaining connections"
-            );
+        // WebSockets left hyper's connections when they upgraded: they
+        // close with 1001 on their own signal, and are waited for too.
+        ctx.sessions.start_shutdown();
+        let drained = lifecycle
+            .drain(conns.len(), async {
+                graceful.shutdown().await;
+                ctx.sessions.drained().await;
+            })
+            .await;
+        if !drained {
+            lifecycle.drain_timed_out(conns.len());
         }
+        ctx.sessions.abort();
         conns.shutdown().await;
-        if let Some(lifespan) = lifespan {
-            lifespan.shutdown(drain_timeout).await;
-        }
-        if let Some(log) = &app.log {
-            log.flush(drain_timeout);
-        }
-        tracing::info!("server stopped");
+        lifecycle.finish().await;
         Ok(())
     }
 }

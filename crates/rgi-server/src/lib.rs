@@ -217,6 +217,7 @@ mod date;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_support;
+mod lifecycle;
 mod lifespan;
 mod limit;
 pub mod listen;
@@ -230,10 +231,20 @@ pub use access_log::{AccessLog, AccessLogFormat, PendingEntry};
 /// What every rgi server needs and none should copy: the lifespan driver,
 /// the shutdown signal and the file sender. `rgi-hyper` serves apps with
 /// these very pieces, so both servers start, stop and send files alike.
+/// For WebSocket, a server that answers the handshake itself gets the
+/// checks, the app's call and the frame loop of this server's own
+/// WebSockets from [`WebSocketUpgrade`](shared::WebSocketUpgrade), and
+/// tells its sessions about graceful shutdown with
+/// [`Shutdown`](shared::Shutdown).
 pub mod shared {
     pub use crate::conn::file::FileSend;
+    pub use crate::lifecycle::Lifecycle;
     pub use crate::lifespan::{startup as start_lifespan, Lifespan};
     pub use crate::server::shutdown_signal;
+    pub use crate::shutdown::{ConnWatch, Shutdown};
+    pub use crate::ws::upgraded::{
+        HandshakeBody, HandshakeResponse, Served, Session, WebSocketUpgrade,
+    };
 }
 pub use config::{Config, LifespanMode};
 pub use error::ServeError;

@@ -4,16 +4,15 @@ use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use rgi::{App, BoxApp};
+use rgi::App;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::ctx::ServerCtx;
 use crate::error::ServeError;
-use crate::lifespan;
+use crate::lifecycle::Lifecycle;
 use crate::listen::{self, ListenAddr, Listener};
 use crate::shutdown::Shutdown;
 
@@ -118,7 +117,7 @@ impl Server {
     ///
     /// The server is generic over the app's type: each request's future is
     /// the app's own, polled in place in the connection's task, with no box
-    /// (hand it a [`BoxApp`] for a stack chosen at run time).
+    /// (hand it a [`BoxApp`](rgi::BoxApp) for a stack chosen at run time).
     pub async fn serve(self, app: impl App) -> Result<(), ServeError> {
         self.serve_with_shutdown(app, shutdown_signal()).await
     }
@@ -145,14 +144,9 @@ impl Server {
         } = self;
         let app = Arc::new(app);
         let mut signal = pin!(signal);
-
-        // LIFE-001: nothing is accepted before startup completes.
-        let (lifespan, state) = tokio::select! {
-            started = lifespan::startup(app.clone() as BoxApp, config.lifespan) => started?,
-            () = &mut signal => {
-                tracing::info!("shutdown requested during lifespan startup");
-                return Ok(());
-            }
+        let Some((lifecycle, state)) = Lifecycle::start(&app, &config, signal.as_mut()).await?
+        else {
+            return Ok(());
         };
 
         let listeners = match listeners {
@@ -160,9 +154,7 @@ impl Server {
             Listeners::AfterStartup(bind) => match bind() {
                 Ok(listeners) => listeners,
                 Err(e) => {
-                    if let Some(lifespan) = lifespan {
-                        lifespan.shutdown(config.drain_timeout).await;
-                    }
+                    lifecycle.finish().await;
                     return Err(ServeError::Io(e));
                 }
             },
@@ -221,43 +213,23 @@ impl Server {
                         // copies.
                         conns.spawn(Box::pin(crate::conn::serve_connection(stream, peer, ctx.clone(), app.clone())));
                     }
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off
-                        // instead of spinning, and keep serving.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
+                    Err(e) => Lifecycle::accept_failed(e).await,
                 },
             }
         }
 
         drop(listeners);
-        tracing::info!(
-            connections = conns.len(),
-            "shutting down: no longer accepting; draining"
-        );
         ctx.shutdown.start();
-        let drain_timeout = ctx.config.drain_timeout;
-        let drained = tokio::time::timeout(drain_timeout, async {
-            while conns.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!(
-                connections = conns.len(),
-                ?drain_timeout,
-                "drain timeout passed; dropping the remaining connections"
-            );
+        let drained = lifecycle
+            .drain(conns.len(), async {
+                while conns.join_next().await.is_some() {}
+            })
+            .await;
+        if !drained {
+            lifecycle.drain_timed_out(conns.len());
             conns.shutdown().await;
         }
-        if let Some(lifespan) = lifespan {
-            lifespan.shutdown(drain_timeout).await;
-        }
-        if let Some(log) = ctx.config.access_log.clone() {
-            // The last lines, written before the process may exit.
-            let _ = tokio::task::spawn_blocking(move || log.flush(Duration::from_secs(2))).await;
-        }
-        tracing::info!("server stopped");
+        lifecycle.finish().await;
         Ok(())
     }
 }

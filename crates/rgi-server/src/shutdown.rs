@@ -11,9 +11,10 @@ use std::task::Waker;
 
 use futures_util::task::AtomicWaker;
 
-/// Server-wide shutdown state.
+/// Server-wide shutdown state: [`start`](Self::start) it once, and every
+/// connection's [`ConnWatch`] sees it (a WebSocket then closes with 1001).
 #[derive(Debug, Default)]
-pub(crate) struct Shutdown {
+pub struct Shutdown {
     started: AtomicBool,
     next_id: AtomicU64,
     conns: Mutex<HashMap<u64, Arc<AtomicWaker>>>,
@@ -21,12 +22,12 @@ pub(crate) struct Shutdown {
 
 impl Shutdown {
     /// Whether graceful shutdown has begun.
-    pub(crate) fn is_started(&self) -> bool {
+    pub fn is_started(&self) -> bool {
         self.started.load(Ordering::SeqCst)
     }
 
     /// Begins graceful shutdown and wakes every registered connection.
-    pub(crate) fn start(&self) {
+    pub fn start(&self) {
         self.started.store(true, Ordering::SeqCst);
         let conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
         for waker in conns.values() {
@@ -35,7 +36,7 @@ impl Shutdown {
     }
 
     /// Registers a connection; it is unregistered when the watch drops.
-    pub(crate) fn watch(self: &Arc<Self>) -> ConnWatch {
+    pub fn watch(self: &Arc<Self>) -> ConnWatch {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let waker = Arc::new(AtomicWaker::new());
         self.conns
@@ -52,7 +53,7 @@ impl Shutdown {
 
 /// One connection's registration with [`Shutdown`].
 #[derive(Debug)]
-pub(crate) struct ConnWatch {
+pub struct ConnWatch {
     id: u64,
     waker: Arc<AtomicWaker>,
     shutdown: Arc<Shutdown>,
@@ -63,6 +64,11 @@ impl ConnWatch {
     /// [`Shutdown::is_started`], to not miss the signal.
     pub(crate) fn register(&self, waker: &Waker) {
         self.waker.register(waker);
+    }
+
+    /// Whether graceful shutdown has begun.
+    pub fn is_started(&self) -> bool {
+        self.shutdown.is_started()
     }
 }
 

@@ -161,6 +161,7 @@ impl Transport {
 /// came from, if any. `None` when its path does not decode to UTF-8
 /// (rule `HTTP-003`) or an HTTP/2 request names two different hosts (rule
 /// `HTTP-037`): both are answered 400.
+#[inline]
 pub(crate) fn scope_from_request(
     mut parts: http::request::Parts,
     placement: &Placement,

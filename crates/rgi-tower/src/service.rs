@@ -3,7 +3,9 @@
 //! No task per request: the app's call is one boxed future, polled by the
 //! response future until `Start` and then by the response body, one event
 //! per frame, so a body chunk is produced only when hyper (or the layer
-//! outside) asks for the next frame: lock-step, bounded by one event.
+//! outside) asks for the next frame: lock-step, bounded by one body event
+//! (the `Start` waits beside it, and the last event's send completes at
+//! once, so a whole response is one poll of the app; see `Shared`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -135,6 +137,20 @@ impl<A: App> RgiService<A> {
         self
     }
 
+    /// The app this service calls.
+    pub fn app(&self) -> &Arc<A> {
+        &self.app
+    }
+
+    /// The scope a call for a request with these `parts` gets (addresses,
+    /// scheme, TLS, lifespan state, mount point, `host` from
+    /// `:authority`), for a server that serves some requests with the
+    /// same app itself (rgi-hyper's WebSocket handshakes); `None` when
+    /// [`call_shared`](Self::call_shared) would answer `400`.
+    pub fn scope_of(&self, parts: http::request::Parts) -> Option<rgi::HttpScope> {
+        scope_from_request(parts, &self.placement).map(|(scope, _)| scope)
+    }
+
     /// How long a call whose response was dropped (the client went away)
     /// may go on, seeing `Disconnect`, before it is dropped in turn
     /// (default [`DEFAULT_GRACE`]; needs a tokio runtime with timers,
@@ -213,16 +229,36 @@ impl<A: App> RgiService<A> {
 }
 
 /// What the app's handles and the driver share. The app runs inside the
-/// driver's poll, so the one-event slot needs no waker: whoever took an
-/// event polls the app again for the next one.
+/// driver's poll, so the buffer needs no waker: whoever took an event
+/// polls the app again for the next one.
+///
+/// The buffer is bounded (rule `CORE-020`): the response's `Start` and at
+/// most one body event. The `Start` takes no room from the body, so its
+/// `send` completes at once; so does the send of the response's last
+/// event, after which the app may send nothing more. A plain `respond`
+/// thus runs to its end in one poll of the app.
 #[derive(Default)]
 struct Shared {
+    /// The `Start`, until the tower side takes it.
+    start: Option<HttpSend>,
+    /// The one body event (or trailers) waiting to be taken.
     slot: Option<HttpSend>,
     complete: bool,
     disconnected: bool,
     /// Why the request body failed, when it did: `413` for a body over a
     /// limit (tower-http's `RequestBodyLimitLayer`), else `400`.
     body_failed: Option<StatusCode>,
+}
+
+impl Shared {
+    fn take(&mut self) -> Option<HttpSend> {
+        self.start.take().or_else(|| self.slot.take())
+    }
+
+    fn clear(&mut self) {
+        self.start = None;
+        self.slot = None;
+    }
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -316,7 +352,7 @@ struct SlotSender {
 impl Sender<HttpSend> for SlotSender {
     fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
         let mut shared = lock(&self.shared);
-        if shared.slot.is_some() {
+        if shared.slot.is_some() && !self.rules.complete() {
             return Err(Error::protocol(
                 "CORE-021",
                 "start_send before the last send was flushed",
@@ -327,17 +363,22 @@ impl Sender<HttpSend> for SlotSender {
             return Err(Error::Disconnected);
         }
         shared.complete = self.rules.complete();
-        shared.slot = Some(event);
+        if matches!(event, HttpSend::Start(_)) {
+            shared.start = Some(event);
+        } else {
+            shared.slot = Some(event);
+        }
         Ok(())
     }
 
     fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut shared = lock(&self.shared);
-        if shared.slot.is_none() {
-            Poll::Ready(Ok(()))
-        } else if shared.disconnected {
-            shared.slot = None;
+        if shared.disconnected && (shared.slot.is_some() || shared.start.is_some()) {
+            shared.clear();
             Poll::Ready(Err(Error::Disconnected))
+        } else if shared.slot.is_none() || shared.complete {
+            // Room for the next event, or no next event (see `Shared`).
+            Poll::Ready(Ok(()))
         } else {
             // Taken when the tower side asks for the next frame.
             Poll::Pending
@@ -448,7 +489,7 @@ impl Driver {
     fn take_event(&mut self, cx: &mut Context<'_>) -> Option<HttpSend> {
         let (event, complete) = {
             let mut shared = lock(&self.shared);
-            (shared.slot.take()?, shared.complete)
+            (shared.take()?, shared.complete && shared.slot.is_none())
         };
         if complete {
             // The last event: let the app see its send complete and return
@@ -474,7 +515,7 @@ impl Drop for Driver {
         {
             let mut shared = lock(&self.shared);
             shared.disconnected = true;
-            shared.slot = None;
+            shared.clear();
         }
         // The tower side is gone (the client left, a timeout fired): the app
         // now sees `Disconnect` and failing sends, and gets its grace period
@@ -559,7 +600,7 @@ impl Future for ResponseFuture {
                                 || status == StatusCode::NOT_MODIFIED;
                             if !bodiless && !start.trailers && !headers.contains_key(CONTENT_LENGTH)
                             {
-                                headers.insert(CONTENT_LENGTH, data.len().into());
+                                headers.insert(CONTENT_LENGTH, length_value(data.len() as u64));
                             }
                         }
                         body.peeked = Some(step);

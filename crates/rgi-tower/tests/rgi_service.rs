@@ -4,6 +4,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::ConnectInfo;
 use common::*;
@@ -120,4 +121,87 @@ async fn a_path_that_is_not_utf8_is_a_400_not_a_panic() {
         .await;
     let text = client.read_to_end().await;
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+}
+
+/// Logs when each of its sends completed: the head, a chunk, the end.
+struct Logs(Arc<Mutex<Vec<&'static str>>>);
+
+impl App for Logs {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return conn.unsupported();
+        };
+        let log = |what| self.0.lock().unwrap().push(what);
+        http.send(rgi::HttpSend::Start(rgi::ResponseStart::new(
+            StatusCode::OK,
+        )))
+        .await?;
+        log("start sent");
+        http.send(rgi::HttpSend::chunk("a")).await?;
+        log("chunk sent");
+        http.send(rgi::HttpSend::body("b")).await?;
+        log("end sent");
+        Ok(())
+    }
+}
+
+/// The bounded buffer of rule CORE-020, as `RgiService` has it: the head
+/// and one body event. The head's send completes at once (it takes no
+/// room from the body), a chunk's only once the tower side took it, and
+/// the last event's at once (nothing can follow it), so the app is done
+/// before its last frame is read.
+#[tokio::test]
+async fn the_head_and_the_last_event_are_buffered_a_chunk_waits() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = || log.lock().unwrap().clone();
+    let request = rgi::http::Request::new(http_body_util::Empty::<bytes::Bytes>::new());
+    let response = RgiService::new(Logs(log.clone()))
+        .oneshot(request)
+        .await
+        .unwrap();
+    // The head is out, the chunk waits in the buffer for its frame.
+    assert_eq!(seen(), ["start sent"]);
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(first, "a");
+    // Taking the chunk freed the buffer, but the app runs only when the
+    // next frame is asked for.
+    assert_eq!(seen(), ["start sent"]);
+    let last = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(last, "b");
+    assert_eq!(seen(), ["start sent", "chunk sent", "end sent"]);
+    assert!(body.frame().await.is_none());
+}
+
+/// Counts how often its app's call is polled.
+struct CountsPolls<A>(A, Arc<Mutex<usize>>);
+
+impl<A: App> App for CountsPolls<A> {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let mut call = std::pin::pin!(self.0.call(conn));
+        std::future::poll_fn(|cx| {
+            *self.1.lock().unwrap() += 1;
+            std::future::Future::poll(call.as_mut(), cx)
+        })
+        .await
+    }
+}
+
+/// What the buffer buys: a whole response (`respond`: the head, then the
+/// body in one event) is sent in one poll of the app, not one per event.
+#[tokio::test]
+async fn a_whole_response_takes_one_poll_of_the_app() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let polls = Arc::new(Mutex::new(0));
+    let app = CountsPolls(Where, polls.clone());
+    let request = rgi::http::Request::new(http_body_util::Empty::<bytes::Bytes>::new());
+    let response = RgiService::new(app).oneshot(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(body.starts_with(b"root_path="), "{body:?}");
+    assert_eq!(*polls.lock().unwrap(), 1);
 }

@@ -148,15 +148,26 @@ impl HttpScope {
     /// A scope from the parts of an `http::Request`, moving the method, URI,
     /// headers and extensions (nothing is copied or re-parsed). The scheme is
     /// the URI's when it has one.
+    #[inline]
     pub fn from_parts(parts: http::request::Parts) -> Option<Self> {
-        let mut scope = Self::new(parts.method, parts.uri)?;
-        if let Some(scheme) = scope.uri.scheme() {
-            scope.scheme = scheme.clone();
-        }
-        scope.version = parts.version;
-        scope.headers = parts.headers;
-        scope.extensions = parts.extensions;
-        Some(scope)
+        // Built whole, not through `new` and then assigned: no empty maps
+        // made and dropped, no scope moved twice (this runs per request).
+        let path = decode_path(parts.uri.path().as_bytes())?;
+        Some(Self {
+            scheme: parts.uri.scheme().cloned().unwrap_or(Scheme::HTTP),
+            method: parts.method,
+            uri: parts.uri,
+            version: parts.version,
+            path,
+            root_path: String::new(),
+            headers: parts.headers,
+            client: None,
+            server: None,
+            state: State::new(),
+            extensions: parts.extensions,
+            capabilities: Capabilities::NONE,
+            tls: None,
+        })
     }
 
     /// The parts of an `http::Request` with this scope's method, URI,

@@ -354,3 +354,195 @@ async fn shutdown_lets_a_request_in_flight_finish() {
         server.finish().await;
     }
 }
+
+/// Sends a WebSocket handshake for `path` (with `extra` header lines) and
+/// then `then`, and reads until the server closes: the head as text (names
+/// lower-cased) and the bytes after it.
+async fn ws_exchange(addr: SocketAddr, path: &str, extra: &str, then: &[u8]) -> (String, Vec<u8>) {
+    let mut stream = bounded("connect", TcpStream::connect(addr)).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(then).await.unwrap();
+    let mut out = Vec::new();
+    let _ = bounded("the server's close", stream.read_to_end(&mut out)).await;
+    let end = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("a head in {:?}", String::from_utf8_lossy(&out)))
+        + 4;
+    let rest = out.split_off(end);
+    let head = String::from_utf8(out).unwrap();
+    let mut lines = head.lines();
+    let mut lowered = lines.next().unwrap_or("").to_owned() + "\r\n";
+    for line in lines {
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        lowered += &format!("{}:{value}\r\n", name.to_ascii_lowercase());
+    }
+    (lowered, rest)
+}
+
+/// A masked client frame (payloads under 126 bytes).
+fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [1u8, 2, 3, 4];
+    let mut out = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+#[tokio::test]
+async fn websocket_routes_on_both_servers() {
+    for kind in SERVERS {
+        let server = Running::start(kind).await;
+        let addr = server.addr;
+
+        // /ws/echo: the first subprotocol offered, the echo, the close
+        // echoed with the client's code.
+        let mut then = ws_frame(0x1, b"hello");
+        then.extend(ws_frame(0x2, b"\x00\x01"));
+        then.extend(ws_frame(0x8, &[0x03, 0xE8]));
+        let (head, frames) = ws_exchange(
+            addr,
+            "/ws/echo",
+            "Sec-WebSocket-Protocol: one, two\r\n",
+            &then,
+        )
+        .await;
+        assert!(
+            head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+            "{kind:?}: {head}"
+        );
+        assert!(
+            head.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+            "{kind:?}: {head}"
+        );
+        assert!(
+            head.contains("sec-websocket-protocol: one\r\n"),
+            "{kind:?}: {head}"
+        );
+        assert!(head.contains("upgrade: websocket\r\n"), "{kind:?}: {head}");
+        assert_eq!(
+            frames, b"\x81\x05hello\x82\x02\x00\x01\x88\x02\x03\xE8",
+            "{kind:?}"
+        );
+
+        // /ws/reject: 403 without a body (WS-004).
+        let (head, body) = ws_exchange(addr, "/ws/reject", "", b"").await;
+        assert!(
+            head.starts_with("HTTP/1.1 403 Forbidden\r\n"),
+            "{kind:?}: {head}"
+        );
+        assert!(body.is_empty(), "{kind:?}");
+
+        // /ws/deny: the app's 401 with its headers and body, both servers
+        // announcing `websocket_denial`.
+        let (head, body) = ws_exchange(addr, "/ws/deny", "", b"").await;
+        assert!(
+            head.starts_with("HTTP/1.1 401 Unauthorized\r\n"),
+            "{kind:?}: {head}"
+        );
+        assert!(
+            head.contains("www-authenticate: Bearer\r\n"),
+            "{kind:?}: {head}"
+        );
+        assert_eq!(body, testbed::DENY_BODY.as_bytes(), "{kind:?}");
+
+        // /ws/close?code=N: the app's close with its code.
+        let (head, close) = ws_exchange(
+            addr,
+            "/ws/close?code=4001",
+            "",
+            &ws_frame(0x8, &[0x0F, 0xA1]),
+        )
+        .await;
+        assert!(head.starts_with("HTTP/1.1 101 "), "{kind:?}: {head}");
+        assert_eq!(close, [0x88, 0x02, 0x0F, 0xA1], "{kind:?}");
+
+        // What the server refuses before the app (WS-015).
+        let (head, _) = ws_exchange(addr, "/ws/echo", "Sec-WebSocket-Version: 8\r\n", b"").await;
+        assert!(head.starts_with("HTTP/1.1 426 "), "{kind:?}: {head}");
+        assert!(
+            head.contains("sec-websocket-version: 13\r\n"),
+            "{kind:?}: {head}"
+        );
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /ws/echo HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = Vec::new();
+        let _ = bounded("400", stream.read_to_end(&mut reply)).await;
+        assert!(
+            reply.starts_with(b"HTTP/1.1 400 "),
+            "{kind:?}: {}",
+            String::from_utf8_lossy(&reply)
+        );
+
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn websocket_echo_with_tungstenite_on_both_servers() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    for kind in SERVERS {
+        let server = Running::start(kind).await;
+        let url = format!("ws://{}/ws/echo", server.addr);
+        let (mut ws, response) = bounded("handshake", tokio_tungstenite::connect_async(url))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 101, "{kind:?}");
+        for text in ["one", "two", &"x".repeat(100_000)] {
+            ws.send(Message::text(text)).await.unwrap();
+            let echo = bounded("echo", ws.next()).await.unwrap().unwrap();
+            assert_eq!(echo, Message::text(text), "{kind:?}");
+        }
+        ws.send(Message::binary(vec![7u8; 70_000])).await.unwrap();
+        let echo = bounded("echo", ws.next()).await.unwrap().unwrap();
+        assert_eq!(echo, Message::binary(vec![7u8; 70_000]), "{kind:?}");
+        ws.close(None).await.unwrap();
+        // The close is echoed, then the stream ends.
+        while let Some(Ok(_)) = bounded("close", ws.next()).await {}
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn shutdown_closes_an_open_websocket_with_1001() {
+    for kind in SERVERS {
+        let mut server = Running::start(kind).await;
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream
+            .write_all(b"GET /ws/echo HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reader = BufReader::new(stream);
+        loop {
+            let mut line = String::new();
+            bounded("101", reader.read_line(&mut line)).await.unwrap();
+            if line == "\r\n" {
+                break;
+            }
+        }
+        drop(server.stop.take());
+        let mut close = [0u8; 4];
+        bounded("the server's close", reader.read_exact(&mut close))
+            .await
+            .unwrap();
+        // 1001 = 0x03E9, "going away" (CORE-033).
+        assert_eq!(close[..2], [0x88, 0x16], "{kind:?}: {close:?}");
+        assert_eq!(close[2..], [0x03, 0xE9], "{kind:?}");
+        let mut reason = [0u8; 20];
+        reader.read_exact(&mut reason).await.unwrap();
+        reader
+            .get_mut()
+            .write_all(&ws_frame(0x8, &[0x03, 0xE9]))
+            .await
+            .unwrap();
+        server.finish().await;
+    }
+}

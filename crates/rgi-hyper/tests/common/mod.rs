@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rgi::App;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
@@ -87,4 +88,48 @@ pub async fn body_of(response: hyper::Response<hyper::body::Incoming>) -> Bytes 
         .await
         .expect("body")
         .to_bytes()
+}
+
+/// A masked client WebSocket frame (payloads under 64 KiB); `first` is
+/// the first byte (FIN, RSV bits, opcode).
+pub fn frame_with(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [9u8, 8, 7, 6];
+    let mut out = vec![first];
+    match u16::try_from(payload.len()) {
+        Ok(n) if n < 126 => out.push(0x80 | n as u8),
+        Ok(n) => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        Err(_) => panic!("a frame over 64 KiB"),
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+pub fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    frame_with(0x80 | opcode, payload)
+}
+
+/// Reads one unmasked server frame (payloads under 64 KiB): its first
+/// byte and payload.
+pub async fn read_frame(io: &mut (impl AsyncRead + Unpin)) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 2];
+    bounded("a frame", io.read_exact(&mut head)).await.unwrap();
+    assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
+    let len = match head[1] & 0x7F {
+        126 => {
+            let mut n = [0u8; 2];
+            io.read_exact(&mut n).await.unwrap();
+            u16::from_be_bytes(n) as usize
+        }
+        127 => panic!("a frame over 64 KiB"),
+        n => n as usize,
+    };
+    let mut payload = vec![0; len];
+    bounded("a payload", io.read_exact(&mut payload))
+        .await
+        .unwrap();
+    (head[0], payload)
 }

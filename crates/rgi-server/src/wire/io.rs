@@ -8,11 +8,12 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use crate::listen::Stream;
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::Interest;
+use tokio::io::{AsyncWrite, Interest};
 
 /// Bodies up to this size are copied next to the head and framing; larger
 /// ones are queued by reference and written with `writev`.
@@ -287,6 +288,26 @@ impl WriteBuf {
                 }
             }
         }
+    }
+
+    /// Writes until at most `limit` bytes are waiting, to any writer (a
+    /// connection another server upgraded: rgi-hyper's WebSockets). One
+    /// buffer per write: the writers this serves (TLS, hyper's upgraded
+    /// stream) do not write vectors anyway. The caller flushes.
+    pub(crate) fn poll_write_to<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        limit: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        while self.len > limit {
+            let front: &[u8] = self.queue.front().map_or(&self.tail, |bytes| bytes);
+            match ready!(Pin::new(&mut *writer).poll_write(cx, front))? {
+                0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                n => self.consume(n),
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Drops everything waiting.

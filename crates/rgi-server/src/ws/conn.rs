@@ -1,5 +1,8 @@
 //! One WebSocket connection: the app-driven handshake, then frames to and
-//! from the app's events, the closing handshake, pings, shutdown.
+//! from the app's events, the closing handshake, pings, shutdown. It runs
+//! over a [`Link`]: this server's own socket (`raw.rs`), or a connection
+//! another server upgraded after answering the handshake itself
+//! (`upgraded.rs`, rgi-hyper's), so both servers share one frame loop.
 //!
 //! Built like the HTTP connection (`conn/`): the app's future is polled
 //! in the connection's task, and its receiver and sender work on the
@@ -10,50 +13,85 @@
 //! read slows the app.
 
 use std::future::{poll_fn, Future};
+use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll};
 
-use crate::listen::Stream;
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
 use rgi::{
-    App, Capabilities, CloseFrame, Conn, Error, HttpScope, Message, Receiver, ResponseStart,
-    Sender, WebSocketConn, WebSocketReceive, WebSocketScope, WebSocketSend,
+    App, CloseFrame, Conn, Error, Message, Receiver, ResponseStart, Sender, WebSocketConn,
+    WebSocketReceive, WebSocketScope, WebSocketSend,
 };
 use tokio::time::{Instant, Sleep};
 
 use super::codec::frame::OpCode;
-use super::codec::handshake::{self, UpgradeRequest};
+use super::codec::handshake::UpgradeRequest;
 use super::codec::{is_sendable_close_code, CloseError, Decoder, EncodedFrame, Encoder, Incoming};
-use crate::ctx::ServerCtx;
+use crate::config::Config;
 use crate::shutdown::ConnWatch;
-use crate::wire::encode::{
-    encode_head, is_hop_by_hop, write_error_response, ConnectionHeader, Identity, LengthHeader,
-};
-use crate::wire::io::{poll_read_buf, release_read_buf, WriteBuf};
+use crate::wire::encode::{is_hop_by_hop, LengthHeader};
+use crate::wire::io::WriteBuf;
 use crate::wire::stall::StallClock;
 
+/// Where a WebSocket's bytes come from and go to, and how its handshake
+/// is answered. Called with the connection's lock held.
+pub(crate) trait Link: Send {
+    /// Reads once into `buf`, reserving `reserve` bytes first; `Ok(0)` is
+    /// the end of the stream.
+    fn poll_read(
+        &mut self,
+        buf: &mut BytesMut,
+        reserve: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>>;
+    /// Writes `out` until at most `limit` bytes wait.
+    fn poll_write(
+        &mut self,
+        out: &mut WriteBuf,
+        limit: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>>;
+    /// Whether bytes taken by [`poll_write`](Self::poll_write) may still
+    /// wait in the link (a TLS record not flushed yet).
+    fn unflushed(&self) -> bool {
+        false
+    }
+    /// Before the handshake is complete: ready once the client is gone.
+    /// `limit`: how much it may read ahead meanwhile.
+    fn poll_left(&mut self, buf: &mut BytesMut, limit: usize, cx: &mut Context<'_>) -> Poll<()>;
+    /// Completes the handshake (rule `WS-006`): `headers` are the app's
+    /// plus the chosen subprotocol and the extension answer.
+    fn accept(&mut self, out: &mut WriteBuf, headers: HeaderMap, upgrade: &UpgradeRequest);
+    /// The head of an HTTP response that refuses the handshake (the
+    /// app's `Close` or denial); the connection ends after it.
+    fn respond(
+        &mut self,
+        out: &mut WriteBuf,
+        status: StatusCode,
+        headers: &HeaderMap,
+        length: LengthHeader,
+    );
+    /// Bytes of that response's body; `last`: no more follow.
+    fn body(&mut self, out: &mut WriteBuf, data: Bytes, last: bool);
+    /// The server's own answer to a handshake the app did not answer.
+    fn refuse(&mut self, out: &mut WriteBuf, status: StatusCode);
+    /// The handshake timed out: the connection ends without a response.
+    fn abandon(&mut self, out: &mut WriteBuf);
+}
+
 /// Bytes reserved per read when no frame says it needs more.
-const READ_BYTES: usize = 4 * 1024;
+pub(super) const READ_BYTES: usize = 4 * 1024;
 /// A read buffer bigger than this is let go once empty: a large message
 /// does not pin its memory for the connection's life.
 const KEPT_READ_BYTES: usize = 64 * 1024;
 /// Longest close reason (a close frame's payload is at most 125 bytes).
 const MAX_CLOSE_REASON: usize = 123;
-
-/// How the connection's socket is to be closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ending {
-    /// A normal close.
-    Close,
-    /// A reset: the peer is dead or stopped reading.
-    Reset,
-}
 
 /// Where the connection is.
 #[derive(Debug)]
@@ -79,7 +117,31 @@ enum Phase {
     Closed,
 }
 
-struct Core {
+/// What the handshake asked for, and the link it came over: the start
+/// of a [`run`].
+pub(crate) struct Start<L> {
+    pub(crate) link: L,
+    /// Bytes already read after the request.
+    pub(crate) read_buf: BytesMut,
+    /// Bytes already waiting to be written.
+    pub(crate) out: WriteBuf,
+    pub(crate) upgrade: UpgradeRequest,
+}
+
+/// How a connection ended, for the server's access log and socket.
+pub(crate) struct Finished<L> {
+    pub(crate) link: L,
+    /// The handshake's status (101 once accepted, even over HTTP/2, where
+    /// the wire says 200).
+    pub(crate) status: u16,
+    /// Bytes of a denial response's body.
+    pub(crate) body_bytes: u64,
+    /// End with a reset (or an aborted response) rather than a close.
+    pub(crate) reset: bool,
+}
+
+struct Core<L> {
+    link: L,
     read_buf: BytesMut,
     out: WriteBuf,
     stall: StallClock,
@@ -116,7 +178,7 @@ struct Core {
     body_bytes: u64,
 }
 
-impl Core {
+impl<L: Link> Core<L> {
     fn lose(&mut self, code: u16) {
         self.disconnect.get_or_insert_with(|| CloseFrame::new(code));
         self.phase = Phase::Closed;
@@ -151,7 +213,7 @@ impl Core {
 
     /// Reads and handles frames until a message is ready for the app, the
     /// connection is over, or the socket has nothing more for now.
-    fn poll_incoming(&mut self, stream: &Stream, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_incoming(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             if self.ready.is_some() || matches!(self.phase, Phase::Closed) {
                 return Poll::Ready(());
@@ -194,14 +256,7 @@ impl Core {
                 self.read_buf = BytesMut::new();
             }
             let wanted = self.decoder.wanted(&self.read_buf).max(READ_BYTES);
-            let read = poll_read_buf(stream, &mut self.read_buf, wanted, cx);
-            if read.is_pending() {
-                // Nothing to read: a waiting connection holds no read
-                // buffer (the next read takes one once the socket is
-                // readable).
-                release_read_buf(&mut self.read_buf);
-            }
-            match ready!(read) {
+            match ready!(self.link.poll_read(&mut self.read_buf, wanted, cx)) {
                 Ok(0) | Err(_) => self.read_eof = true,
                 Ok(_) => {
                     self.last_heard = Instant::now();
@@ -211,41 +266,35 @@ impl Core {
         }
     }
 
-    /// Before the handshake completes the client should send nothing;
-    /// reading (a little) is only to notice that it left.
-    fn poll_left(&mut self, stream: &Stream, limit: usize, cx: &mut Context<'_>) -> Poll<()> {
-        while !self.read_eof {
-            if self.read_buf.len() >= limit {
-                return Poll::Pending;
-            }
-            match ready!(poll_read_buf(stream, &mut self.read_buf, READ_BYTES, cx)) {
-                Ok(0) | Err(_) => self.read_eof = true,
-                Ok(_) => {}
-            }
+    /// Before the handshake completes: notices a client that left.
+    fn poll_left(&mut self, limit: usize, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.read_eof {
+            ready!(self.link.poll_left(&mut self.read_buf, limit, cx));
+            self.read_eof = true;
         }
         self.lose(1006);
         Poll::Ready(())
     }
 }
 
-struct Shared<'c> {
-    stream: &'c Stream,
-    ctx: &'c ServerCtx,
-    core: Mutex<Core>,
+struct Shared<'c, L> {
+    config: &'c Config,
+    watch: &'c ConnWatch,
+    core: Mutex<Core<L>>,
 }
 
-impl Shared<'_> {
-    fn lock(&self) -> MutexGuard<'_, Core> {
+impl<L> Shared<'_, L> {
+    fn lock(&self) -> MutexGuard<'_, Core<L>> {
         // Nothing holding the lock calls app code; see conn/exchange.rs.
         self.core.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-struct Rx<'s, 'c> {
-    shared: &'s Shared<'c>,
+struct Rx<'s, 'c, L> {
+    shared: &'s Shared<'c, L>,
 }
 
-impl Receiver<WebSocketReceive> for Rx<'_, '_> {
+impl<L: Link> Receiver<WebSocketReceive> for Rx<'_, '_, L> {
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<WebSocketReceive> {
         let shared = self.shared;
         let mut core = shared.lock();
@@ -267,27 +316,27 @@ impl Receiver<WebSocketReceive> for Rx<'_, '_> {
             }
             match core.phase {
                 Phase::Handshake | Phase::Denying { .. } => {
-                    let limit = shared.ctx.config.read_chunk_bytes;
-                    ready!(core.poll_left(shared.stream, limit, cx));
+                    let limit = shared.config.read_chunk_bytes;
+                    ready!(core.poll_left(limit, cx));
                 }
-                Phase::Open | Phase::Closing => ready!(core.poll_incoming(shared.stream, cx)),
+                Phase::Open | Phase::Closing => ready!(core.poll_incoming(cx)),
                 Phase::Refused | Phase::Closed => core.lose(1006),
             }
         }
     }
 }
 
-struct Tx<'s, 'c> {
-    shared: &'s Shared<'c>,
+struct Tx<'s, 'c, L> {
+    shared: &'s Shared<'c, L>,
 }
 
 fn protocol(rule: &'static str, message: &'static str) -> Error {
     Error::protocol(rule, message)
 }
 
-impl Sender<WebSocketSend> for Tx<'_, '_> {
+impl<L: Link> Sender<WebSocketSend> for Tx<'_, '_, L> {
     fn start_send(&mut self, event: WebSocketSend) -> Result<(), Error> {
-        let ctx = self.shared.ctx;
+        let config = self.shared.config;
         let mut guard = self.shared.lock();
         let core = &mut *guard;
         if core.peer_gone {
@@ -298,7 +347,7 @@ impl Sender<WebSocketSend> for Tx<'_, '_> {
                 if core.disconnect.is_some() {
                     return Err(Error::Disconnected);
                 }
-                write_switching_protocols(core, accept, ctx)?;
+                accept_handshake(core, accept)?;
                 core.status = 101;
                 core.phase = Phase::Open;
                 core.last_heard = Instant::now();
@@ -306,15 +355,12 @@ impl Sender<WebSocketSend> for Tx<'_, '_> {
             }
             (WebSocketSend::Close(_), Phase::Handshake) => {
                 // WS-004: 403, no body, no handshake.
-                let n = encode_head(
-                    core.out.tail(),
+                core.link.respond(
+                    &mut core.out,
                     StatusCode::FORBIDDEN,
                     &HeaderMap::new(),
                     LengthHeader::Length(0),
-                    ConnectionHeader::Close,
-                    Identity::of(&ctx.config),
                 );
-                core.out.grew(n);
                 core.status = 403;
                 core.phase = Phase::Refused;
                 core.lose_after_refusal();
@@ -340,19 +386,12 @@ impl Sender<WebSocketSend> for Tx<'_, '_> {
                         // Delimited by the close that ends this connection.
                         None => LengthHeader::None,
                     };
-                    let n = encode_head(
-                        core.out.tail(),
-                        start.status,
-                        &start.headers,
-                        length,
-                        ConnectionHeader::Close,
-                        Identity::of(&ctx.config),
-                    );
-                    core.out.grew(n);
+                    core.link
+                        .respond(&mut core.out, start.status, &start.headers, length);
                 }
                 core.body_bytes += data.len() as u64;
                 let short = remaining.is_some_and(|left| left > 0);
-                core.out.push(data);
+                core.link.body(&mut core.out, data, !more);
                 if !more {
                     if short {
                         // Cannot be completed: abort so it cannot pass as whole.
@@ -376,11 +415,7 @@ impl Sender<WebSocketSend> for Tx<'_, '_> {
                 if close.reason.len() > MAX_CLOSE_REASON {
                     return Err(protocol("WS-007", "close reason longer than 123 bytes"));
                 }
-                core.start_close(
-                    close.code,
-                    &close.reason,
-                    ctx.config.websocket.close_timeout,
-                );
+                core.start_close(close.code, &close.reason, config.websocket.close_timeout);
             }
             (_, Phase::Closing | Phase::Closed | Phase::Refused) => {
                 return Err(Error::Disconnected)
@@ -413,8 +448,9 @@ impl Sender<WebSocketSend> for Tx<'_, '_> {
         if core.peer_gone {
             return Poll::Ready(Err(Error::Disconnected));
         }
-        let limit = shared.ctx.config.write_buffer_bytes;
-        let flushed = core.out.poll_flush_to(shared.stream, limit, cx);
+        let limit = shared.config.write_buffer_bytes;
+        let core = &mut *core;
+        let flushed = core.link.poll_write(&mut core.out, limit, cx);
         core.tx_waiting = flushed.is_pending();
         match ready!(flushed) {
             Ok(()) => Poll::Ready(Ok(())),
@@ -426,16 +462,16 @@ impl Sender<WebSocketSend> for Tx<'_, '_> {
     }
 }
 
-impl Core {
+impl<L: Link> Core<L> {
     /// Nothing more to read or write: the connection is done.
     fn is_over(&self) -> bool {
         matches!(self.phase, Phase::Closed | Phase::Refused)
-            && (self.out.is_empty() || self.peer_gone)
+            && ((self.out.is_empty() && !self.link.unflushed()) || self.peer_gone)
     }
 
     /// Answers the handshake with the server's own error response.
-    fn refuse(&mut self, status: StatusCode, ctx: &ServerCtx) {
-        write_error_response(&mut self.out, status, "", Identity::of(&ctx.config));
+    fn refuse(&mut self, status: StatusCode) {
+        self.link.refuse(&mut self.out, status);
         self.status = status.as_u16();
         self.phase = Phase::Refused;
         self.lose_after_refusal();
@@ -453,12 +489,8 @@ impl Core {
     }
 }
 
-/// Writes the `101` for the app's `Accept` (rule `WS-006`).
-fn write_switching_protocols(
-    core: &mut Core,
-    accept: rgi::Accept,
-    ctx: &ServerCtx,
-) -> Result<(), Error> {
+/// Answers the app's `Accept` (rule `WS-006`).
+fn accept_handshake<L: Link>(core: &mut Core<L>, accept: rgi::Accept) -> Result<(), Error> {
     let mut headers = accept.headers;
     if headers
         .keys()
@@ -480,22 +512,10 @@ fn write_switching_protocols(
             .map_err(|_| protocol("WS-006", "Accept.subprotocol is not a header value"))?;
         headers.insert(header::SEC_WEBSOCKET_PROTOCOL, value);
     }
-    headers.insert(header::SEC_WEBSOCKET_ACCEPT, core.upgrade.accept.clone());
     if let Some(params) = &core.upgrade.deflate {
         headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, params.response());
     }
-    // A buffer of its own, freed once written: the write buffer's tail,
-    // which an idle connection keeps, stays unallocated until a frame.
-    let mut head = BytesMut::new();
-    encode_head(
-        &mut head,
-        StatusCode::SWITCHING_PROTOCOLS,
-        &headers,
-        LengthHeader::None,
-        ConnectionHeader::UpgradeWebSocket,
-        Identity::of(&ctx.config),
-    );
-    core.out.queue(head.freeze());
+    core.link.accept(&mut core.out, headers, &core.upgrade);
     Ok(())
 }
 
@@ -530,89 +550,35 @@ fn start_length(start: &ResponseStart) -> u64 {
     check_denial(start).ok().flatten().unwrap_or(0)
 }
 
-/// Serves an upgrade request: checks it, runs the app's call, and carries
-/// the connection to its close. `scope` is the request's, filled by the
-/// HTTP parser; `has_body`: the request framed a body (refused: a
-/// handshake has none).
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn serve<A: App>(
-    stream: &Stream,
-    ctx: &ServerCtx,
-    watch: &ConnWatch,
-    read_buf: BytesMut,
-    out: &mut WriteBuf,
-    scope: &mut HttpScope,
-    has_body: bool,
+/// Runs the app's call on an upgrade request that passed the checks
+/// (`WS-015`), and carries the connection to its close. `scope` is ready
+/// for the app; `peer` only names the client in logs.
+///
+/// Not an `async fn`: the connection's state is built here, before the
+/// future, so that the future holds it once (an `async fn` would keep
+/// `start` beside it: about 460 bytes more per WebSocket).
+pub(crate) fn run<'a, A: App, L: Link + 'a>(
+    app: &'a A,
+    scope: &'a mut WebSocketScope,
+    start: Start<L>,
+    config: &'a Config,
+    watch: &'a ConnWatch,
     peer: Option<SocketAddr>,
-    local: Option<SocketAddr>,
-    app: &A,
-) -> Ending {
-    let config = &ctx.config.websocket;
-    scope.client = peer;
-    scope.server = local;
-    crate::proxy::adjust_scope(&ctx.config, scope);
-    let access_log = ctx.config.access_log.as_ref();
-    let log = access_log.map(|log| log.start(scope));
-    let upgrade = match handshake::check_request(
-        &scope.method,
-        scope.version,
-        &scope.headers,
-        config.deflate,
-    ) {
-        Ok(_) if has_body => Err(handshake::Refusal {
-            status: StatusCode::BAD_REQUEST,
-            reason: "a WebSocket handshake has no body",
-        }),
-        other => other,
-    };
-    let upgrade = match upgrade {
-        Ok(upgrade) => upgrade,
-        Err(refusal) => {
-            if let (Some(access_log), Some(entry)) = (access_log, log) {
-                access_log.finish(entry, refusal.status.as_u16(), 0);
-            }
-            if refusal.status == StatusCode::UPGRADE_REQUIRED {
-                let mut headers = HeaderMap::new();
-                headers.insert(
-                    header::SEC_WEBSOCKET_VERSION,
-                    HeaderValue::from_static("13"),
-                );
-                let n = encode_head(
-                    out.tail(),
-                    refusal.status,
-                    &headers,
-                    LengthHeader::Length(0),
-                    ConnectionHeader::Close,
-                    Identity::of(&ctx.config),
-                );
-                out.grew(n);
-            } else {
-                write_error_response(
-                    out,
-                    refusal.status,
-                    refusal.reason,
-                    Identity::of(&ctx.config),
-                );
-            }
-            return Ending::Close;
-        }
-    };
-    let mut capabilities = Capabilities::NONE;
-    capabilities.websocket_denial = true;
-    scope.state = ctx.state.clone();
-    scope.capabilities = capabilities;
-    let mut ws_scope = WebSocketScope::new(std::mem::take(scope), upgrade.subprotocols.clone());
+) -> impl Future<Output = Finished<L>> + 'a {
+    let ws = &config.websocket;
     let now = Instant::now();
+    let handshake_deadline = now + ws.handshake_timeout;
     let shared = Shared {
-        stream,
-        ctx,
+        config,
+        watch,
         core: Mutex::new(Core {
-            read_buf,
-            out: std::mem::take(out),
+            link: start.link,
+            read_buf: start.read_buf,
+            out: start.out,
             stall: StallClock::default(),
-            decoder: Decoder::new(config.max_message_bytes, upgrade.deflate.as_ref()),
-            encoder: Encoder::new(upgrade.deflate.as_ref(), config.deflate_min_bytes),
-            upgrade,
+            decoder: Decoder::new(ws.max_message_bytes, start.upgrade.deflate.as_ref()),
+            encoder: Encoder::new(start.upgrade.deflate.as_ref(), ws.deflate_min_bytes),
+            upgrade: start.upgrade,
             phase: Phase::Handshake,
             connect_delivered: false,
             ready: None,
@@ -625,74 +591,63 @@ pub(crate) async fn serve<A: App>(
             shutdown_seen: false,
             last_heard: now,
             ping_sent: None,
-            deadline: Some(now + config.handshake_timeout),
+            deadline: Some(handshake_deadline),
             status: 0,
             body_bytes: 0,
         }),
     };
-    let mut timer = pin!(tokio::time::sleep_until(now + config.handshake_timeout));
-    let mut stall_timer = pin!(tokio::time::sleep_until(now));
-    let outcome = {
-        let mut rx = Rx { shared: &shared };
-        let mut tx = Tx { shared: &shared };
-        let call = pin!(
-            AssertUnwindSafe(app.call(Conn::WebSocket(WebSocketConn::new(
-                &mut ws_scope,
-                &mut rx,
-                &mut tx
-            ))))
-            .catch_unwind()
-        );
-        drive(
-            &shared,
-            watch,
-            timer.as_mut(),
-            stall_timer.as_mut(),
-            Some(call),
-        )
-        .await
-    };
-    let failed = match &outcome {
-        None => {
-            tracing::warn!(client = ?peer, "WebSocket app still running after its connection ended: dropped (CORE-032)");
-            false
+    async move {
+        let mut timer = pin!(tokio::time::sleep_until(handshake_deadline));
+        let mut stall_timer = pin!(tokio::time::sleep_until(now));
+        let outcome = {
+            let mut rx = Rx { shared: &shared };
+            let mut tx = Tx { shared: &shared };
+            let call = pin!(AssertUnwindSafe(
+                app.call(Conn::WebSocket(WebSocketConn::new(scope, &mut rx, &mut tx)))
+            )
+            .catch_unwind());
+            drive(&shared, timer.as_mut(), stall_timer.as_mut(), Some(call)).await
+        };
+        let failed = match &outcome {
+            None => {
+                tracing::warn!(client = ?peer, "WebSocket app still running after its connection ended: dropped (CORE-032)");
+                false
+            }
+            Some(Ok(Ok(()))) => false,
+            Some(Ok(Err(e))) if Error::is_disconnect(&**e) => false,
+            Some(Ok(Err(e))) if Error::is_unsupported(&**e) => true,
+            Some(Ok(Err(e))) => {
+                tracing::error!(client = ?peer, error = %e, "WebSocket app failed");
+                true
+            }
+            Some(Err(_)) => {
+                tracing::error!(client = ?peer, "WebSocket app panicked");
+                true
+            }
+        };
+        {
+            let mut core = shared.lock();
+            let unsupported = matches!(&outcome, Some(Ok(Err(e))) if Error::is_unsupported(&**e));
+            finish_call(&mut core, config, failed, unsupported);
         }
-        Some(Ok(Ok(()))) => false,
-        Some(Ok(Err(e))) if Error::is_disconnect(&**e) => false,
-        Some(Ok(Err(e))) if Error::is_unsupported(&**e) => true,
-        Some(Ok(Err(e))) => {
-            tracing::error!(client = ?peer, error = %e, "WebSocket app failed");
-            true
+        drive::<std::future::Ready<()>, L>(&shared, timer.as_mut(), stall_timer.as_mut(), None)
+            .await;
+        let core = shared
+            .core
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        Finished {
+            link: core.link,
+            status: core.status,
+            body_bytes: core.body_bytes,
+            reset: core.reset,
         }
-        Some(Err(_)) => {
-            tracing::error!(client = ?peer, "WebSocket app panicked");
-            true
-        }
-    };
-    {
-        let mut core = shared.lock();
-        let unsupported = matches!(&outcome, Some(Ok(Err(e))) if Error::is_unsupported(&**e));
-        finish_call(&mut core, ctx, failed, unsupported);
-    }
-    drive::<std::future::Ready<()>>(&shared, watch, timer.as_mut(), stall_timer.as_mut(), None)
-        .await;
-    let core = shared
-        .core
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner);
-    if let (Some(access_log), Some(entry)) = (access_log, log) {
-        access_log.finish(entry, core.status, core.body_bytes);
-    }
-    if core.reset {
-        Ending::Reset
-    } else {
-        Ending::Close
     }
 }
 
 /// What the server owes once the app's call is over (rules `WS-010`,
 /// `WS-011`).
-fn finish_call(core: &mut Core, ctx: &ServerCtx, failed: bool, unsupported: bool) {
+fn finish_call<L: Link>(core: &mut Core<L>, config: &Config, failed: bool, unsupported: bool) {
     match &core.phase {
         Phase::Handshake => {
             let status = if unsupported {
@@ -703,10 +658,10 @@ fn finish_call(core: &mut Core, ctx: &ServerCtx, failed: bool, unsupported: bool
                 }
                 StatusCode::INTERNAL_SERVER_ERROR
             };
-            core.refuse(status, ctx);
+            core.refuse(status);
         }
         Phase::Denying { start: Some(_), .. } => {
-            core.refuse(StatusCode::INTERNAL_SERVER_ERROR, ctx);
+            core.refuse(StatusCode::INTERNAL_SERVER_ERROR);
         }
         Phase::Denying { start: None, .. } => {
             // Head and part of the body went: cut it off visibly.
@@ -715,7 +670,7 @@ fn finish_call(core: &mut Core, ctx: &ServerCtx, failed: bool, unsupported: bool
         }
         Phase::Open => {
             let code = if failed { 1011 } else { 1000 };
-            core.start_close(code, "", ctx.config.websocket.close_timeout);
+            core.start_close(code, "", config.websocket.close_timeout);
         }
         Phase::Refused | Phase::Closing | Phase::Closed => {}
     }
@@ -726,9 +681,8 @@ fn finish_call(core: &mut Core, ctx: &ServerCtx, failed: bool, unsupported: bool
 /// still running `disconnect_grace` after the connection ended. Without a
 /// call (it returned): carries the connection to its end (the closing
 /// handshake, the last writes), bounded by the close and write timeouts.
-async fn drive<F: Future>(
-    shared: &Shared<'_>,
-    watch: &ConnWatch,
+async fn drive<F: Future, L: Link>(
+    shared: &Shared<'_, L>,
     mut timer: Pin<&mut Sleep>,
     mut stall_timer: Pin<&mut Sleep>,
     mut call: Option<Pin<&mut F>>,
@@ -749,7 +703,6 @@ async fn drive<F: Future>(
         if step(
             shared,
             &mut core,
-            watch,
             timer.as_mut(),
             stall_timer.as_mut(),
             app_running,
@@ -763,7 +716,7 @@ async fn drive<F: Future>(
         if !app_running {
             return Poll::Ready(None);
         }
-        let at = *grace.get_or_insert_with(|| Instant::now() + shared.ctx.config.disconnect_grace);
+        let at = *grace.get_or_insert_with(|| Instant::now() + shared.config.disconnect_grace);
         if timer.deadline() != at {
             timer.as_mut().reset(at);
         }
@@ -774,30 +727,29 @@ async fn drive<F: Future>(
 
 /// One round of the connection's own work; `true` when something changed
 /// that the app (or the caller) should look at.
-fn step(
-    shared: &Shared<'_>,
-    core: &mut Core,
-    watch: &ConnWatch,
+fn step<L: Link>(
+    shared: &Shared<'_, L>,
+    core: &mut Core<L>,
     mut timer: Pin<&mut Sleep>,
     stall_timer: Pin<&mut Sleep>,
     app_running: bool,
     cx: &mut Context<'_>,
 ) -> bool {
-    let ctx = shared.ctx;
-    let config = &ctx.config.websocket;
+    let (watch, server) = (shared.watch, shared.config);
+    let config = &server.websocket;
     let mut changed = false;
 
     // Graceful shutdown: 1001 to an open WebSocket (rule CORE-033).
     if !core.shutdown_seen {
         watch.register(cx.waker());
-        if ctx.shutdown.is_started() {
+        if watch.is_started() {
             core.shutdown_seen = true;
             match core.phase {
                 Phase::Open => {
                     core.start_close(1001, "server shutting down", config.close_timeout);
                     core.disconnect = Some(CloseFrame::new(1001));
                 }
-                Phase::Handshake => core.refuse(StatusCode::SERVICE_UNAVAILABLE, ctx),
+                Phase::Handshake => core.refuse(StatusCode::SERVICE_UNAVAILABLE),
                 _ => {}
             }
             changed = true;
@@ -812,10 +764,10 @@ fn step(
         Phase::Open | Phase::Closing
             if core.ready.is_none() && (core.disconnect.is_none() || !app_running) =>
         {
-            let _ = core.poll_incoming(shared.stream, cx);
+            let _ = core.poll_incoming(cx);
         }
         Phase::Handshake | Phase::Denying { .. } if core.disconnect.is_none() => {
-            let _ = core.poll_left(shared.stream, ctx.config.read_chunk_bytes, cx);
+            let _ = core.poll_left(server.read_chunk_bytes, cx);
         }
         _ => {}
     }
@@ -823,9 +775,9 @@ fn step(
 
     // Write what is waiting; give up on a client that reads nothing for
     // `write_timeout`.
-    if !core.out.is_empty() && !core.peer_gone {
+    if (!core.out.is_empty() || core.link.unflushed()) && !core.peer_gone {
         let before = core.out.written();
-        match core.out.poll_flush(shared.stream, cx) {
+        match core.link.poll_write(&mut core.out, 0, cx) {
             Poll::Ready(Ok(())) => {}
             Poll::Ready(Err(_)) => {
                 core.lost_writing();
@@ -835,7 +787,7 @@ fn step(
                 let written = core.out.written();
                 if core
                     .stall
-                    .poll_stalled(stall_timer, written, ctx.config.write_timeout, cx)
+                    .poll_stalled(stall_timer, written, server.write_timeout, cx)
                     .is_ready()
                 {
                     tracing::debug!("WebSocket client read nothing for write_timeout: dropped");
@@ -882,7 +834,7 @@ fn step(
         Phase::Handshake | Phase::Denying { .. } => {
             tracing::debug!("WebSocket handshake not answered in time: closed");
             core.deadline = None;
-            core.out.clear();
+            core.link.abandon(&mut core.out);
             core.phase = Phase::Refused;
             core.lose_after_refusal();
         }

@@ -5,7 +5,10 @@
 # the suite from PyPI); with RGI_REQUIRE_EXTERNAL=1 a missing python3 is a
 # failure, otherwise a skip.
 #
-#   crates/rgi-server/tests/autobahn/ci.sh [TESTBED_BINARY]
+#   crates/rgi-server/tests/autobahn/ci.sh [TESTBED_BINARY [TESTBED_ARGS...]]
+#
+# e.g. `ci.sh target/release/testbed --server hyper` runs it against
+# rgi-hyper (HTTP/1.1 upgrade) instead of the reference server.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../../../.." && pwd)"
@@ -20,13 +23,14 @@ if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip'
 fi
 
 TESTBED="${1:-}"
+[ $# -gt 0 ] && shift
 if [ -z "$TESTBED" ]; then
   (cd "$ROOT" && cargo build -q --release -p testbed)
   TESTBED="$ROOT/target/release/testbed"
 fi
 
 LOG="$(mktemp)"
-RUST_LOG=rgi_server=info,rgi_server::access=warn,warn "$TESTBED" --bind 127.0.0.1:0 >"$LOG" 2>&1 &
+RUST_LOG=rgi_server=info,rgi_hyper=info,rgi_server::access=warn,warn "$TESTBED" --bind 127.0.0.1:0 "$@" >"$LOG" 2>&1 &
 PID=$!
 trap 'kill "$PID" 2>/dev/null || true; rm -f "$LOG"' EXIT
 PORT=""

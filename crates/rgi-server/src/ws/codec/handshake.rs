@@ -15,8 +15,9 @@ const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// What a valid upgrade request asks for.
 #[derive(Debug)]
 pub(crate) struct UpgradeRequest {
-    /// The `Sec-WebSocket-Accept` value that answers its key.
-    pub(crate) accept: HeaderValue,
+    /// The `Sec-WebSocket-Accept` value that answers its key; `None` over
+    /// HTTP/2, which has no key (RFC 8441 §5).
+    pub(crate) accept: Option<HeaderValue>,
     /// The subprotocols offered, in order.
     pub(crate) subprotocols: Vec<String>,
     /// The permessage-deflate offer the server takes, if any.
@@ -55,27 +56,38 @@ fn has_token(value: &HeaderValue, token: &str) -> bool {
 }
 
 /// Checks an upgrade request; `deflate`: whether the server offers
-/// permessage-deflate at all.
+/// permessage-deflate at all. Over HTTP/2 the request is an extended
+/// `CONNECT` (RFC 8441; its `:protocol websocket` is the caller's to
+/// check): no `Connection` and no key, but version 13 all the same.
 pub(crate) fn check_request(
     method: &Method,
     version: Version,
     headers: &HeaderMap,
     deflate: bool,
 ) -> Result<UpgradeRequest, Refusal> {
-    if method != Method::GET {
-        return Err(Refusal::bad("a WebSocket handshake must be a GET"));
-    }
-    if version != Version::HTTP_11 {
-        return Err(Refusal::bad("a WebSocket handshake needs HTTP/1.1"));
-    }
-    if !headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .any(|v| has_token(v, "upgrade"))
-    {
-        return Err(Refusal::bad(
-            "a WebSocket handshake needs Connection: upgrade",
-        ));
+    let http2 = version == Version::HTTP_2;
+    if http2 {
+        if method != Method::CONNECT {
+            return Err(Refusal::bad(
+                "a WebSocket over HTTP/2 is an extended CONNECT",
+            ));
+        }
+    } else {
+        if method != Method::GET {
+            return Err(Refusal::bad("a WebSocket handshake must be a GET"));
+        }
+        if version != Version::HTTP_11 {
+            return Err(Refusal::bad("a WebSocket handshake needs HTTP/1.1"));
+        }
+        if !headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| has_token(v, "upgrade"))
+        {
+            return Err(Refusal::bad(
+                "a WebSocket handshake needs Connection: upgrade",
+            ));
+        }
     }
     let mut versions = headers.get_all(header::SEC_WEBSOCKET_VERSION).iter();
     match (versions.next(), versions.next()) {
@@ -87,10 +99,14 @@ pub(crate) fn check_request(
             })
         }
     }
-    let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
-    let key = match (keys.next(), keys.next()) {
-        (Some(key), None) if is_valid_key(key.as_bytes()) => key,
-        _ => return Err(Refusal::bad("missing or malformed Sec-WebSocket-Key")),
+    let accept = if http2 {
+        None
+    } else {
+        let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
+        match (keys.next(), keys.next()) {
+            (Some(key), None) if is_valid_key(key.as_bytes()) => Some(accept_key(key.as_bytes())),
+            _ => return Err(Refusal::bad("missing or malformed Sec-WebSocket-Key")),
+        }
     };
     let mut subprotocols = Vec::new();
     for value in headers.get_all(header::SEC_WEBSOCKET_PROTOCOL) {
@@ -106,7 +122,7 @@ pub(crate) fn check_request(
         );
     }
     Ok(UpgradeRequest {
-        accept: accept_key(key.as_bytes()),
+        accept,
         subprotocols,
         deflate: if deflate {
             deflate::negotiate(headers.get_all(header::SEC_WEBSOCKET_EXTENSIONS))
@@ -114,6 +130,22 @@ pub(crate) fn check_request(
             None
         },
     })
+}
+
+/// [`check_request`] for a request that may have framed a body
+/// (`has_body`): a handshake has none (rule `WS-015`).
+pub(crate) fn check_upgrade(
+    method: &Method,
+    version: Version,
+    headers: &HeaderMap,
+    has_body: bool,
+    deflate: bool,
+) -> Result<UpgradeRequest, Refusal> {
+    let upgrade = check_request(method, version, headers, deflate)?;
+    if has_body {
+        return Err(Refusal::bad("a WebSocket handshake has no body"));
+    }
+    Ok(upgrade)
 }
 
 /// A key is 16 random bytes in base64: 24 characters (§4.1).
@@ -162,7 +194,7 @@ mod tests {
     #[test]
     fn the_rfc_example_key_gets_the_rfc_accept() {
         let ok = check(&request(&[])).unwrap();
-        assert_eq!(ok.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(ok.accept.unwrap(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         assert!(ok.subprotocols.is_empty());
         assert!(ok.deflate.is_none());
     }
@@ -216,5 +248,20 @@ mod tests {
         let refuse = |m: &Method, v| check_request(m, v, &headers, true).unwrap_err().status;
         assert_eq!(refuse(&Method::POST, Version::HTTP_11), 400);
         assert_eq!(refuse(&Method::GET, Version::HTTP_10), 400);
+    }
+
+    #[test]
+    fn http2_is_an_extended_connect_without_a_key() {
+        let mut headers = HeaderMap::new();
+        headers.insert("sec-websocket-version", HeaderValue::from_static("13"));
+        let ok = check_request(&Method::CONNECT, Version::HTTP_2, &headers, true).unwrap();
+        assert!(ok.accept.is_none());
+        let refuse = |m: &Method, h: &HeaderMap| {
+            check_request(m, Version::HTTP_2, h, true)
+                .unwrap_err()
+                .status
+        };
+        assert_eq!(refuse(&Method::GET, &headers), 400);
+        assert_eq!(refuse(&Method::CONNECT, &HeaderMap::new()), 426);
     }
 }
