@@ -203,9 +203,11 @@ async fn permessage_deflate_is_negotiated_and_round_trips() {
             .contains("\r\nsec-websocket-extensions: permessage-deflate\r\n"),
         "{head}"
     );
-    let text = b"compressed, compressed, compressed, compressed";
+    // Over `WebSocketConfig::deflate_min_bytes` (1024), so the echo is
+    // compressed too.
+    let text = b"compressed, ".repeat(100);
     // RSV1 on the first frame: a compressed message.
-    ws.write_all(&frame_with(0x80 | 0x40 | 0x1, &deflate(text)))
+    ws.write_all(&frame_with(0x80 | 0x40 | 0x1, &deflate(&text)))
         .await
         .unwrap();
     let (first, payload) = read_frame(&mut ws).await;
