@@ -128,12 +128,10 @@ async fn serve_websocket<A: App>(
     detach_from_read_buf(&mut scope);
     let core = shared.core_mut();
     let mut read_buf = std::mem::take(&mut core.read_buf);
-    if read_buf.is_empty() {
-        // Nothing came after the head (a client waits for the 101): the
-        // WebSocket reserves its own buffer once there is something to
-        // read, and the head's 8 KiB allocation is freed.
-        read_buf = BytesMut::new();
-    }
+    // Nothing came after the head (a client waits for the 101): the
+    // WebSocket takes a buffer once there is something to read, and the
+    // head's (no longer shared: see above) becomes the thread's spare.
+    release_read_buf(&mut read_buf);
     let ending = crate::ws::serve(
         stream,
         ctx,
