@@ -255,7 +255,10 @@ impl<L: Link> Core<L> {
             if self.read_buf.is_empty() && self.read_buf.capacity() > KEPT_READ_BYTES {
                 self.read_buf = BytesMut::new();
             }
-            let wanted = self.decoder.wanted(&self.read_buf).max(READ_BYTES);
+            // Room for the rest of the frame and then some: a read that
+            // fills the buffer exactly cannot tell that the socket is
+            // drained, and costs a `recvfrom` that finds nothing.
+            let wanted = self.decoder.wanted(&self.read_buf) + READ_BYTES;
             match ready!(self.link.poll_read(&mut self.read_buf, wanted, cx)) {
                 Ok(0) | Err(_) => self.read_eof = true,
                 Ok(_) => {
