@@ -5,6 +5,7 @@
 //! re-renders only when the second changes.
 
 use std::cell::RefCell;
+use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
@@ -36,9 +37,13 @@ pub(crate) fn extend_with_date(out: &mut bytes::BytesMut) {
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or(Duration::ZERO)
                 .as_secs();
-            let rendered = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(second));
-            cached.bytes.copy_from_slice(rendered.as_bytes());
-            cached.start = UNIX_EPOCH + Duration::from_secs(second);
+            let start = UNIX_EPOCH + Duration::from_secs(second);
+            // Written in place: no allocation, even once a second (a
+            // `String` here made the allocation count of requests that
+            // straddle a second depend on the clock).
+            let mut slot = &mut cached.bytes[..];
+            let _ = write!(slot, "{}", httpdate::HttpDate::from(start));
+            cached.start = start;
             cached.next_update = cached.start + Duration::from_secs(1);
         }
         out.extend_from_slice(&cached.bytes);
