@@ -21,14 +21,10 @@ pub fn take_inherited_socket(fd: RawFd) -> io::Result<OwnedFd> {
             format!("descriptor {fd} is a standard stream, not a socket"),
         ));
     }
+    // Held until the number is recorded, so that two callers cannot both
+    // pass the checks for one descriptor.
     let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
     let taken = taken.get_or_insert_with(HashSet::new);
-    if taken.contains(&fd) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("descriptor {fd} was already taken"),
-        ));
-    }
     // SAFETY: fstat only writes into the zeroed struct we own; an invalid
     // descriptor makes it fail with EBADF, nothing else.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
@@ -45,7 +41,15 @@ pub fn take_inherited_socket(fd: RawFd) -> io::Result<OwnedFd> {
             format!("descriptor {fd} is not a socket"),
         ));
     }
-    taken.insert(fd);
+    // After the checks of what the number is now: a descriptor taken and
+    // closed may be reused by this process for a file, and is then "not a
+    // socket" (the tests of this crate open one in parallel).
+    if !taken.insert(fd) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("descriptor {fd} was already taken"),
+        ));
+    }
     // SAFETY: the descriptor is open (fstat succeeded), and this process
     // owns it from here on: it was inherited for us to use, and the set
     // above refuses to hand the same number out twice.
