@@ -7,13 +7,14 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{self, IoSlice};
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::task::{ready, Context, Poll};
 
 use crate::listen::Stream;
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncWrite, Interest};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, Interest};
 
 /// Bodies up to this size are copied next to the head and framing; larger
 /// ones are queued by reference and written with `writev`.
@@ -51,6 +52,30 @@ pub(crate) fn poll_read_buf(
             result => return Poll::Ready(result),
         }
     }
+}
+
+/// Reads once from any `AsyncRead` (a stream another server upgraded,
+/// such as hyper's) into `buf`, as [`poll_read_buf`] does from a socket:
+/// the buffer is the thread's spare when it has none, and an empty one is
+/// let go again when nothing was there to read, so that a waiting
+/// connection holds no read buffer here either. (An `AsyncRead` cannot be
+/// asked for readiness without a buffer, so this one reserves first.)
+pub(crate) fn poll_read_io<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut BytesMut,
+    reserve: usize,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() == 0 {
+        take_spare(buf);
+    }
+    buf.reserve(reserve);
+    // `read_buf` keeps no state between polls.
+    let read = pin!(io.read_buf(buf)).poll(cx);
+    if read.is_pending() {
+        release_read_buf(buf);
+    }
+    read
 }
 
 thread_local! {
@@ -315,5 +340,29 @@ impl WriteBuf {
         self.queue.clear();
         self.tail.clear();
         self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// An upgraded stream with nothing to read holds no read buffer while
+    /// it waits, and reads into one again once bytes come.
+    #[tokio::test]
+    async fn an_async_read_waiting_holds_no_read_buffer() {
+        let (mut client, mut server) = tokio::io::duplex(64);
+        let mut buf = BytesMut::new();
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(poll_read_io(&mut server, &mut buf, 4096, &mut cx).is_pending());
+        assert_eq!(buf.capacity(), 0, "an empty buffer kept while waiting");
+
+        client.write_all(b"hello").await.unwrap();
+        let n = std::future::poll_fn(|cx| poll_read_io(&mut server, &mut buf, 4096, cx))
+            .await
+            .unwrap();
+        assert_eq!((n, &buf[..]), (5, &b"hello"[..]));
     }
 }

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll, Waker};
 
@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
 use rgi::{App, WebSocketScope};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 use super::codec::handshake::{self, UpgradeRequest};
@@ -25,7 +25,7 @@ use super::conn::{self, Link, Start};
 use crate::config::Config;
 use crate::shutdown::ConnWatch;
 use crate::wire::encode::LengthHeader;
-use crate::wire::io::WriteBuf;
+use crate::wire::io::{poll_read_io, WriteBuf};
 use crate::WebSocketConfig;
 
 /// The upgraded connection, once the server has it.
@@ -248,9 +248,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Link for UpgradeLink<S> {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<usize>> {
         let io = ready!(self.poll_io(cx))?;
-        buf.reserve(reserve);
-        // `read_buf` keeps no state between polls.
-        pin!(io.read_buf(buf)).poll(cx)
+        poll_read_io(io, buf, reserve, cx)
     }
 
     fn poll_write(
