@@ -150,6 +150,13 @@ pub struct AutoOptions {
     /// response into one buffer instead of a vectored write); rgi-hyper
     /// does not set it.
     pub pipeline_flush: bool,
+    /// Serve connections that can be upgraded (`serve_connection_with_upgrades`,
+    /// and RFC 8441's extended CONNECT on HTTP/2), as a server that takes
+    /// WebSockets must, and as rgi-hyper and `axum::serve` do.
+    pub upgrades: bool,
+    /// Watch every connection for graceful shutdown (hyper-util's
+    /// `GracefulShutdown`), as rgi-hyper and `axum::serve` do.
+    pub graceful: bool,
 }
 
 impl Default for AutoOptions {
@@ -158,6 +165,8 @@ impl Default for AutoOptions {
         Self {
             head_timeout: Some(std::time::Duration::from_secs(10)),
             pipeline_flush: false,
+            upgrades: true,
+            graceful: true,
         }
     }
 }
@@ -169,6 +178,7 @@ impl Default for AutoOptions {
 pub async fn serve_auto(listener: TcpListener, options: AutoOptions) {
     use hyper_util::rt::{TokioExecutor, TokioTimer};
     use hyper_util::server::conn::auto;
+    use hyper_util::server::graceful::GracefulShutdown;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().pipeline_flush(options.pipeline_flush);
     if let Some(timeout) = options.head_timeout {
@@ -177,11 +187,29 @@ pub async fn serve_auto(listener: TcpListener, options: AutoOptions) {
             .timer(TokioTimer::new())
             .header_read_timeout(timeout);
     }
+    if options.upgrades {
+        builder.http2().enable_connect_protocol();
+    }
     let builder = std::sync::Arc::new(builder);
+    // Never triggered: what it costs is the watch on every connection.
+    let graceful = GracefulShutdown::new();
     accept_forever(listener, move |io| {
         let builder = builder.clone();
+        let watcher = options.graceful.then(|| graceful.watcher());
         async move {
-            let _ = builder.serve_connection(io, service_fn(handle)).await;
+            let service = service_fn(handle);
+            let _ = match (options.upgrades, watcher) {
+                (true, Some(watcher)) => {
+                    watcher
+                        .watch(builder.serve_connection_with_upgrades(io, service))
+                        .await
+                }
+                (true, None) => builder.serve_connection_with_upgrades(io, service).await,
+                (false, Some(watcher)) => {
+                    watcher.watch(builder.serve_connection(io, service)).await
+                }
+                (false, None) => builder.serve_connection(io, service).await,
+            };
         }
     })
     .await;

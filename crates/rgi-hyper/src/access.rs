@@ -3,42 +3,45 @@
 //! the requests rgi-hyper serves.
 //!
 //! rgi-server logs from inside its connection; here the scope exists only
-//! inside `RgiService`'s call, so the entry is started and finished by a
-//! thin layer around the app that watches `Start` and counts body bytes.
+//! inside `RgiService`'s call, so the entry is started and finished around
+//! the app's call, and the response is counted by the sender that serves
+//! files (`files.rs`): one wrapper on every event for both jobs.
 
-use rgi::{App, AppResult, Conn, HttpConn, HttpSend, InspectSend};
+use std::pin::pin;
+
+use rgi::{App, AppResult, Conn};
 use rgi_server::AccessLog;
 
-/// Logs every HTTP request of the app it wraps to `log`.
+use crate::files::{call_serving_files, Tally};
+
+/// The app as rgi-hyper runs it: `HttpSend::File` served (what
+/// [`ServeFiles`](crate::ServeFiles) does) and, with a `log`, every HTTP
+/// request logged.
 #[derive(Debug)]
-pub(crate) struct Logged<A> {
+pub(crate) struct Served<A> {
     pub(crate) inner: A,
     pub(crate) log: Option<AccessLog>,
 }
 
-impl<A: App> App for Logged<A> {
+impl<A: App> App for Served<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
+        // Each call is pinned and awaited through the pin: this future is
+        // in every request's box, and a call awaited by value takes room
+        // twice.
         let Some(log) = &self.log else {
-            return self.inner.call(conn).await;
+            return pin!(call_serving_files(&self.inner, conn, None)).await;
         };
-        let Conn::Http(http) = conn else {
-            return self.inner.call(conn).await;
+        let Conn::Http(http) = &conn else {
+            return pin!(call_serving_files(&self.inner, conn, None)).await;
         };
-        let entry = log.start(http.scope);
-        let (scope, receiver, sender) = http.into_parts();
-        let (mut status, mut bytes) = (None, 0u64);
-        let mut sender = InspectSend::new(sender, |event: &HttpSend| match event {
-            HttpSend::Start(start) => status = Some(start.status.as_u16()),
-            HttpSend::Body { data, .. } => bytes += data.len() as u64,
-            _ => {}
-        });
-        let result = self
-            .inner
-            .call(HttpConn::new(scope, receiver, &mut sender).into())
-            .await;
+        // Boxed: the entry (a few hundred bytes of inline text) would
+        // otherwise widen this future, and with it every request's box,
+        // with the access log off too.
+        let entry = Box::new(log.start(http.scope));
+        let mut tally = Tally::default();
+        let result = pin!(call_serving_files(&self.inner, conn, Some(&mut tally))).await;
         // No start: the server answers 500 for the app (CORE-040, CORE-042).
-        let status = status.unwrap_or(500);
-        log.finish(entry, status, bytes);
+        log.finish(*entry, tally.status.unwrap_or(500), tally.bytes);
         result
     }
 }

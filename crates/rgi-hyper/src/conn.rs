@@ -171,11 +171,17 @@ impl<A: App> hyper::service::Service<Request<Incoming>> for RequestService<A> {
     type Future = WithServerHeader;
 
     fn call(&self, request: Request<Incoming>) -> WithServerHeader {
-        let response = if ws::is_websocket(&request) {
+        let (parts, body) = request.into_parts();
+        let response = if ws::is_websocket(&parts) {
+            let request = Request::from_parts(parts, body);
             Answer::WebSocket(ws::serve(request, &self.rgi, &self.config, &self.sessions))
         } else {
-            let request = request.map(|body| Limited::new(body, self.max_body));
-            Answer::Http(self.rgi.call_shared(request))
+            // Taken apart once: each move of the whole request is a copy of
+            // a few hundred bytes.
+            Answer::Http(
+                self.rgi
+                    .call_parts(parts, Limited::new(body, self.max_body)),
+            )
         };
         WithServerHeader {
             response,

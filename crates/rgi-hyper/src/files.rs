@@ -2,6 +2,7 @@
 //! frames: [`ServeFiles`] reads the file's range with the reference
 //! server's [`FileSend`] and hands it on as `Body` events, one chunk each.
 
+use std::pin::pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
@@ -22,35 +23,77 @@ pub struct ServeFiles<A>(pub A);
 
 impl<A: App> App for ServeFiles<A> {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::Http(http) = conn else {
-            return self.0.call(conn).await;
-        };
-        let (scope, receiver, sender) = http.into_parts();
-        scope.capabilities.send_file = true;
-        let mut sender = FileSender {
-            inner: sender,
-            head: scope.method == Method::HEAD,
-            bodiless_status: false,
-            file: None,
-        };
-        let result = self
-            .0
-            .call(HttpConn::new(scope, receiver, &mut sender).into())
-            .await;
-        scope.capabilities.send_file = false;
-        result
+        // Pinned and awaited through the pin: awaiting it by value would
+        // give it room twice in this future.
+        pin!(call_serving_files(&self.0, conn, None)).await
     }
 }
 
-struct FileSender<S> {
+/// What a response came to, for the access log: the status of its
+/// `Start` and its body bytes (a file's included).
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) status: Option<u16>,
+    pub(crate) bytes: u64,
+}
+
+/// Calls `app` serving `HttpSend::File` for it (what [`ServeFiles`] does);
+/// with a `tally`, counts what the response came to on the way out, in
+/// the same sender: one wrapper per event for both jobs.
+pub(crate) async fn call_serving_files<A: App>(
+    app: &A,
+    conn: Conn<'_>,
+    tally: Option<&mut Tally>,
+) -> AppResult {
+    let Conn::Http(http) = conn else {
+        return pin!(app.call(conn)).await;
+    };
+    let (scope, receiver, sender) = http.into_parts();
+    scope.capabilities.send_file = true;
+    let mut sender = FileSender {
+        inner: sender,
+        head: scope.method == Method::HEAD,
+        bodiless_status: false,
+        file: None,
+        tally,
+    };
+    // Pinned here and awaited through the pin: awaiting the call by
+    // value would give it room twice in this future (rustc keeps the
+    // moved-from local), and this future is in every request's box.
+    let result = {
+        let call = pin!(app.call(HttpConn::new(scope, receiver, &mut sender).into()));
+        call.await
+    };
+    scope.capabilities.send_file = false;
+    result
+}
+
+struct FileSender<'t, S> {
     inner: S,
     head: bool,
     /// The response is a 204 or 304.
     bodiless_status: bool,
-    file: Option<FileSend>,
+    /// Boxed: rarely there, and this sender lives in every request's
+    /// future.
+    file: Option<Box<FileSend>>,
+    tally: Option<&'t mut Tally>,
 }
 
-impl<S: Sender<HttpSend>> Sender<HttpSend> for FileSender<S> {
+impl<S: Sender<HttpSend>> FileSender<'_, S> {
+    /// Hands `event` on, counting it.
+    fn forward(&mut self, event: HttpSend) -> Result<(), Error> {
+        if let Some(tally) = self.tally.as_deref_mut() {
+            match &event {
+                HttpSend::Start(start) => tally.status = Some(start.status.as_u16()),
+                HttpSend::Body { data, .. } => tally.bytes += data.len() as u64,
+                _ => {}
+            }
+        }
+        self.inner.start_send(event)
+    }
+}
+
+impl<S: Sender<HttpSend>> Sender<HttpSend> for FileSender<'_, S> {
     fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
         if self.file.is_some() {
             return Err(Error::protocol(
@@ -72,7 +115,7 @@ impl<S: Sender<HttpSend>> Sender<HttpSend> for FileSender<S> {
                 if file.range.as_ref().is_some_and(|r| r.start > r.end) {
                     return Err(Error::protocol("EXT-022", "a File range with start > end"));
                 }
-                self.file = Some(FileSend::new(file.path, file.range, file.more));
+                self.file = Some(Box::new(FileSend::new(file.path, file.range, file.more)));
                 Ok(())
             }
             event => {
@@ -82,7 +125,7 @@ impl<S: Sender<HttpSend>> Sender<HttpSend> for FileSender<S> {
                         StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
                     );
                 }
-                self.inner.start_send(event)
+                self.forward(event)
             }
         }
     }
@@ -108,7 +151,7 @@ impl<S: Sender<HttpSend>> Sender<HttpSend> for FileSender<S> {
                 let more = file.more;
                 self.file = None;
                 if !more {
-                    self.inner.start_send(HttpSend::Body {
+                    self.forward(HttpSend::Body {
                         data: Bytes::new(),
                         more: false,
                     })?;
@@ -126,8 +169,7 @@ impl<S: Sender<HttpSend>> Sender<HttpSend> for FileSender<S> {
             if !more {
                 self.file = None;
             }
-            self.inner
-                .start_send(HttpSend::Body { data: chunk, more })?;
+            self.forward(HttpSend::Body { data: chunk, more })?;
         }
     }
 }

@@ -12,9 +12,8 @@ use rgi_server::{Config, ServeError};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::task::JoinSet;
 
-use crate::access::Logged;
+use crate::access::Served;
 use crate::conn::{ConnCtx, Protocol};
-use crate::files::ServeFiles;
 
 /// An HTTP/1.1 and HTTP/2 server for one rgi app, on hyper.
 ///
@@ -108,9 +107,9 @@ impl Server {
             config,
             protocol,
         } = self;
-        let app = Arc::new(Logged {
+        let app = Arc::new(Served {
+            inner: app,
             log: config.access_log.clone(),
-            inner: ServeFiles(app),
         });
         let mut signal = pin!(signal);
         let Some((lifecycle, state)) = Lifecycle::start(&app, &config, signal.as_mut()).await?

@@ -32,15 +32,15 @@ use tokio::task::JoinSet;
 /// Whether `request` asks for a WebSocket: an HTTP/1.1 `Upgrade:
 /// websocket` (any method: the checks answer a `POST` with 400), or an
 /// HTTP/2 `CONNECT` with `:protocol websocket`.
-pub(crate) fn is_websocket<B>(request: &Request<B>) -> bool {
-    if request.version() == Version::HTTP_2 {
-        request.method() == Method::CONNECT
+pub(crate) fn is_websocket(request: &http::request::Parts) -> bool {
+    if request.version == Version::HTTP_2 {
+        request.method == Method::CONNECT
             && request
-                .extensions()
+                .extensions
                 .get::<Protocol>()
                 .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"))
     } else {
-        WebSocketUpgrade::is_asked(request.headers())
+        WebSocketUpgrade::is_asked(&request.headers)
     }
 }
 

@@ -20,7 +20,8 @@ use http::header::CONTENT_LENGTH;
 use http::{Extensions, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use rgi::{
-    App, AppResult, BoxError, BoxFuture, Error, HttpConn, HttpReceive, HttpSend, Receiver, Sender,
+    App, AppResult, BoxError, BoxFuture, Error, HttpConn, HttpReceive, HttpScope, HttpSend,
+    Receiver, Sender,
 };
 
 use crate::rules::ResponseRules;
@@ -194,29 +195,24 @@ impl<A: App> RgiService<A> {
         B::Error: Into<BoxError>,
     {
         let (parts, body) = request.into_parts();
+        self.call_parts(parts, body)
+    }
+
+    /// [`call_shared`](Self::call_shared) for a request already taken
+    /// apart: a server that looks at the head before choosing this service
+    /// (rgi-hyper, for WebSocket handshakes) need not put it back together.
+    pub fn call_parts<B>(&self, parts: http::request::Parts, body: B) -> ResponseFuture
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
         let Some((scope, link)) = scope_from_request(parts, &self.placement) else {
             return ResponseFuture(Calling::Refused(Some(StatusCode::BAD_REQUEST)));
         };
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let rules = ResponseRules::new(&scope.method);
         let head = scope.method == http::Method::HEAD;
-        let app = self.app.clone();
-        let (receive, send) = (shared.clone(), shared.clone());
-        let call = Box::pin(async move {
-            let mut scope = scope;
-            let body = std::pin::pin!(body);
-            let mut receiver = BodyReceiver {
-                body,
-                ended: false,
-                shared: receive,
-            };
-            let mut sender = SlotSender {
-                rules,
-                shared: send,
-            };
-            app.call(HttpConn::new(&mut scope, &mut receiver, &mut sender).into())
-                .await
-        });
+        let call = Box::pin(app_call(self.app.clone(), scope, body, &shared));
         ResponseFuture(Calling::Running(Some(Driver {
             call: Some(call),
             shared,
@@ -225,6 +221,49 @@ impl<A: App> RgiService<A> {
             link,
             head,
         })))
+    }
+}
+
+/// The app's call on `scope`, with `body` as its `receive` and `shared` as
+/// the slot its `send` fills: the future [`RgiService`] boxes, one per
+/// request.
+///
+/// Its size is the box's, so it is kept to the app's own future plus
+/// what the call needs: the scope is boxed apart (the whole box then stays
+/// under glibc's per-thread cache limit of 1032 bytes for a small app, and
+/// a request's allocations stay cheap), each capture is used in place
+/// (`&mut scope`, the receiver and sender built from what was moved in),
+/// and the app's call is pinned and awaited through the pin: a capture
+/// moved into a local, or a call awaited by value, takes room twice.
+fn app_call<A, B>(
+    app: Arc<A>,
+    scope: HttpScope,
+    body: B,
+    shared: &Arc<Mutex<Shared>>,
+) -> impl Future<Output = AppResult> + Send + 'static
+where
+    A: App,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let rules = ResponseRules::new(&scope.method);
+    let mut scope = Box::new(scope);
+    let (receive, send) = (shared.clone(), shared.clone());
+    async move {
+        let body = std::pin::pin!(body);
+        let mut receiver = BodyReceiver {
+            body,
+            ended: false,
+            shared: receive,
+        };
+        let mut sender = SlotSender {
+            rules,
+            shared: send,
+        };
+        let call =
+            std::pin::pin!(app.call(HttpConn::new(&mut scope, &mut receiver, &mut sender).into()));
+        call.await
     }
 }
 
@@ -800,4 +839,47 @@ impl Body for ResponseBody {
 pub(crate) fn length_value(n: u64) -> http::HeaderValue {
     http::HeaderValue::from_bytes(itoa::Buffer::new().format(n).as_bytes())
         .unwrap_or_else(|_| n.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An app whose future is a known size.
+    struct Padded;
+
+    /// Room that the future holds (and reads once, so that it is kept).
+    struct PaddedCall([u8; 400]);
+
+    impl Future for PaddedCall {
+        type Output = AppResult;
+        fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<AppResult> {
+            std::hint::black_box(&self.0);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl App for Padded {
+        fn call(&self, _conn: rgi::Conn<'_>) -> impl Future<Output = AppResult> + Send {
+            PaddedCall([0; 400])
+        }
+    }
+
+    /// The boxed future of a request is the app's own plus a little: the
+    /// scope is not in it (it is boxed apart), and nothing is in it twice.
+    #[test]
+    fn the_call_future_is_the_apps_plus_a_little() {
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let call = app_call(
+            Arc::new(Padded),
+            HttpScope::default(),
+            http_body_util::Empty::<Bytes>::new(),
+            &shared,
+        );
+        let overhead = std::mem::size_of_val(&call) - std::mem::size_of::<PaddedCall>();
+        assert!(
+            overhead < std::mem::size_of::<HttpScope>() && overhead <= 320,
+            "{overhead} bytes besides the app's future"
+        );
+    }
 }

@@ -35,7 +35,7 @@ pub use channel::{
     Flush, InspectSend, MapReceive, MapSend, Prepend, Receiver, ReceiverExt, Recv, SendEvent,
     Sender, SenderExt,
 };
-pub use conn::{Conn, HttpConn, LifespanConn, WebSocketConn};
+pub use conn::{Conn, HttpConn, LifespanConn, Respond, WebSocketConn};
 pub use error::{AppResult, BoxError, Error, ScopeKind};
 pub use event::{
     Accept, CloseFrame, FileBody, HttpReceive, HttpSend, LifespanReceive, LifespanSend, Message,

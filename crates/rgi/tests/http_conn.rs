@@ -213,3 +213,24 @@ fn read_body_reports_a_disconnect() {
     let (got, _) = read(100, vec![body("partial", true), HttpReceive::Disconnect]);
     assert!(matches!(got, Err(Error::Disconnected)));
 }
+
+/// `respond`'s future is in every request's future that answers with it
+/// (boxed once per request by a tower bridge): it holds the sender, the
+/// start event and the body, not the headers and body a second time as an
+/// `async fn`'s arguments would (520 bytes on x86-64).
+#[test]
+fn the_respond_future_holds_each_part_once() {
+    let mut receiver = Script::<HttpReceive>::new([]);
+    let mut sender = Recorder::slow(1);
+    let mut scope = scope(Method::GET);
+    let mut conn = HttpConn::new(&mut scope, &mut receiver, &mut sender);
+    let respond = conn.respond(StatusCode::OK, HeaderMap::new(), "hello");
+    let parts = std::mem::size_of::<HttpSend>()
+        + std::mem::size_of::<Bytes>()
+        + std::mem::size_of::<&mut dyn rgi::Sender<HttpSend>>();
+    assert!(
+        std::mem::size_of_val(&respond) <= parts + 16,
+        "respond's future is {} bytes for {parts} bytes of parts",
+        std::mem::size_of_val(&respond)
+    );
+}

@@ -3,7 +3,9 @@
 //! sets it up unless told otherwise.
 //!
 //! `hyper-auto-peer [--bind 127.0.0.1:8080] [--threads 1]
-//! [--head-timeout-ms 10000 (0: no header read timer)] [--pipeline-flush false]`
+//! [--head-timeout-ms 10000 (0: no header read timer)] [--pipeline-flush false]
+//! [--upgrades true] [--graceful true]` (`--upgrades false --graceful false`:
+//! hyper as the plain benchmark entries set it up)
 
 use std::time::Duration;
 
@@ -22,6 +24,8 @@ fn main() {
     let options = AutoOptions {
         head_timeout: (head_timeout_ms > 0).then(|| Duration::from_millis(head_timeout_ms)),
         pipeline_flush: cli::or_exit(cli::flag(&args, "pipeline-flush", defaults.pipeline_flush)),
+        upgrades: cli::or_exit(cli::flag(&args, "upgrades", defaults.upgrades)),
+        graceful: cli::or_exit(cli::flag(&args, "graceful", defaults.graceful)),
     };
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(bind)

@@ -1,0 +1,134 @@
+//! The access log on rgi-hyper: one line per request, with the status the
+//! client got and the body bytes it was sent, a file's included (as
+//! rgi-server counts them), over HTTP/1.1 and HTTP/2.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use common::{body_of, bounded, h2c, start_on};
+use http::{HeaderMap, StatusCode};
+use rgi::{App, AppResult, Conn, Error, FileBody, HttpSend, ResponseStart};
+use rgi_server::{AccessLog, AccessLogFormat, Config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// What the log's writer thread wrote.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// `/file`: bytes 2..7 of a file, then `|end`; `/fail`: an error before
+/// `Start`; anything else: `hello`.
+struct Routes(std::path::PathBuf);
+
+impl App for Routes {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return conn.unsupported();
+        };
+        match http.scope.path.as_str() {
+            "/file" => {
+                http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
+                    .await?;
+                let mut file = FileBody::new(self.0.clone()).range(2..7);
+                file.more = true;
+                http.send(HttpSend::File(file)).await?;
+                http.send(HttpSend::Body {
+                    data: "|end".into(),
+                    more: false,
+                })
+                .await?;
+                Ok(())
+            }
+            "/fail" => Err(Error::protocol("CORE-040", "failed on purpose").into()),
+            _ => Ok(http
+                .respond(StatusCode::OK, HeaderMap::new(), "hello")
+                .await?),
+        }
+    }
+}
+
+async fn get_h1(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut stream = bounded("connect", TcpStream::connect(addr)).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    bounded("response", stream.read_to_end(&mut out))
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn every_request_is_logged_with_its_status_and_body_bytes() {
+    let dir = std::env::temp_dir().join(format!("rgi-hyper-access-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("data.txt");
+    std::fs::write(&path, "0123456789").unwrap();
+
+    let captured = Captured::default();
+    let mut config = Config::default();
+    config.access_log =
+        Some(AccessLog::to_writer(AccessLogFormat::Common, captured.clone(), 64).unwrap());
+    let server = rgi_hyper::Server::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .with_config(config);
+    let server = start_on(server, Routes(path)).await;
+
+    assert!(get_h1(server.addr, "/").await.starts_with("HTTP/1.1 200 "));
+    assert!(get_h1(server.addr, "/file")
+        .await
+        .starts_with("HTTP/1.1 200 "));
+    assert!(get_h1(server.addr, "/fail")
+        .await
+        .starts_with("HTTP/1.1 500 "));
+    let mut h2 = h2c(server.addr).await;
+    let request = http::Request::get(format!("http://{}/file", server.addr))
+        .body(common::full(""))
+        .unwrap();
+    let response = bounded("h2 response", h2.send_request(request))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_of(response).await, "23456|end");
+    drop(h2);
+
+    // Stopping flushes the access log.
+    server.stop().await.unwrap();
+    let lines = captured.lines();
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    for (line, end) in lines.iter().zip([
+        "\"GET / HTTP/1.1\" 200 5",
+        "\"GET /file HTTP/1.1\" 200 9",
+        "\"GET /fail HTTP/1.1\" 500 0",
+        "\"GET /file HTTP/2.0\" 200 9",
+    ]) {
+        assert!(line.ends_with(end), "{line:?} does not end with {end:?}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
