@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 mod layer;
+mod recycle;
 mod request_body;
 mod rules;
 mod scope;

@@ -161,11 +161,24 @@ impl Transport {
 /// came from, if any. `None` when its path does not decode to UTF-8
 /// (rule `HTTP-003`) or an HTTP/2 request names two different hosts (rule
 /// `HTTP-037`): both are answered 400.
-#[inline]
 pub(crate) fn scope_from_request(
-    mut parts: http::request::Parts,
+    parts: http::request::Parts,
     placement: &Placement,
 ) -> Option<(HttpScope, Option<Link>)> {
+    let mut scope = HttpScope::default();
+    let link = fill_scope(&mut scope, parts, placement)?;
+    Some((scope, link))
+}
+
+/// [`scope_from_request`] into `scope`, a cleared one ([`HttpScope::clear`])
+/// whose allocations are reused: the path's string, and the header map's
+/// when the request's own would have to grow for `host`.
+#[inline]
+pub(crate) fn fill_scope(
+    scope: &mut HttpScope,
+    mut parts: http::request::Parts,
+    placement: &Placement,
+) -> Option<Option<Link>> {
     let mut from_rgi = parts.extensions.remove::<ScopeParts>();
     let link = from_rgi.as_mut().and_then(|rgi| rgi.link.take());
     let client = match (&from_rgi, &placement.client_addr) {
@@ -178,9 +191,13 @@ pub(crate) fn scope_from_request(
             parts.uri = above_mount(&parts.uri, mount)?;
         }
     }
+    if !rgi::decode_path_into(parts.uri.path(), &mut scope.path) {
+        return None;
+    }
     // One `host` lookup, and none for an origin-form target (HTTP/1.1).
+    let mut headers = parts.headers;
     if let Some(authority) = parts.uri.authority() {
-        match parts.headers.get(HOST) {
+        match headers.get(HOST) {
             Some(host) => {
                 if parts.version >= Version::HTTP_2
                     && !host
@@ -194,14 +211,31 @@ pub(crate) fn scope_from_request(
             None => {
                 // HTTP/2 has `:authority` instead (rule `HTTP-008`).
                 if let Ok(value) = HeaderValue::try_from(authority.as_str()) {
-                    parts.headers.insert(HOST, value);
+                    if headers.len() == headers.capacity()
+                        && scope.headers.capacity() > headers.len()
+                    {
+                        // h2 sizes a request's map to the fields it
+                        // expects: growing it for `host` would reallocate
+                        // and rehash it. The scope's own map has room.
+                        let mut roomy = std::mem::take(&mut scope.headers);
+                        roomy.insert(HOST, value);
+                        roomy.extend(headers);
+                        headers = roomy;
+                    } else {
+                        headers.insert(HOST, value);
+                    }
                 }
             }
         }
     }
-    let mut scope = HttpScope::from_parts(parts)?;
+    scope.scheme = parts.uri.scheme().cloned().unwrap_or(Scheme::HTTP);
+    scope.method = parts.method;
+    scope.uri = parts.uri;
+    scope.version = parts.version;
+    scope.headers = headers;
+    scope.extensions = parts.extensions;
     match from_rgi {
-        Some(rgi) => restore(&mut scope, rgi),
+        Some(rgi) => restore(scope, rgi),
         None => {
             if let Some(mount) = &placement.mount {
                 let mount = rgi::decode_path(mount.as_bytes())?;
@@ -225,7 +259,7 @@ pub(crate) fn scope_from_request(
                 });
         }
     }
-    Some((scope, link))
+    Some(link)
 }
 
 /// Gives a request that crossed from rgi and back its scope again.

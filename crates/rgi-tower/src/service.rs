@@ -24,8 +24,9 @@ use rgi::{
     Receiver, Sender,
 };
 
+use crate::recycle::Recycler;
 use crate::rules::ResponseRules;
-use crate::scope::{scope_from_request, Placement, Transport};
+use crate::scope::{fill_scope, scope_from_request, Placement, Transport};
 
 /// How long an rgi call whose tower side went away (the client left, a
 /// timeout dropped the response) may go on cleaning up (rule `CORE-032`).
@@ -69,6 +70,8 @@ pub struct RgiService<A> {
     app: Arc<A>,
     placement: Placement,
     grace: Duration,
+    /// What finished calls leave for the next ones; shared by clones.
+    recycler: Arc<Recycler<Shared>>,
 }
 
 impl<A> Clone for RgiService<A> {
@@ -77,6 +80,7 @@ impl<A> Clone for RgiService<A> {
             app: self.app.clone(),
             placement: self.placement.clone(),
             grace: self.grace,
+            recycler: self.recycler.clone(),
         }
     }
 }
@@ -102,6 +106,7 @@ impl<A: App> RgiService<A> {
             app,
             placement: Placement::default(),
             grace: DEFAULT_GRACE,
+            recycler: Arc::default(),
         }
     }
 
@@ -207,12 +212,20 @@ impl<A: App> RgiService<A> {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        let Some((scope, link)) = scope_from_request(parts, &self.placement) else {
+        let mut scope = self.recycler.scope();
+        let Some(link) = fill_scope(&mut scope, parts, &self.placement) else {
+            self.recycler.keep_scope(scope);
             return ResponseFuture(Calling::Refused(Some(StatusCode::BAD_REQUEST)));
         };
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let shared = self.recycler.slot();
         let head = scope.method == http::Method::HEAD;
-        let call = Box::pin(app_call(self.app.clone(), scope, body, &shared));
+        let call = Box::pin(app_call(
+            self.app.clone(),
+            scope,
+            body,
+            &shared,
+            self.recycler.clone(),
+        ));
         ResponseFuture(Calling::Running(Some(Driver {
             call: Some(call),
             shared,
@@ -220,26 +233,28 @@ impl<A: App> RgiService<A> {
             grace: self.grace,
             link,
             head,
+            recycler: self.recycler.clone(),
         })))
     }
 }
 
 /// The app's call on `scope`, with `body` as its `receive` and `shared` as
 /// the slot its `send` fills: the future [`RgiService`] boxes, one per
-/// request.
+/// request. The scope goes back to `recycler` when the app returns.
 ///
 /// Its size is the box's, so it is kept to the app's own future plus
-/// what the call needs: the scope is boxed apart (the whole box then stays
-/// under glibc's per-thread cache limit of 1032 bytes for a small app, and
-/// a request's allocations stay cheap), each capture is used in place
-/// (`&mut scope`, the receiver and sender built from what was moved in),
-/// and the app's call is pinned and awaited through the pin: a capture
-/// moved into a local, or a call awaited by value, takes room twice.
+/// what the call needs: the scope is boxed apart (and kept for the next
+/// call; the whole box then stays under glibc's per-thread cache limit of
+/// 1032 bytes for a small app), each capture is used in place (`&mut
+/// scope`, the receiver and sender built from what was moved in), and the
+/// app's call is pinned and awaited through the pin: a capture moved into
+/// a local, or a call awaited by value, takes room twice.
 fn app_call<A, B>(
     app: Arc<A>,
-    scope: HttpScope,
+    mut scope: Box<HttpScope>,
     body: B,
     shared: &Arc<Mutex<Shared>>,
+    recycler: Arc<Recycler<Shared>>,
 ) -> impl Future<Output = AppResult> + Send + 'static
 where
     A: App,
@@ -248,7 +263,6 @@ where
     B::Error: Into<BoxError>,
 {
     let rules = ResponseRules::new(&scope.method);
-    let mut scope = Box::new(scope);
     let (receive, send) = (shared.clone(), shared.clone());
     async move {
         let body = std::pin::pin!(body);
@@ -261,9 +275,14 @@ where
             rules,
             shared: send,
         };
-        let call =
-            std::pin::pin!(app.call(HttpConn::new(&mut scope, &mut receiver, &mut sender).into()));
-        call.await
+        let result = {
+            let call = std::pin::pin!(
+                app.call(HttpConn::new(&mut scope, &mut receiver, &mut sender).into())
+            );
+            call.await
+        };
+        recycler.keep_scope(scope);
+        result
     }
 }
 
@@ -442,6 +461,8 @@ struct Driver {
     link: Option<Link>,
     /// A response to HEAD: its length is the app's to say.
     head: bool,
+    /// Where the slot goes once the call is over.
+    recycler: Arc<Recycler<Shared>>,
 }
 
 /// What an rgi call that crosses into tower (`TowerApp`,
@@ -550,7 +571,11 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let Some(call) = self.call.take() else { return };
+        let Some(call) = self.call.take() else {
+            // The call is over and its handles with it.
+            self.recycler.keep_slot(&mut self.shared);
+            return;
+        };
         {
             let mut shared = lock(&self.shared);
             shared.disconnected = true;
@@ -872,9 +897,10 @@ mod tests {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let call = app_call(
             Arc::new(Padded),
-            HttpScope::default(),
+            Box::default(),
             http_body_util::Empty::<Bytes>::new(),
             &shared,
+            Arc::default(),
         );
         let overhead = std::mem::size_of_val(&call) - std::mem::size_of::<PaddedCall>();
         assert!(

@@ -35,12 +35,14 @@ fn allocations_per_crossing() {
     let layered =
         allocations_per_call(&TowerLayer::new(tower::layer::util::Identity::new()).wrap(Hello));
     println!("allocations per call: direct {direct}, rgi -> tower -> rgi {round_trip}, TowerLayer(Identity) {layered}");
+    // 14 before RgiService kept the scope and the slot of finished calls
+    // (the scope's box, its path, the slot: three fewer).
     assert!(
-        round_trip <= direct + 14,
+        round_trip <= direct + 11,
         "rgi -> tower -> rgi: {round_trip} (direct {direct})"
     );
     assert!(
-        layered <= direct + 14,
+        layered <= direct + 11,
         "TowerLayer(Identity): {layered} (direct {direct})"
     );
 }

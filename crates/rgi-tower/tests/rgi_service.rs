@@ -205,3 +205,70 @@ async fn a_whole_response_takes_one_poll_of_the_app() {
     assert!(body.starts_with(b"root_path="), "{body:?}");
     assert_eq!(*polls.lock().unwrap(), 1);
 }
+
+/// Notes what each call's scope held when it arrived (and where the scope
+/// lives), then leaves things in it for whoever comes next.
+struct LeavesThingsBehind(Arc<Mutex<Vec<(usize, String)>>>);
+
+#[derive(Clone)]
+struct Marker;
+
+impl App for LeavesThingsBehind {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return conn.unsupported();
+        };
+        let scope = &mut *http.scope;
+        let mut names: Vec<_> = scope.headers.keys().map(|n| n.as_str()).collect();
+        names.sort_unstable();
+        let seen = format!(
+            "path={} root_path={:?} headers={names:?} marker={}",
+            scope.path,
+            scope.root_path,
+            scope.extensions.get::<Marker>().is_some(),
+        );
+        self.0
+            .lock()
+            .unwrap()
+            .push((std::ptr::from_ref(&*scope) as usize, seen));
+        scope.extensions.insert(Marker);
+        scope.root_path.push_str("/left");
+        scope
+            .headers
+            .insert("x-left-behind", "yes".parse().unwrap());
+        Ok(http.respond(StatusCode::OK, HeaderMap::new(), "ok").await?)
+    }
+}
+
+/// The scope of a finished call is kept for the next one (rule `CORE-009`:
+/// a reused scope starts as new): the second call gets the same scope
+/// back, and nothing of the first request or of what its app left in it.
+#[tokio::test]
+async fn a_kept_scope_carries_nothing_to_the_next_call() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let service = RgiService::new(LeavesThingsBehind(seen.clone()));
+    for (path, header) in [("/first", "x-first"), ("/second", "x-second")] {
+        let request = rgi::http::Request::builder()
+            .uri(path)
+            .header(header, "1")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        // The body read to its end, and the response dropped: the call is over.
+        response.into_body().collect().await.unwrap();
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        seen[0].0, seen[1].0,
+        "the second call got the first's scope"
+    );
+    assert_eq!(
+        seen[1].1,
+        r#"path=/second root_path="" headers=["x-second"] marker=false"#
+    );
+}
