@@ -196,6 +196,8 @@ pub(crate) fn fill_scope(
     }
     // One `host` lookup, and none for an origin-form target (HTTP/1.1).
     let mut headers = parts.headers;
+    // Whether the fields went into the scope's own map (see below).
+    let mut moved = false;
     if let Some(authority) = parts.uri.authority() {
         match headers.get(HOST) {
             Some(host) => {
@@ -216,11 +218,26 @@ pub(crate) fn fill_scope(
                     {
                         // h2 sizes a request's map to the fields it
                         // expects: growing it for `host` would reallocate
-                        // and rehash it. The scope's own map has room.
-                        let mut roomy = std::mem::take(&mut scope.headers);
-                        roomy.insert(HOST, value);
-                        roomy.extend(headers);
-                        headers = roomy;
+                        // and rehash it. The scope's own map (cleared) has
+                        // room: the fields move there, in order, after
+                        // `host`. (A loop: `Extend` costs 4x as much.)
+                        scope.headers.insert(HOST, value);
+                        let mut last = None;
+                        for (name, value) in std::mem::take(&mut headers) {
+                            match name {
+                                Some(name) => {
+                                    last = Some(name.clone());
+                                    scope.headers.append(name, value);
+                                }
+                                // A further value of the last name.
+                                None => {
+                                    if let Some(name) = &last {
+                                        scope.headers.append(name, value);
+                                    }
+                                }
+                            }
+                        }
+                        moved = true;
                     } else {
                         headers.insert(HOST, value);
                     }
@@ -232,7 +249,9 @@ pub(crate) fn fill_scope(
     scope.method = parts.method;
     scope.uri = parts.uri;
     scope.version = parts.version;
-    scope.headers = headers;
+    if !moved {
+        scope.headers = headers;
+    }
     scope.extensions = parts.extensions;
     match from_rgi {
         Some(rgi) => restore(scope, rgi),
