@@ -650,7 +650,7 @@ impl Future for ResponseFuture {
                         trailers: start.trailers,
                         data_done: false,
                         done: false,
-                        peeked: None,
+                        peeked: Peeked::Nothing,
                         failed: None,
                     };
                     // One look ahead: a whole body in one event (what
@@ -667,7 +667,7 @@ impl Future for ResponseFuture {
                                 headers.insert(CONTENT_LENGTH, length_value(data.len() as u64));
                             }
                         }
-                        body.peeked = Some(step);
+                        body.peeked = Peeked::from(step);
                     }
                     if let Some(link) = &running_link {
                         link.lock().trailers = Some(start.trailers);
@@ -727,6 +727,27 @@ fn empty(status: StatusCode, failure: Option<BoxError>) -> Response<ResponseBody
     response
 }
 
+/// The step taken ahead while the head was made: nearly always the body
+/// (`respond`'s one chunk), kept as its bytes; anything else boxed. A
+/// `Step` holds a whole `HttpSend` (112 bytes, for a `Start`), and the
+/// body is moved several times on its way through hyper.
+#[derive(Default)]
+enum Peeked {
+    #[default]
+    Nothing,
+    Body(Bytes, bool),
+    Other(Box<Step>),
+}
+
+impl From<Step> for Peeked {
+    fn from(step: Step) -> Self {
+        match step {
+            Step::Event(HttpSend::Body { data, more }) => Peeked::Body(data, more),
+            step => Peeked::Other(Box::new(step)),
+        }
+    }
+}
+
 /// The body of an [`RgiService`] response: the app's events after `Start`,
 /// one frame per event, produced when asked for.
 pub struct ResponseBody {
@@ -736,7 +757,7 @@ pub struct ResponseBody {
     data_done: bool,
     done: bool,
     /// A step taken while the head was made.
-    peeked: Option<Step>,
+    peeked: Peeked,
     /// The app failed after its start: the error is given on the next
     /// poll, once the server has had a turn to write what came before it.
     failed: Option<BoxError>,
@@ -760,7 +781,7 @@ impl Default for ResponseBody {
             trailers: false,
             data_done: true,
             done: true,
-            peeked: None,
+            peeked: Peeked::Nothing,
             failed: None,
         }
     }
@@ -787,9 +808,10 @@ impl Body for ResponseBody {
                 // finishes on its own when the body is dropped (`Driver`).
                 return Poll::Ready(None);
             }
-            let step = match this.peeked.take() {
-                Some(step) => step,
-                None => std::task::ready!(driver.poll_step(cx)),
+            let step = match std::mem::take(&mut this.peeked) {
+                Peeked::Body(data, more) => Step::Event(HttpSend::Body { data, more }),
+                Peeked::Other(step) => *step,
+                Peeked::Nothing => std::task::ready!(driver.poll_step(cx)),
             };
             match step {
                 Step::Event(HttpSend::Body { data, more }) => {
