@@ -1,55 +1,97 @@
 //! The reference server's access log ([`rgi_server::AccessLog`]: entries
 //! queued to its writer thread, never written on a request's path) for
-//! the requests rgi-hyper serves.
+//! the HTTP requests rgi-hyper serves.
 //!
-//! rgi-server logs from inside its connection; here the scope exists only
-//! inside `RgiService`'s call, so the entry is started and finished around
-//! the app's call, and the response is counted by the sender that serves
-//! files (`files.rs`): one wrapper on every event for both jobs.
+//! Kept where hyper meets the app, not inside the app's call: the entry
+//! starts from the request's head, the status is the response's, and the
+//! bytes are the data frames hyper was given (a file's included), counted
+//! by a wrapper around the response body. The line is queued once hyper
+//! lets the body go; a request whose client left before any response is
+//! logged `499` with no bytes, as rgi-server logs it. (WebSocket
+//! handshakes are logged by `ws.rs`, when their session ends.)
 
-use std::future::Future;
-use std::pin::pin;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use futures_util::future::Either;
-use rgi::{App, AppResult, Conn};
+use bytes::Bytes;
+use http::request::Parts;
+use http_body::{Body, Frame, SizeHint};
 use rgi_server::{AccessLog, PendingEntry};
+use rgi_tower::ResponseBody;
 
-use crate::files::{call_serving_files, Tally};
-
-/// The app as rgi-hyper runs it: `HttpSend::File` served (what
-/// [`ServeFiles`](crate::ServeFiles) does) and, with a `log`, every HTTP
-/// request logged.
-#[derive(Debug)]
-pub(crate) struct Served<A> {
-    pub(crate) inner: A,
-    pub(crate) log: Option<AccessLog>,
+/// One request's entry, until its response is over.
+pub(crate) struct Entry {
+    log: AccessLog,
+    /// Boxed: a few hundred bytes of inline text, carried by the response
+    /// future and the body.
+    pending: Option<Box<PendingEntry>>,
+    status: u16,
+    bytes: u64,
 }
 
-impl<A: App> App for Served<A> {
-    fn call(&self, conn: Conn<'_>) -> impl Future<Output = AppResult> + Send {
-        // Without a log the call is `call_serving_files`' future itself:
-        // no state machine of this layer's own around it on every poll.
-        match (&self.log, &conn) {
-            (Some(log), Conn::Http(http)) => {
-                // Boxed: the entry (a few hundred bytes of inline text)
-                // would otherwise widen every request's future.
-                let entry = Box::new(log.start(http.scope));
-                Either::Right(self.logged(log, entry, conn))
-            }
-            _ => Either::Left(call_serving_files(&self.inner, conn, None)),
+impl Entry {
+    /// Starts the entry for the request with head `parts` from `client`.
+    pub(crate) fn start(log: &AccessLog, parts: &Parts, client: Option<SocketAddr>) -> Self {
+        let pending = log.start_head(
+            &parts.method,
+            &parts.uri,
+            parts.version,
+            &parts.headers,
+            client,
+        );
+        Self {
+            log: log.clone(),
+            pending: Some(Box::new(pending)),
+            // Until the response says otherwise: the client left first.
+            status: 499,
+            bytes: 0,
+        }
+    }
+
+    /// The response's body, counted, with the entry finished once hyper
+    /// lets it go.
+    pub(crate) fn count(mut self, status: u16, body: ResponseBody) -> CountedBody {
+        self.status = status;
+        CountedBody { body, entry: self }
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            self.log.finish(*pending, self.status, self.bytes);
         }
     }
 }
 
-impl<A: App> Served<A> {
-    /// The call, with the access log's entry finished once it returns.
-    async fn logged(&self, log: &AccessLog, entry: Box<PendingEntry>, conn: Conn<'_>) -> AppResult {
-        let mut tally = Tally::default();
-        // Pinned and awaited through the pin: awaited by value, the call
-        // would take room twice in this future.
-        let result = pin!(call_serving_files(&self.inner, conn, Some(&mut tally))).await;
-        // No start: the server answers 500 for the app (CORE-040, CORE-042).
-        log.finish(*entry, tally.status.unwrap_or(500), tally.bytes);
-        result
+/// A response body whose data frames are counted for the access log.
+pub(crate) struct CountedBody {
+    body: ResponseBody,
+    entry: Entry,
+}
+
+impl Body for CountedBody {
+    type Data = Bytes;
+    type Error = <ResponseBody as Body>::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        let frame = std::task::ready!(Pin::new(&mut this.body).poll_frame(cx));
+        if let Some(data) = frame.as_ref().and_then(|f| f.as_ref().ok()?.data_ref()) {
+            this.entry.bytes += data.len() as u64;
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }

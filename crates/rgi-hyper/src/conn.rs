@@ -8,25 +8,66 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use http::header::SERVER;
 use http::{HeaderValue, Request, Response};
-use http_body_util::{Either, Limited};
+use http_body::{Frame, SizeHint};
+use http_body_util::Limited;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
 use rgi::{App, State};
-use rgi_server::Config;
+use rgi_server::{AccessLog, Config};
 use rgi_tower::{ResponseBody, ResponseFuture, RgiService, Transport};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::access::{CountedBody, Entry};
+use crate::files::ServerFiles;
 use crate::ws::{self, DenialBody, Handshake, Sessions};
 
-/// A response's body: the app's through `RgiService`, or a WebSocket
-/// handshake's.
-pub(crate) type Body = Either<ResponseBody, DenialBody>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A response's body: the app's through `RgiService` (counted for the
+/// access log when one is kept), or a WebSocket handshake's.
+pub(crate) enum Body {
+    App(ResponseBody),
+    Counted(CountedBody),
+    Handshake(DenialBody),
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Body::App(body) => Pin::new(body).poll_frame(cx),
+            Body::Counted(body) => Pin::new(body).poll_frame(cx),
+            Body::Handshake(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::App(body) => body.is_end_stream(),
+            Body::Counted(body) => body.is_end_stream(),
+            Body::Handshake(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::App(body) => body.size_hint(),
+            Body::Counted(body) => body.size_hint(),
+            Body::Handshake(body) => body.size_hint(),
+        }
+    }
+}
 
 /// How connections are spoken.
 #[derive(Clone)]
@@ -134,15 +175,19 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     A: App,
 {
+    let client = transport.client;
     let service = RequestService {
         rgi: RgiService::from_arc(app)
             .on_transport(transport)
-            .grace(ctx.config.disconnect_grace),
+            .grace(ctx.config.disconnect_grace)
+            .read_files(ServerFiles),
         max_body: ctx
             .config
             .max_body_bytes
             .map_or(usize::MAX, |max| usize::try_from(max).unwrap_or(usize::MAX)),
         server_header: ctx.config.server_header.clone(),
+        access_log: ctx.config.access_log.clone(),
+        client,
         config: ctx.config.clone(),
         sessions: ctx.sessions.clone(),
     };
@@ -155,12 +200,15 @@ where
 }
 
 /// The per-connection hyper service: the body limit on the way in, the
-/// `server` header on the way out, `RgiService` in between, and WebSocket
-/// handshakes to `ws.rs`.
+/// `server` header and the access log on the way out, `RgiService` in
+/// between, and WebSocket handshakes to `ws.rs`.
 struct RequestService<A> {
     rgi: RgiService<A>,
     max_body: usize,
     server_header: Option<HeaderValue>,
+    access_log: Option<AccessLog>,
+    /// The connection's client, for the access log.
+    client: Option<SocketAddr>,
     config: Arc<Config>,
     sessions: Arc<Sessions>,
 }
@@ -172,10 +220,14 @@ impl<A: App> hyper::service::Service<Request<Incoming>> for RequestService<A> {
 
     fn call(&self, request: Request<Incoming>) -> WithServerHeader {
         let (parts, body) = request.into_parts();
+        let mut entry = None;
         let response = if ws::is_websocket(&parts) {
             let request = Request::from_parts(parts, body);
             Answer::WebSocket(ws::serve(request, &self.rgi, &self.config, &self.sessions))
         } else {
+            if let Some(log) = &self.access_log {
+                entry = Some(Entry::start(log, &parts, self.client));
+            }
             // Taken apart once: each move of the whole request is a copy of
             // a few hundred bytes.
             Answer::Http(
@@ -186,6 +238,7 @@ impl<A: App> hyper::service::Service<Request<Incoming>> for RequestService<A> {
         WithServerHeader {
             response,
             server_header: self.server_header.clone(),
+            entry,
         }
     }
 }
@@ -200,6 +253,8 @@ enum Answer {
 struct WithServerHeader {
     response: Answer,
     server_header: Option<HeaderValue>,
+    /// The access log's entry, when one is kept.
+    entry: Option<Entry>,
 }
 
 impl Future for WithServerHeader {
@@ -210,10 +265,14 @@ impl Future for WithServerHeader {
         let mut response = match &mut this.response {
             Answer::Http(response) => {
                 let Ok(response) = std::task::ready!(Pin::new(response).poll(cx));
-                response.map(Either::Left)
+                let status = response.status().as_u16();
+                response.map(|body| match this.entry.take() {
+                    Some(entry) => Body::Counted(entry.count(status, body)),
+                    None => Body::App(body),
+                })
             }
             Answer::WebSocket(handshake) => match std::task::ready!(handshake.poll_response(cx)) {
-                Some(response) => response.map(|body| Either::Right(DenialBody(body))),
+                Some(response) => response.map(|body| Body::Handshake(DenialBody(body))),
                 // An error makes hyper close the connection (or reset the
                 // stream) without a response, as rgi-server does.
                 None => return Poll::Ready(Err("WebSocket handshake not answered in time".into())),

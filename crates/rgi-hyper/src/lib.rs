@@ -91,7 +91,6 @@ mod server;
 mod tls;
 mod ws;
 
-pub use files::ServeFiles;
 pub use server::Server;
 #[cfg(feature = "tls")]
 pub use tls::{TlsConfig, TlsError};

@@ -12,7 +12,6 @@ use rgi_server::{Config, ServeError};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::task::JoinSet;
 
-use crate::access::Served;
 use crate::conn::{ConnCtx, Protocol};
 
 /// An HTTP/1.1 and HTTP/2 server for one rgi app, on hyper.
@@ -107,10 +106,7 @@ impl Server {
             config,
             protocol,
         } = self;
-        let app = Arc::new(Served {
-            inner: app,
-            log: config.access_log.clone(),
-        });
+        let app = Arc::new(app);
         let mut signal = pin!(signal);
         let Some((lifecycle, state)) = Lifecycle::start(&app, &config, signal.as_mut()).await?
         else {

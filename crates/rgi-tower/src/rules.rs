@@ -55,6 +55,22 @@ impl ResponseRules {
         self.stage == Stage::Complete
     }
 
+    /// Checks that a `File` may be sent now (it then goes on as `Body`
+    /// chunks, each checked by [`accept`](Self::accept)).
+    pub(crate) fn check_file(&self) -> Result<(), Error> {
+        match self.stage {
+            Stage::BeforeStart => Err(Error::protocol("HTTP-020", "a File before Start")),
+            Stage::AwaitingTrailers | Stage::Complete => {
+                Err(Error::protocol("HTTP-022", "a File after the final body"))
+            }
+            Stage::Body if self.bodiless => Err(Error::protocol(
+                "HTTP-025",
+                "a File in a response to HEAD, or a 204 or 304",
+            )),
+            Stage::Body => Ok(()),
+        }
+    }
+
     /// Checks `event` and, when it is allowed, moves on. A refused event
     /// changes nothing.
     pub(crate) fn accept(&mut self, event: &HttpSend) -> Result<(), Error> {

@@ -24,6 +24,7 @@ use rgi::{
     Receiver, Sender,
 };
 
+use crate::files::{Next, OpenFiles, Sending};
 use crate::recycle::Recycler;
 use crate::rules::ResponseRules;
 use crate::scope::{fill_scope, scope_from_request, Placement, Transport};
@@ -63,15 +64,18 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// What does not cross: WebSocket (an upgrade request reaches the app as a
 /// plain HTTP request; tower has no upgraded connection to give it), and
 /// the lifespan (a tower stack has no startup: run the app's lifespan with
-/// an rgi server, or not at all). Early hints and `send_file` are off in the
-/// scope (a tower body has no frame for them), so apps fall back to body
-/// chunks (rule `EXT-001`).
+/// an rgi server, or not at all). Early hints are off in the scope (a tower
+/// body has no frame for them), so apps fall back to body chunks (rule
+/// `EXT-001`); so is `send_file`, unless a server gives its file reader
+/// ([`read_files`](Self::read_files)).
 pub struct RgiService<A> {
     app: Arc<A>,
     placement: Placement,
     grace: Duration,
     /// What finished calls leave for the next ones; shared by clones.
     recycler: Arc<Recycler<Shared>>,
+    /// The server's file reader, for `HttpSend::File` (`read_files`).
+    files: Option<Arc<dyn OpenFiles>>,
 }
 
 impl<A> Clone for RgiService<A> {
@@ -81,6 +85,7 @@ impl<A> Clone for RgiService<A> {
             placement: self.placement.clone(),
             grace: self.grace,
             recycler: self.recycler.clone(),
+            files: self.files.clone(),
         }
     }
 }
@@ -107,7 +112,19 @@ impl<A: App> RgiService<A> {
             placement: Placement::default(),
             grace: DEFAULT_GRACE,
             recycler: Arc::default(),
+            files: None,
         }
+    }
+
+    /// Serves `HttpSend::File` with `files` (a server's reader: this crate
+    /// does no I/O): the scope announces `send_file`, and each `File` goes
+    /// to the client as data frames, a chunk read only once the one before
+    /// was taken; the app's send of it completes when the whole range has
+    /// been handed on (as on the reference server).
+    #[must_use]
+    pub fn read_files(mut self, files: impl OpenFiles) -> Self {
+        self.files = Some(Arc::new(files));
+        self
     }
 
     /// Tells the app it is mounted at `prefix` (a raw path such as `/api`),
@@ -217,6 +234,7 @@ impl<A: App> RgiService<A> {
             self.recycler.keep_scope(scope);
             return ResponseFuture(Calling::Refused(Some(StatusCode::BAD_REQUEST)));
         };
+        scope.capabilities.send_file = self.files.is_some();
         let shared = self.recycler.slot();
         let head = scope.method == http::Method::HEAD;
         let call = Box::pin(app_call(
@@ -225,6 +243,7 @@ impl<A: App> RgiService<A> {
             body,
             &shared,
             self.recycler.clone(),
+            self.files.clone(),
         ));
         ResponseFuture(Calling::Running(Some(Driver {
             call: Some(call),
@@ -255,6 +274,7 @@ fn app_call<A, B>(
     body: B,
     shared: &Arc<Mutex<Shared>>,
     recycler: Arc<Recycler<Shared>>,
+    files: Option<Arc<dyn OpenFiles>>,
 ) -> impl Future<Output = AppResult> + Send + 'static
 where
     A: App,
@@ -274,6 +294,8 @@ where
         let mut sender = SlotSender {
             rules,
             shared: send,
+            files,
+            file: None,
         };
         let result = {
             let call = std::pin::pin!(
@@ -401,14 +423,20 @@ fn is_length_limit(mut error: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// The app's `send`: checks each event (rule CORE-012) and leaves it in the
-/// slot for the driver.
+/// slot for the driver; a `File` is handed on as `Body` chunks, each read
+/// once the one before has been taken.
 struct SlotSender {
     rules: ResponseRules,
     shared: Arc<Mutex<Shared>>,
+    /// The server's file reader, when the scope announces `send_file`.
+    files: Option<Arc<dyn OpenFiles>>,
+    /// The `File` being handed on.
+    file: Option<Sending>,
 }
 
-impl Sender<HttpSend> for SlotSender {
-    fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
+impl SlotSender {
+    /// Leaves `event` in the slot, checked.
+    fn put(&mut self, event: HttpSend) -> Result<(), Error> {
         let mut shared = lock(&self.shared);
         if shared.slot.is_some() && !self.rules.complete() {
             return Err(Error::protocol(
@@ -429,7 +457,8 @@ impl Sender<HttpSend> for SlotSender {
         Ok(())
     }
 
-    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    /// Ready once the slot has room for the next event.
+    fn poll_slot(&mut self) -> Poll<Result<(), Error>> {
         let mut shared = lock(&self.shared);
         if shared.disconnected && (shared.slot.is_some() || shared.start.is_some()) {
             shared.clear();
@@ -440,6 +469,55 @@ impl Sender<HttpSend> for SlotSender {
         } else {
             // Taken when the tower side asks for the next frame.
             Poll::Pending
+        }
+    }
+}
+
+impl Sender<HttpSend> for SlotSender {
+    fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
+        if self.file.is_some() {
+            return Err(Error::protocol(
+                "CORE-021",
+                "start_send before the last send was flushed",
+            ));
+        }
+        match (event, &self.files) {
+            (HttpSend::File(file), Some(files)) => {
+                self.rules.check_file()?;
+                if lock(&self.shared).disconnected {
+                    return Err(Error::Disconnected);
+                }
+                self.file = Some(Sending::start(&**files, file)?);
+                Ok(())
+            }
+            (event, _) => self.put(event),
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            std::task::ready!(self.poll_slot())?;
+            let Some(file) = self.file.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            let next = std::task::ready!(file.poll_next(cx)).inspect_err(|_| self.file = None)?;
+            match next {
+                Next::Chunk(data, more) => {
+                    if !more {
+                        self.file = None;
+                    }
+                    self.put(HttpSend::Body { data, more })?;
+                }
+                Next::Done(final_body) => {
+                    self.file = None;
+                    if final_body {
+                        self.put(HttpSend::Body {
+                            data: Bytes::new(),
+                            more: false,
+                        })?;
+                    }
+                }
+            }
         }
     }
 }
@@ -923,6 +1001,7 @@ mod tests {
             http_body_util::Empty::<Bytes>::new(),
             &shared,
             Arc::default(),
+            None,
         );
         let overhead = std::mem::size_of_val(&call) - std::mem::size_of::<PaddedCall>();
         assert!(

@@ -107,26 +107,40 @@ impl AccessLog {
     /// copy of the target and (for the formats that show them) of two
     /// header values, and one clock reading. Nothing of the scope is kept.
     pub fn start(&self, scope: &HttpScope) -> PendingEntry {
-        let headers = self.inner.format.wants_headers();
+        self.start_head(
+            &scope.method,
+            &scope.uri,
+            scope.version,
+            &scope.headers,
+            scope.client,
+        )
+    }
+
+    /// [`start`](Self::start) from a request's head, for a server that
+    /// logs before (or without) an rgi scope: the method, the target as
+    /// received, the version, the headers, and the client's address.
+    pub fn start_head(
+        &self,
+        method: &Method,
+        uri: &http::Uri,
+        version: Version,
+        headers: &http::HeaderMap,
+        client: Option<SocketAddr>,
+    ) -> PendingEntry {
+        let wants_headers = self.inner.format.wants_headers();
         let header = |name| {
-            headers
-                .then(|| scope.headers.get(name).map(|v| LogText::new(v.as_bytes())))
+            wants_headers
+                .then(|| headers.get(name).map(|v| LogText::new(v.as_bytes())))
                 .flatten()
         };
         PendingEntry {
             started: Instant::now(),
             request: Some(RequestLine {
-                method: scope.method.clone(),
-                target: LogText::new(
-                    scope
-                        .uri
-                        .path_and_query()
-                        .map_or("-", |p| p.as_str())
-                        .as_bytes(),
-                ),
-                version: scope.version,
+                method: method.clone(),
+                target: LogText::new(uri.path_and_query().map_or("-", |p| p.as_str()).as_bytes()),
+                version,
             }),
-            client: scope.client,
+            client,
             referer: header(http::header::REFERER),
             user_agent: header(http::header::USER_AGENT),
         }
