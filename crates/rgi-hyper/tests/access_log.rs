@@ -7,12 +7,10 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use common::{body_of, bounded, h2c, start_on};
+use common::{body_of, bounded, exchange, h2c, start_on, FileApp};
 use http::{HeaderMap, StatusCode};
-use rgi::{App, AppResult, Conn, Error, FileBody, HttpSend, ResponseStart};
+use rgi::{App, AppResult, Conn, Error};
 use rgi_server::{AccessLog, AccessLogFormat, Config};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// What the log's writer thread wrote.
 #[derive(Clone, Default)]
@@ -41,9 +39,9 @@ impl Captured {
     }
 }
 
-/// `/file`: bytes 2..7 of a file, then `|end`; `/fail`: an error before
-/// `Start`; anything else: `hello`.
-struct Routes(std::path::PathBuf);
+/// `/file`: [`FileApp`]; `/fail`: an error before `Start`; anything
+/// else: `hello`.
+struct Routes(FileApp);
 
 impl App for Routes {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
@@ -51,19 +49,7 @@ impl App for Routes {
             return conn.unsupported();
         };
         match http.scope.path.as_str() {
-            "/file" => {
-                http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
-                    .await?;
-                let mut file = FileBody::new(self.0.clone()).range(2..7);
-                file.more = true;
-                http.send(HttpSend::File(file)).await?;
-                http.send(HttpSend::Body {
-                    data: "|end".into(),
-                    more: false,
-                })
-                .await?;
-                Ok(())
-            }
+            "/file" => self.0.call(http.into()).await,
             "/fail" => Err(Error::protocol("CORE-040", "failed on purpose").into()),
             _ => Ok(http
                 .respond(StatusCode::OK, HeaderMap::new(), "hello")
@@ -73,14 +59,8 @@ impl App for Routes {
 }
 
 async fn get_h1(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut stream = bounded("connect", TcpStream::connect(addr)).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    bounded("response", stream.read_to_end(&mut out))
-        .await
-        .unwrap();
-    String::from_utf8_lossy(&out).into_owned()
+    exchange(addr, request.as_bytes()).await
 }
 
 #[tokio::test]
@@ -98,7 +78,7 @@ async fn every_request_is_logged_with_its_status_and_body_bytes() {
         .await
         .unwrap()
         .with_config(config);
-    let server = start_on(server, Routes(path)).await;
+    let server = start_on(server, Routes(FileApp(path))).await;
 
     assert!(get_h1(server.addr, "/").await.starts_with("HTTP/1.1 200 "));
     assert!(get_h1(server.addr, "/file")

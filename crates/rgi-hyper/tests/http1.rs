@@ -7,22 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{bounded, start, start_on};
+use common::{bounded, exchange, start, start_on, FileApp};
 use http::{HeaderMap, StatusCode};
-use rgi::{App, AppResult, Conn, FileBody, HttpSend, LifespanReceive, LifespanSend, ResponseStart};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-/// Sends `request` on a fresh connection and reads until the server closes.
-async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
-    let mut stream = bounded("connect", TcpStream::connect(addr)).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut out = Vec::new();
-    bounded("response", stream.read_to_end(&mut out))
-        .await
-        .unwrap();
-    String::from_utf8_lossy(&out).into_owned()
-}
+use rgi::{App, AppResult, Conn, LifespanReceive, LifespanSend};
 
 /// The body of one response, de-chunked when it is chunked.
 fn body_of(response: &str) -> String {
@@ -100,29 +87,6 @@ async fn a_body_over_the_limit_is_413() {
     )
     .await;
     assert!(response.starts_with("HTTP/1.1 413 "), "{response}");
-}
-
-/// Serves bytes 2..7 of a file, then the rest of the body.
-struct FileApp(std::path::PathBuf);
-
-impl App for FileApp {
-    async fn call(&self, conn: Conn<'_>) -> AppResult {
-        let Conn::Http(mut http) = conn else {
-            return conn.unsupported();
-        };
-        assert!(http.scope.capabilities.send_file);
-        http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
-            .await?;
-        let mut file = FileBody::new(self.0.clone()).range(2..7);
-        file.more = true;
-        http.send(HttpSend::File(file)).await?;
-        http.send(HttpSend::Body {
-            data: "|end".into(),
-            more: false,
-        })
-        .await?;
-        Ok(())
-    }
 }
 
 #[tokio::test]

@@ -133,3 +133,40 @@ pub async fn read_frame(io: &mut (impl AsyncRead + Unpin)) -> (u8, Vec<u8>) {
         .unwrap();
     (head[0], payload)
 }
+
+/// Serves bytes 2..7 of a file, then `|end` (checking that the scope
+/// announces `send_file`).
+pub struct FileApp(pub std::path::PathBuf);
+
+impl App for FileApp {
+    async fn call(&self, conn: rgi::Conn<'_>) -> rgi::AppResult {
+        use rgi::{FileBody, HttpSend, ResponseStart};
+        let rgi::Conn::Http(mut http) = conn else {
+            return conn.unsupported();
+        };
+        assert!(http.scope.capabilities.send_file);
+        http.send(HttpSend::Start(ResponseStart::new(http::StatusCode::OK)))
+            .await?;
+        let mut file = FileBody::new(self.0.clone()).range(2..7);
+        file.more = true;
+        http.send(HttpSend::File(file)).await?;
+        http.send(HttpSend::Body {
+            data: "|end".into(),
+            more: false,
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// Sends `request` on a fresh connection and reads until the server closes.
+pub async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = bounded("connect", TcpStream::connect(addr)).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    bounded("response", stream.read_to_end(&mut out))
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
