@@ -24,6 +24,10 @@ const KEEP: usize = 256;
 /// that one request with many fields does not pin its room.
 const KEEP_HEADERS: usize = 24;
 
+/// A kept scope's path (and root path) is let go past this much room, for
+/// the same reason: a target may be 64 KiB.
+const KEEP_PATH: usize = 1024;
+
 /// The scopes and slots one service keeps; `S` is the slot.
 pub(crate) struct Recycler<S> {
     #[expect(
@@ -56,9 +60,19 @@ impl<S: Default> Recycler<S> {
     /// Keeps `scope` for a later call, cleared now (nothing of this request
     /// stays reachable), unless enough are kept.
     pub(crate) fn keep_scope(&self, mut scope: Box<HttpScope>) {
+        // `len` counts every value: a name repeated many times (h2 cookie
+        // crumbs) grows the map's extra values, which `capacity` ignores
+        // and `clear` keeps.
+        let values = scope.headers.len();
         scope.clear();
-        if scope.headers.capacity() > KEEP_HEADERS {
+        if scope.headers.capacity() > KEEP_HEADERS || values > KEEP_HEADERS {
             scope.headers = HeaderMap::new();
+        }
+        if scope.path.capacity() > KEEP_PATH {
+            scope.path = String::from("/");
+        }
+        if scope.root_path.capacity() > KEEP_PATH {
+            scope.root_path = String::new();
         }
         let mut kept = lock(&self.scopes);
         if kept.len() < KEEP {
@@ -118,6 +132,26 @@ mod tests {
         recycler.keep_slot(&mut slot);
         drop(slot);
         assert_eq!(*recycler.slot().lock().unwrap(), 0, "kept, and reset");
+    }
+
+    /// `KEEP_HEADERS` lets a large header map go so that one request does
+    /// not pin its room in each of `KEEP` kept scopes; a long target (up to
+    /// 64 KiB in an `http::Uri`) must not either: 256 of them pin 16 MiB
+    /// per connection after the burst that made them.
+    #[test]
+    fn a_long_paths_room_is_not_kept() {
+        let recycler = Recycler::<u8>::default();
+        let mut scope = recycler.scope();
+        scope.path = "/a".repeat(32 * 1024);
+        scope.root_path = "/r".repeat(32 * 1024);
+        recycler.keep_scope(scope);
+        let scope = recycler.scope();
+        assert!(
+            scope.path.capacity() + scope.root_path.capacity() <= 4096,
+            "kept {} + {} bytes of an old request's paths",
+            scope.path.capacity(),
+            scope.root_path.capacity()
+        );
     }
 
     #[test]

@@ -244,10 +244,20 @@ impl Future for Respond<'_, '_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         loop {
-            if let Some(event) = this.next.take() {
-                this.sender.start_send(event)?;
+            let sent = match this.next.take() {
+                Some(event) => this.sender.start_send(event),
+                None => Ok(()),
+            };
+            let sent = match sent {
+                Ok(()) => ready!(this.sender.poll_flush(cx)),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = sent {
+                // Nothing more goes out after a failed send, however often
+                // this is polled again.
+                this.body = None;
+                return Poll::Ready(Err(error));
             }
-            ready!(this.sender.poll_flush(cx))?;
             match this.body.take() {
                 Some(body) => this.next = Some(HttpSend::body(body)),
                 None => return Poll::Ready(Ok(())),

@@ -234,3 +234,59 @@ fn the_respond_future_holds_each_part_once() {
         std::mem::size_of_val(&respond)
     );
 }
+
+/// A sender that refuses its first event (the client left), then takes
+/// whatever it is given.
+struct RefusesFirst {
+    refused: bool,
+    taken: Vec<HttpSend>,
+}
+
+impl rgi::Sender<HttpSend> for RefusesFirst {
+    fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
+        if !self.refused {
+            self.refused = true;
+            return Err(Error::Disconnected);
+        }
+        self.taken.push(event);
+        Ok(())
+    }
+
+    fn poll_flush(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// A `respond` that failed sends nothing more, however often it is polled:
+/// its body must not follow a `Start` that never went out (HTTP-020). The
+/// `async fn` it replaced could not be resumed at all.
+#[test]
+fn respond_polled_after_its_error_sends_no_body() {
+    use std::future::Future;
+    let mut receiver = Script::<HttpReceive>::new([]);
+    let mut sender = RefusesFirst {
+        refused: false,
+        taken: Vec::new(),
+    };
+    let mut scope = scope(Method::GET);
+    let mut conn = HttpConn::new(&mut scope, &mut receiver, &mut sender);
+    let mut respond = conn.respond(StatusCode::OK, HeaderMap::new(), "secret");
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let first = std::pin::Pin::new(&mut respond).poll(&mut cx);
+    assert!(matches!(
+        first,
+        std::task::Poll::Ready(Err(Error::Disconnected))
+    ));
+    let _ = std::pin::Pin::new(&mut respond).poll(&mut cx);
+    drop(respond);
+    drop(conn);
+    assert!(
+        sender.taken.is_empty(),
+        "sent after the failed Start: {:?}",
+        sender.taken
+    );
+}
