@@ -39,8 +39,8 @@ impl Captured {
     }
 }
 
-/// `/file`: [`FileApp`]; `/fail`: an error before `Start`; anything
-/// else: `hello`.
+/// `/file`: [`FileApp`]; `/fail`: an error before `Start`; `/slow`: no
+/// answer for a minute; anything else: `hello`.
 struct Routes(FileApp);
 
 impl App for Routes {
@@ -51,6 +51,11 @@ impl App for Routes {
         match http.scope.path.as_str() {
             "/file" => self.0.call(http.into()).await,
             "/fail" => Err(Error::protocol("CORE-040", "failed on purpose").into()),
+            // Never answers: the client leaves first.
+            "/slow" => {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                Err(Error::Disconnected.into())
+            }
             _ => Ok(http
                 .respond(StatusCode::OK, HeaderMap::new(), "hello")
                 .await?),
@@ -111,4 +116,44 @@ async fn every_request_is_logged_with_its_status_and_body_bytes() {
         assert!(line.ends_with(end), "{line:?} does not end with {end:?}");
     }
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// A client that leaves before any response is logged `499` with no
+/// bytes, as rgi-server logs it.
+#[tokio::test]
+async fn a_client_that_leaves_before_the_response_is_a_499() {
+    let captured = Captured::default();
+    let mut config = Config::default();
+    config.access_log =
+        Some(AccessLog::to_writer(AccessLogFormat::Common, captured.clone(), 64).unwrap());
+    config.disconnect_grace = std::time::Duration::from_millis(50);
+    let server = rgi_hyper::Server::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .with_config(config);
+    let dir = std::env::temp_dir();
+    let server = start_on(server, Routes(FileApp(dir))).await;
+    let mut stream = bounded("connect", tokio::net::TcpStream::connect(server.addr))
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // The request is read (the app is waiting) before the client goes.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(stream);
+    // The line is queued when hyper drops the response's future; the
+    // writer thread writes it a moment later.
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while captured.lines().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    server.stop().await.unwrap();
+    let lines = captured.lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].ends_with("\"GET /slow HTTP/1.1\" 499 0"),
+        "{:?}",
+        lines[0]
+    );
 }

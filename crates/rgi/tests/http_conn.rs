@@ -272,18 +272,18 @@ fn respond_polled_after_its_error_sends_no_body() {
         taken: Vec::new(),
     };
     let mut scope = scope(Method::GET);
-    let mut conn = HttpConn::new(&mut scope, &mut receiver, &mut sender);
-    let mut respond = conn.respond(StatusCode::OK, HeaderMap::new(), "secret");
-    let waker = futures::task::noop_waker();
-    let mut cx = std::task::Context::from_waker(&waker);
-    let first = std::pin::Pin::new(&mut respond).poll(&mut cx);
-    assert!(matches!(
-        first,
-        std::task::Poll::Ready(Err(Error::Disconnected))
-    ));
-    let _ = std::pin::Pin::new(&mut respond).poll(&mut cx);
-    drop(respond);
-    drop(conn);
+    {
+        let mut conn = HttpConn::new(&mut scope, &mut receiver, &mut sender);
+        let mut respond = conn.respond(StatusCode::OK, HeaderMap::new(), "secret");
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let first = std::pin::Pin::new(&mut respond).poll(&mut cx);
+        assert!(matches!(
+            first,
+            std::task::Poll::Ready(Err(Error::Disconnected))
+        ));
+        let _ = std::pin::Pin::new(&mut respond).poll(&mut cx);
+    }
     assert!(
         sender.taken.is_empty(),
         "sent after the failed Start: {:?}",
