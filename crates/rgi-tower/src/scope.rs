@@ -301,7 +301,9 @@ fn restore(scope: &mut HttpScope, rgi: ScopeParts) {
     scope.server = rgi.server;
     scope.state = rgi.state;
     scope.tls = rgi.tls;
-    // A tower body has no frame for a file or an early hint (rule EXT-002).
+    // A tower body has no frame for a file or an early hint (rule EXT-002);
+    // an `RgiService` that reads files itself announces `send_file` again
+    // (`read_files`).
     scope.capabilities = rgi.capabilities;
     scope.capabilities.early_hints = false;
     scope.capabilities.send_file = false;
