@@ -26,7 +26,7 @@ TESTBED="${1:-}"
 [ $# -gt 0 ] && shift
 if [ -z "$TESTBED" ]; then
   (cd "$ROOT" && cargo build -q --release -p testbed)
-  TESTBED="$ROOT/target/release/testbed"
+  TESTBED="${CARGO_TARGET_DIR:-$ROOT/target}/release/testbed"
 fi
 
 LOG="$(mktemp)"
@@ -42,4 +42,4 @@ done
 [ -n "$PORT" ] || { echo "autobahn: the testbed did not start:" >&2; cat "$LOG" >&2; exit 1; }
 
 "$HERE/setup.sh"
-"$HERE/run.sh" --skip-9 --deadline 600 --outdir "${AUTOBAHN_OUTDIR:-$ROOT/target/autobahn-report}" 127.0.0.1 "$PORT"
+"$HERE/run.sh" --skip-9 --deadline 600 --outdir "${AUTOBAHN_OUTDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/autobahn-report}" 127.0.0.1 "$PORT"
