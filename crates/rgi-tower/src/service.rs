@@ -25,7 +25,7 @@ use rgi::{
 };
 
 use crate::files::{Next, OpenFiles, Sending};
-use crate::recycle::Recycler;
+use crate::recycle;
 use crate::rules::ResponseRules;
 use crate::scope::{fill_scope, scope_from_request, Placement, Transport};
 
@@ -72,8 +72,6 @@ pub struct RgiService<A> {
     app: Arc<A>,
     placement: Placement,
     grace: Duration,
-    /// What finished calls leave for the next ones; shared by clones.
-    recycler: Arc<Recycler<Shared>>,
     /// The server's file reader, for `HttpSend::File` (`read_files`).
     files: Option<Arc<dyn OpenFiles>>,
 }
@@ -84,7 +82,6 @@ impl<A> Clone for RgiService<A> {
             app: self.app.clone(),
             placement: self.placement.clone(),
             grace: self.grace,
-            recycler: self.recycler.clone(),
             files: self.files.clone(),
         }
     }
@@ -111,7 +108,6 @@ impl<A: App> RgiService<A> {
             app,
             placement: Placement::default(),
             grace: DEFAULT_GRACE,
-            recycler: Arc::default(),
             files: None,
         }
     }
@@ -229,20 +225,19 @@ impl<A: App> RgiService<A> {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        let mut scope = self.recycler.scope();
+        let mut scope = recycle::scope();
         let Some(link) = fill_scope(&mut scope, parts, &self.placement) else {
-            self.recycler.keep_scope(scope);
+            recycle::keep_scope(scope);
             return ResponseFuture(Calling::Refused(Some(StatusCode::BAD_REQUEST)));
         };
         scope.capabilities.send_file = self.files.is_some();
-        let shared = self.recycler.slot();
+        let shared = recycle::slot();
         let head = scope.method == http::Method::HEAD;
         let call = Box::pin(app_call(
             self.app.clone(),
             scope,
             body,
             &shared,
-            self.recycler.clone(),
             self.files.clone(),
         ));
         ResponseFuture(Calling::Running(Some(Driver {
@@ -252,14 +247,14 @@ impl<A: App> RgiService<A> {
             grace: self.grace,
             link,
             head,
-            recycler: self.recycler.clone(),
         })))
     }
 }
 
 /// The app's call on `scope`, with `body` as its `receive` and `shared` as
 /// the slot its `send` fills: the future [`RgiService`] boxes, one per
-/// request. The scope goes back to `recycler` when the app returns.
+/// request. The scope is kept for the next call on the thread when the app
+/// returns (`recycle.rs`).
 ///
 /// Its size is the box's, so it is kept to the app's own future plus
 /// what the call needs: the scope is boxed apart (and kept for the next
@@ -273,7 +268,6 @@ fn app_call<A, B>(
     mut scope: Box<HttpScope>,
     body: B,
     shared: &Arc<Mutex<Shared>>,
-    recycler: Arc<Recycler<Shared>>,
     files: Option<Arc<dyn OpenFiles>>,
 ) -> impl Future<Output = AppResult> + Send + 'static
 where
@@ -303,7 +297,7 @@ where
             );
             call.await
         };
-        recycler.keep_scope(scope);
+        recycle::keep_scope(scope);
         result
     }
 }
@@ -318,12 +312,13 @@ where
 /// event, after which the app may send nothing more. A plain `respond`
 /// thus runs to its end in one poll of the app.
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     /// The `Start`, until the tower side takes it.
     start: Option<HttpSend>,
     /// The one body event (or trailers) waiting to be taken.
     slot: Option<HttpSend>,
-    complete: bool,
+    /// The response's last event was sent.
+    pub(crate) complete: bool,
     disconnected: bool,
     /// Why the request body failed, when it did: `413` for a body over a
     /// limit (tower-http's `RequestBodyLimitLayer`), else `400`.
@@ -539,8 +534,6 @@ struct Driver {
     link: Option<Link>,
     /// A response to HEAD: its length is the app's to say.
     head: bool,
-    /// Where the slot goes once the call is over.
-    recycler: Arc<Recycler<Shared>>,
 }
 
 /// What an rgi call that crosses into tower (`TowerApp`,
@@ -651,7 +644,7 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let Some(call) = self.call.take() else {
             // The call is over and its handles with it.
-            self.recycler.keep_slot(&mut self.shared);
+            recycle::keep_slot(&mut self.shared);
             return;
         };
         {
@@ -1000,7 +993,6 @@ mod tests {
             Box::default(),
             http_body_util::Empty::<Bytes>::new(),
             &shared,
-            Arc::default(),
             None,
         );
         let overhead = std::mem::size_of_val(&call) - std::mem::size_of::<PaddedCall>();
