@@ -307,8 +307,7 @@ impl Machine<HttpReceive, HttpSend> for HttpMachine {
                         "File only after Start",
                     ));
                 }
-                let backwards = file.range.as_ref().is_some_and(|r| r.start > r.end);
-                if !file.path.is_absolute() || backwards {
+                if file.check().is_err() {
                     return Some(Found::app(
                         "EXT-022",
                         format!("File {{ path: {:?}, range: {:?} }}", file.path, file.range),

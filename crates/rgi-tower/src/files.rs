@@ -51,12 +51,7 @@ pub(crate) enum Next {
 impl Sending {
     /// `file`, checked (rule `EXT-022`), opened by `files`.
     pub(crate) fn start(files: &dyn OpenFiles, file: FileBody) -> Result<Self, Error> {
-        if !file.path.is_absolute() {
-            return Err(Error::protocol("EXT-022", "a File with a relative path"));
-        }
-        if file.range.as_ref().is_some_and(|r| r.start > r.end) {
-            return Err(Error::protocol("EXT-022", "a File range with start > end"));
-        }
+        file.check()?;
         let more = file.more;
         Ok(Self {
             reader: files.open(file),

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, HeaderValue, StatusCode};
 
+use crate::error::Error;
+
 /// An HTTP event the app receives (ASGI `http.request` / `http.disconnect`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -170,6 +172,31 @@ impl FileBody {
     pub fn range(mut self, range: Range<u64>) -> Self {
         self.range = Some(range);
         self
+    }
+
+    /// Rule `EXT-022`: the path is absolute and the range, if any, does
+    /// not end before it starts. What a server (or bridge) that reads
+    /// files checks when the event is sent, before any file is opened.
+    pub fn check(&self) -> Result<(), Error> {
+        if !self.path.is_absolute() {
+            return Err(Error::protocol(
+                "EXT-022",
+                format!(
+                    "FileBody.path must be absolute, got {}",
+                    self.path.display()
+                ),
+            ));
+        }
+        match &self.range {
+            Some(range) if range.start > range.end => Err(Error::protocol(
+                "EXT-022",
+                format!(
+                    "FileBody.range {}..{} has start > end",
+                    range.start, range.end
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -290,3 +290,17 @@ fn respond_polled_after_its_error_sends_no_body() {
         sender.taken
     );
 }
+
+/// `FileBody::check`, the one `EXT-022` check the servers, the bridge and
+/// the validator share.
+#[test]
+fn a_file_body_needs_an_absolute_path_and_a_forward_range() {
+    use rgi::FileBody;
+    let rule = |file: FileBody| file.check().err().and_then(|e| e.rule());
+    assert_eq!(rule(FileBody::new("/srv/a.txt")), None);
+    assert_eq!(rule(FileBody::new("/srv/a.txt").range(3..3)), None);
+    assert_eq!(rule(FileBody::new("a.txt")), Some("EXT-022"));
+    #[allow(clippy::reversed_empty_ranges)]
+    let backwards = FileBody::new("/srv/a.txt").range(5..2);
+    assert_eq!(rule(backwards), Some("EXT-022"));
+}

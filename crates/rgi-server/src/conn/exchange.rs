@@ -697,27 +697,7 @@ fn check_file(core: &Core, file: &FileBody) -> Result<(), Error> {
     if no_body_allowed(core) {
         return Err(no_body_bytes("File"));
     }
-    if !file.path.is_absolute() {
-        return Err(Error::protocol(
-            "EXT-022",
-            format!(
-                "FileBody.path must be absolute, got {}",
-                file.path.display()
-            ),
-        ));
-    }
-    if let Some(range) = &file.range {
-        if range.start > range.end {
-            return Err(Error::protocol(
-                "EXT-022",
-                format!(
-                    "FileBody.range {}..{} has start > end",
-                    range.start, range.end
-                ),
-            ));
-        }
-    }
-    Ok(())
+    file.check()
 }
 
 /// Moves the `File` being sent one step on: opened (then the head may be
