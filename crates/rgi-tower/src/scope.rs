@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use http::header::{HOST, TE};
 use http::uri::{PathAndQuery, Scheme};
-use http::{Extensions, HeaderValue, Uri, Version};
+use http::{Extensions, HeaderMap, HeaderValue, Uri, Version};
 use rgi::{Capabilities, HttpScope, State, TlsInfo};
 
 use crate::service::Link;
@@ -196,8 +196,6 @@ pub(crate) fn fill_scope(
     }
     // One `host` lookup, and none for an origin-form target (HTTP/1.1).
     let mut headers = parts.headers;
-    // Whether the fields went into the scope's own map (see below).
-    let mut moved = false;
     if let Some(authority) = parts.uri.authority() {
         match headers.get(HOST) {
             Some(host) => {
@@ -210,37 +208,10 @@ pub(crate) fn fill_scope(
                     return None;
                 }
             }
+            // HTTP/2 has `:authority` instead (rule `HTTP-008`).
             None => {
-                // HTTP/2 has `:authority` instead (rule `HTTP-008`).
-                if let Ok(value) = HeaderValue::try_from(authority.as_str()) {
-                    if headers.len() == headers.capacity()
-                        && scope.headers.capacity() > headers.len()
-                    {
-                        // h2 sizes a request's map to the fields it
-                        // expects: growing it for `host` would reallocate
-                        // and rehash it. The scope's own map (cleared) has
-                        // room: the fields move there, in order, after
-                        // `host`. (A loop: `Extend` costs 4x as much.)
-                        scope.headers.insert(HOST, value);
-                        let mut last = None;
-                        for (name, value) in std::mem::take(&mut headers) {
-                            match name {
-                                Some(name) => {
-                                    last = Some(name.clone());
-                                    scope.headers.append(name, value);
-                                }
-                                // A further value of the last name.
-                                None => {
-                                    if let Some(name) = &last {
-                                        scope.headers.append(name, value);
-                                    }
-                                }
-                            }
-                        }
-                        moved = true;
-                    } else {
-                        headers.insert(HOST, value);
-                    }
+                if let Ok(host) = HeaderValue::try_from(authority.as_str()) {
+                    headers = with_host(headers, host, &mut scope.headers);
                 }
             }
         }
@@ -249,9 +220,7 @@ pub(crate) fn fill_scope(
     scope.method = parts.method;
     scope.uri = parts.uri;
     scope.version = parts.version;
-    if !moved {
-        scope.headers = headers;
-    }
+    scope.headers = headers;
     scope.extensions = parts.extensions;
     match from_rgi {
         Some(rgi) => restore(scope, rgi),
@@ -279,6 +248,36 @@ pub(crate) fn fill_scope(
         }
     }
     Some(link)
+}
+
+/// `fields` with `host` added. h2 sizes a request's map to the fields it
+/// expects, so it is often full, and growing it would reallocate and
+/// rehash it; `room` (a kept scope's cleared map) is used instead when it
+/// has room: the fields move there, in order, after `host`. (A loop:
+/// `Extend` costs four times as much.)
+fn with_host(mut fields: HeaderMap, host: HeaderValue, room: &mut HeaderMap) -> HeaderMap {
+    if fields.len() < fields.capacity() || room.capacity() <= fields.len() {
+        fields.insert(HOST, host);
+        return fields;
+    }
+    let mut headers = std::mem::take(room);
+    headers.insert(HOST, host);
+    let mut last = None;
+    for (name, value) in fields {
+        match name {
+            Some(name) => {
+                last = Some(name.clone());
+                headers.append(name, value);
+            }
+            // A further value of the last name.
+            None => {
+                if let Some(name) = &last {
+                    headers.append(name, value);
+                }
+            }
+        }
+    }
+    headers
 }
 
 /// Gives a request that crossed from rgi and back its scope again.
