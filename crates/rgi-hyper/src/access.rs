@@ -48,13 +48,6 @@ impl Entry {
             bytes: 0,
         }
     }
-
-    /// The response's body, counted, with the entry finished once hyper
-    /// lets it go.
-    pub(crate) fn count(mut self, status: u16, body: ResponseBody) -> CountedBody {
-        self.status = status;
-        CountedBody { body, entry: self }
-    }
 }
 
 impl Drop for Entry {
@@ -65,13 +58,24 @@ impl Drop for Entry {
     }
 }
 
-/// A response body whose data frames are counted for the access log.
-pub(crate) struct CountedBody {
+/// The app's response body, its data frames counted for the access log
+/// when one is kept; the entry is finished once hyper lets the body go.
+pub(crate) struct AppBody {
     body: ResponseBody,
-    entry: Entry,
+    entry: Option<Entry>,
 }
 
-impl Body for CountedBody {
+impl AppBody {
+    /// `body`, counted for `entry` (when there is one) under `status`.
+    pub(crate) fn new(body: ResponseBody, mut entry: Option<Entry>, status: u16) -> Self {
+        if let Some(entry) = &mut entry {
+            entry.status = status;
+        }
+        Self { body, entry }
+    }
+}
+
+impl Body for AppBody {
     type Data = Bytes;
     type Error = <ResponseBody as Body>::Error;
 
@@ -81,8 +85,10 @@ impl Body for CountedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         let frame = std::task::ready!(Pin::new(&mut this.body).poll_frame(cx));
-        if let Some(data) = frame.as_ref().and_then(|f| f.as_ref().ok()?.data_ref()) {
-            this.entry.bytes += data.len() as u64;
+        if let Some(entry) = &mut this.entry {
+            if let Some(data) = frame.as_ref().and_then(|f| f.as_ref().ok()?.data_ref()) {
+                entry.bytes += data.len() as u64;
+            }
         }
         Poll::Ready(frame)
     }

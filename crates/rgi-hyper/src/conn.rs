@@ -8,22 +8,20 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::header::SERVER;
 use http::{HeaderValue, Request, Response};
-use http_body::{Frame, SizeHint};
-use http_body_util::Limited;
+use http_body_util::{Either, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
 use rgi::{App, State};
 use rgi_server::{AccessLog, Config};
-use rgi_tower::{ResponseBody, ResponseFuture, RgiService, Transport};
+use rgi_tower::{ResponseFuture, RgiService, Transport};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::access::{CountedBody, Entry};
+use crate::access::{AppBody, Entry};
 use crate::files::ServerFiles;
 use crate::ws::{self, DenialBody, Handshake, Sessions};
 
@@ -31,43 +29,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A response's body: the app's through `RgiService` (counted for the
 /// access log when one is kept), or a WebSocket handshake's.
-pub(crate) enum Body {
-    App(ResponseBody),
-    Counted(CountedBody),
-    Handshake(DenialBody),
-}
-
-impl http_body::Body for Body {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
-            Body::App(body) => Pin::new(body).poll_frame(cx),
-            Body::Counted(body) => Pin::new(body).poll_frame(cx),
-            Body::Handshake(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            Body::App(body) => body.is_end_stream(),
-            Body::Counted(body) => body.is_end_stream(),
-            Body::Handshake(body) => body.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            Body::App(body) => body.size_hint(),
-            Body::Counted(body) => body.size_hint(),
-            Body::Handshake(body) => body.size_hint(),
-        }
-    }
-}
+pub(crate) type Body = Either<AppBody, DenialBody>;
 
 /// How connections are spoken.
 #[derive(Clone)]
@@ -266,13 +228,10 @@ impl Future for WithServerHeader {
             Answer::Http(response) => {
                 let Ok(response) = std::task::ready!(Pin::new(response).poll(cx));
                 let status = response.status().as_u16();
-                response.map(|body| match this.entry.take() {
-                    Some(entry) => Body::Counted(entry.count(status, body)),
-                    None => Body::App(body),
-                })
+                response.map(|body| Either::Left(AppBody::new(body, this.entry.take(), status)))
             }
             Answer::WebSocket(handshake) => match std::task::ready!(handshake.poll_response(cx)) {
-                Some(response) => response.map(|body| Body::Handshake(DenialBody(body))),
+                Some(response) => response.map(|body| Either::Right(DenialBody(body))),
                 // An error makes hyper close the connection (or reset the
                 // stream) without a response, as rgi-server does.
                 None => return Poll::Ready(Err("WebSocket handshake not answered in time".into())),
