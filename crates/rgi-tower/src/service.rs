@@ -476,17 +476,21 @@ impl Sender<HttpSend> for SlotSender {
                 "start_send before the last send was flushed",
             ));
         }
-        match (event, &self.files) {
-            (HttpSend::File(file), Some(files)) => {
-                self.rules.check_file()?;
-                if lock(&self.shared).disconnected {
-                    return Err(Error::Disconnected);
-                }
-                self.file = Some(Sending::start(&**files, file)?);
-                Ok(())
-            }
-            (event, _) => self.put(event),
+        // Matched without a tuple: every event (112 bytes) passes here,
+        // and is moved once, into the slot.
+        let HttpSend::File(file) = event else {
+            return self.put(event);
+        };
+        let Some(files) = &self.files else {
+            // No reader: the rules refuse it (EXT-001).
+            return self.put(HttpSend::File(file));
+        };
+        self.rules.check_file()?;
+        if lock(&self.shared).disconnected {
+            return Err(Error::Disconnected);
         }
+        self.file = Some(Sending::start(&**files, file)?);
+        Ok(())
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

@@ -213,3 +213,34 @@ async fn without_a_reader_send_file_is_not_announced_and_a_file_is_refused() {
     assert_eq!(log[0], "send_file=false");
     assert!(log[1].contains("EXT-001"), "{log:?}");
 }
+
+/// Sends a `File` and, before flushing it, a `Body`.
+struct SendsWithoutFlushing(Arc<Mutex<Vec<String>>>);
+
+impl App for SendsWithoutFlushing {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        let Conn::Http(mut http) = conn else {
+            return conn.unsupported();
+        };
+        http.send(HttpSend::Start(ResponseStart::new(StatusCode::OK)))
+            .await?;
+        let mut file = FileBody::new("/data.txt");
+        file.more = true;
+        http.sender.start_send(HttpSend::File(file))?;
+        let second = http.sender.start_send(HttpSend::body("after"));
+        self.0.lock().unwrap().push(format!("{second:?}"));
+        Ok(second?)
+    }
+}
+
+/// A `File` not yet handed on holds the sender like any event: the next
+/// `start_send` before the flush is refused (rule `CORE-021`).
+#[tokio::test]
+async fn a_send_before_the_file_was_flushed_is_refused() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let service = RgiService::new(SendsWithoutFlushing(log.clone())).read_files(Memory::default());
+    let response = service.oneshot(get("GET")).await.unwrap();
+    let _ = response.into_body().collect().await;
+    let log = log.lock().unwrap().clone();
+    assert!(log[0].contains("CORE-021"), "{log:?}");
+}
