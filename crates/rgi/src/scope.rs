@@ -151,7 +151,9 @@ impl HttpScope {
     #[inline]
     pub fn from_parts(parts: http::request::Parts) -> Option<Self> {
         // Built whole, not through `new` and then assigned: no empty maps
-        // made and dropped, no scope moved twice (this runs per request).
+        // made and dropped, no scope moved twice. (A server that serves
+        // many requests fills a kept scope instead: rgi-server's parser,
+        // rgi-tower's `fill_scope`.)
         let path = decode_path(parts.uri.path().as_bytes())?;
         Some(Self {
             scheme: parts.uri.scheme().cloned().unwrap_or(Scheme::HTTP),
