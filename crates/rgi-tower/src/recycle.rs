@@ -14,7 +14,7 @@
 //! carries nothing of the request before (rule `CORE-009`).
 
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use http::HeaderMap;
 use rgi::HttpScope;
@@ -40,7 +40,7 @@ thread_local! {
         reason = "the calls hold their scope boxed (it is lent by reference for the whole call); keeping the box keeps a scope from being moved in and out"
     )]
     static SCOPES: RefCell<Vec<Box<HttpScope>>> = const { RefCell::new(Vec::new()) };
-    static SLOTS: RefCell<Vec<Arc<Mutex<Shared>>>> = const { RefCell::new(Vec::new()) };
+    static SLOTS: RefCell<Vec<Arc<Shared>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A cleared scope: one a finished call left on this thread, or a new one.
@@ -80,7 +80,7 @@ pub(crate) fn keep_scope(mut scope: Box<HttpScope>) {
 
 /// An event slot at its default: one a finished call left on this thread,
 /// or a new one.
-pub(crate) fn slot() -> Arc<Mutex<Shared>> {
+pub(crate) fn slot() -> Arc<Shared> {
     SLOTS
         .try_with(|kept| kept.borrow_mut().pop())
         .ok()
@@ -89,11 +89,11 @@ pub(crate) fn slot() -> Arc<Mutex<Shared>> {
 }
 
 /// Keeps `slot`, reset, if nothing else holds it any more.
-pub(crate) fn keep_slot(slot: &mut Arc<Mutex<Shared>>) {
+pub(crate) fn keep_slot(slot: &mut Arc<Shared>) {
     let Some(value) = Arc::get_mut(slot) else {
         return;
     };
-    *value.get_mut().unwrap_or_else(PoisonError::into_inner) = Shared::default();
+    *value = Shared::default();
     let slot = slot.clone();
     let _ = SLOTS.try_with(|kept| {
         let mut kept = kept.borrow_mut();
@@ -128,14 +128,14 @@ mod tests {
     #[test]
     fn a_slot_still_held_elsewhere_is_not_kept() {
         let mut held = slot();
-        held.lock().unwrap().complete = true;
+        held.events.lock().unwrap().complete = true;
         let other = held.clone();
         keep_slot(&mut held);
         assert!(SLOTS.with(|kept| kept.borrow().is_empty()));
         drop(other);
         keep_slot(&mut held);
         drop(held);
-        assert!(!slot().lock().unwrap().complete, "kept, and reset");
+        assert!(!slot().events.lock().unwrap().complete, "kept, and reset");
     }
 
     /// `KEEP_HEADERS` lets a large header map go so that one request does

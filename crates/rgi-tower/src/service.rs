@@ -11,6 +11,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -237,12 +238,13 @@ impl<A: App> RgiService<A> {
             self.app.clone(),
             scope,
             body,
-            &shared,
+            shared.clone(),
             self.files.clone(),
         ));
         ResponseFuture(Calling::Running(Some(Driver {
             call: Some(call),
             shared,
+            maybe_event: false,
             returned: None,
             grace: self.grace,
             link,
@@ -267,7 +269,7 @@ fn app_call<A, B>(
     app: Arc<A>,
     mut scope: Box<HttpScope>,
     body: B,
-    shared: &Arc<Mutex<Shared>>,
+    shared: Arc<Shared>,
     files: Option<Arc<dyn OpenFiles>>,
 ) -> impl Future<Output = AppResult> + Send + 'static
 where
@@ -277,19 +279,20 @@ where
     B::Error: Into<BoxError>,
 {
     let rules = ResponseRules::new(&scope.method);
-    let (receive, send) = (shared.clone(), shared.clone());
     async move {
         let body = std::pin::pin!(body);
+        // One reference for both handles, lent (no count to change).
         let mut receiver = BodyReceiver {
             body,
             ended: false,
-            shared: receive,
+            shared: &shared,
         };
         let mut sender = SlotSender {
             rules,
-            shared: send,
+            shared: &shared,
             files,
             file: None,
+            roomy: true,
         };
         let result = {
             let call = std::pin::pin!(
@@ -311,23 +314,53 @@ where
 /// `send` completes at once; so does the send of the response's last
 /// event, after which the app may send nothing more. A plain `respond`
 /// thus runs to its end in one poll of the app.
+///
+/// The lock is taken only to move an event in or out (four times for a
+/// `respond`): each side knows when the other cannot have changed
+/// anything (`SlotSender::roomy`, `Driver::maybe_event`), and the one
+/// thing either may learn at any time, a disconnect, is a flag of its own.
 #[derive(Default)]
 pub(crate) struct Shared {
+    pub(crate) events: Mutex<Events>,
+    /// The tower side went away, or the request body failed.
+    disconnected: AtomicBool,
+}
+
+/// The events in flight, behind `Shared`'s lock.
+#[derive(Default)]
+pub(crate) struct Events {
     /// The `Start`, until the tower side takes it.
     start: Option<HttpSend>,
     /// The one body event (or trailers) waiting to be taken.
     slot: Option<HttpSend>,
     /// The response's last event was sent.
     pub(crate) complete: bool,
-    disconnected: bool,
     /// Why the request body failed, when it did: `413` for a body over a
     /// limit (tower-http's `RequestBodyLimitLayer`), else `400`.
     body_failed: Option<StatusCode>,
 }
 
 impl Shared {
+    fn events(&self) -> MutexGuard<'_, Events> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn disconnected(&self) -> bool {
+        self.disconnected.load(Ordering::Acquire)
+    }
+
+    fn disconnect(&self) {
+        self.disconnected.store(true, Ordering::Release);
+    }
+}
+
+impl Events {
     fn take(&mut self) -> Option<HttpSend> {
         self.start.take().or_else(|| self.slot.take())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.start.is_none() && self.slot.is_none()
     }
 
     fn clear(&mut self) {
@@ -336,15 +369,11 @@ impl Shared {
     }
 }
 
-fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// The app's `receive`: the request body, pulled as the app polls.
 struct BodyReceiver<'b, B> {
     body: Pin<&'b mut B>,
     ended: bool,
-    shared: Arc<Mutex<Shared>>,
+    shared: &'b Shared,
 }
 
 impl<B> Receiver<HttpReceive> for BodyReceiver<'_, B>
@@ -359,14 +388,13 @@ where
                 // After the body: nothing until the response is complete or
                 // the client is gone (rule HTTP-011). The driver polls the
                 // app again on either.
-                let shared = lock(&self.shared);
-                return if shared.complete || shared.disconnected {
+                return if self.shared.disconnected() || self.shared.events().complete {
                     Poll::Ready(HttpReceive::Disconnect)
                 } else {
                     Poll::Pending
                 };
             }
-            if lock(&self.shared).disconnected {
+            if self.shared.disconnected() {
                 return Poll::Ready(HttpReceive::Disconnect);
             }
             match self.body.as_mut().poll_frame(cx) {
@@ -389,9 +417,8 @@ where
                 }
                 Poll::Ready(Some(Err(error))) => {
                     let error: BoxError = error.into();
-                    let mut shared = lock(&self.shared);
-                    shared.disconnected = true;
-                    shared.body_failed = Some(if is_length_limit(&*error) {
+                    self.shared.disconnect();
+                    self.shared.events().body_failed = Some(if is_length_limit(&*error) {
                         StatusCode::PAYLOAD_TOO_LARGE
                     } else {
                         StatusCode::BAD_REQUEST
@@ -420,45 +447,54 @@ fn is_length_limit(mut error: &(dyn std::error::Error + 'static)) -> bool {
 /// The app's `send`: checks each event (rule CORE-012) and leaves it in the
 /// slot for the driver; a `File` is handed on as `Body` chunks, each read
 /// once the one before has been taken.
-struct SlotSender {
+struct SlotSender<'s> {
     rules: ResponseRules,
-    shared: Arc<Mutex<Shared>>,
+    shared: &'s Shared,
     /// The server's file reader, when the scope announces `send_file`.
     files: Option<Arc<dyn OpenFiles>>,
     /// The `File` being handed on.
     file: Option<Sending>,
+    /// The slot had room when the last event was put (a `Start` takes
+    /// none, and nothing follows the last event). Only the app fills the
+    /// slot, so it still has: the flush needs no lock unless the client
+    /// left.
+    roomy: bool,
 }
 
-impl SlotSender {
+impl SlotSender<'_> {
     /// Leaves `event` in the slot, checked.
     fn put(&mut self, event: HttpSend) -> Result<(), Error> {
-        let mut shared = lock(&self.shared);
-        if shared.slot.is_some() && !self.rules.complete() {
+        let mut events = self.shared.events();
+        if events.slot.is_some() && !self.rules.complete() {
             return Err(Error::protocol(
                 "CORE-021",
                 "start_send before the last send was flushed",
             ));
         }
         self.rules.accept(&event)?;
-        if shared.disconnected {
+        if self.shared.disconnected() {
             return Err(Error::Disconnected);
         }
-        shared.complete = self.rules.complete();
+        events.complete = self.rules.complete();
         if matches!(event, HttpSend::Start(_)) {
-            shared.start = Some(event);
+            events.start = Some(event);
         } else {
-            shared.slot = Some(event);
+            events.slot = Some(event);
         }
+        self.roomy = events.slot.is_none() || events.complete;
         Ok(())
     }
 
     /// Ready once the slot has room for the next event.
     fn poll_slot(&mut self) -> Poll<Result<(), Error>> {
-        let mut shared = lock(&self.shared);
-        if shared.disconnected && (shared.slot.is_some() || shared.start.is_some()) {
-            shared.clear();
+        if self.roomy && !self.shared.disconnected() {
+            return Poll::Ready(Ok(()));
+        }
+        let mut events = self.shared.events();
+        if self.shared.disconnected() && !events.is_empty() {
+            events.clear();
             Poll::Ready(Err(Error::Disconnected))
-        } else if shared.slot.is_none() || shared.complete {
+        } else if events.slot.is_none() || events.complete {
             // Room for the next event, or no next event (see `Shared`).
             Poll::Ready(Ok(()))
         } else {
@@ -468,7 +504,7 @@ impl SlotSender {
     }
 }
 
-impl Sender<HttpSend> for SlotSender {
+impl Sender<HttpSend> for SlotSender<'_> {
     fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
         if self.file.is_some() {
             return Err(Error::protocol(
@@ -486,7 +522,7 @@ impl Sender<HttpSend> for SlotSender {
             return self.put(HttpSend::File(file));
         };
         self.rules.check_file()?;
-        if lock(&self.shared).disconnected {
+        if self.shared.disconnected() {
             return Err(Error::Disconnected);
         }
         self.file = Some(Sending::start(&**files, file)?);
@@ -531,7 +567,10 @@ enum Step {
 /// The app's call, polled from outside.
 struct Driver {
     call: Option<BoxFuture<'static, AppResult>>,
-    shared: Arc<Mutex<Shared>>,
+    shared: Arc<Shared>,
+    /// The app ran since the events were last found taken (only the app
+    /// puts them, and only while it is polled).
+    maybe_event: bool,
     returned: Option<AppResult>,
     grace: Duration,
     /// The rgi side that called through tower, when one did.
@@ -594,8 +633,10 @@ impl std::fmt::Debug for Link {
 
 impl Driver {
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
-        if let Some(event) = self.take_event(cx) {
-            return Poll::Ready(Step::Event(event));
+        if self.maybe_event {
+            if let Some(event) = self.take_event(cx) {
+                return Poll::Ready(Step::Event(event));
+            }
         }
         if let Some(result) = self.returned.take() {
             return Poll::Ready(Step::Returned(result));
@@ -603,7 +644,9 @@ impl Driver {
         let Some(call) = self.call.as_mut() else {
             return Poll::Ready(Step::Finished);
         };
-        match call.as_mut().poll(cx) {
+        let polled = call.as_mut().poll(cx);
+        self.maybe_event = true;
+        match polled {
             Poll::Ready(result) => {
                 self.call = None;
                 match self.take_event(cx) {
@@ -623,12 +666,15 @@ impl Driver {
 
     fn take_event(&mut self, cx: &mut Context<'_>) -> Option<HttpSend> {
         let (event, complete) = {
-            let mut shared = lock(&self.shared);
-            (shared.take()?, shared.complete && shared.slot.is_none())
+            let mut events = self.shared.events();
+            let event = events.take();
+            self.maybe_event = !events.is_empty();
+            (event?, events.complete && events.slot.is_none())
         };
         if complete {
             // The last event: let the app see its send complete and return
             // now, rather than from a cleanup task once the body is dropped.
+            // (It can send nothing more: `maybe_event` stays as it is.)
             if let Some(call) = self.call.as_mut() {
                 if let Poll::Ready(result) = call.as_mut().poll(cx) {
                     self.call = None;
@@ -640,7 +686,7 @@ impl Driver {
     }
 
     fn body_failed(&self) -> Option<StatusCode> {
-        lock(&self.shared).body_failed
+        self.shared.events().body_failed
     }
 }
 
@@ -651,11 +697,8 @@ impl Drop for Driver {
             recycle::keep_slot(&mut self.shared);
             return;
         };
-        {
-            let mut shared = lock(&self.shared);
-            shared.disconnected = true;
-            shared.clear();
-        }
+        self.shared.disconnect();
+        self.shared.events().clear();
         // The tower side is gone (the client left, a timeout fired): the app
         // now sees `Disconnect` and failing sends, and gets its grace period
         // to clean up (rule CORE-032): in the rgi middleware outside, or on
@@ -991,12 +1034,12 @@ mod tests {
     /// scope is not in it (it is boxed apart), and nothing is in it twice.
     #[test]
     fn the_call_future_is_the_apps_plus_a_little() {
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let shared = Arc::new(Shared::default());
         let call = app_call(
             Arc::new(Padded),
             Box::default(),
             http_body_util::Empty::<Bytes>::new(),
-            &shared,
+            shared,
             None,
         );
         let overhead = std::mem::size_of_val(&call) - std::mem::size_of::<PaddedCall>();
