@@ -70,20 +70,25 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// `EXT-001`); so is `send_file`, unless a server gives its file reader
 /// ([`read_files`](Self::read_files)).
 pub struct RgiService<A> {
-    app: Arc<A>,
+    called: Arc<Called<A>>,
     placement: Placement,
     grace: Duration,
+}
+
+/// What each call holds on to: one count to change per call, not one per
+/// part.
+struct Called<A> {
+    app: Arc<A>,
     /// The server's file reader, for `HttpSend::File` (`read_files`).
-    files: Option<Arc<dyn OpenFiles>>,
+    files: Option<Box<dyn OpenFiles>>,
 }
 
 impl<A> Clone for RgiService<A> {
     fn clone(&self) -> Self {
         Self {
-            app: self.app.clone(),
+            called: self.called.clone(),
             placement: self.placement.clone(),
             grace: self.grace,
-            files: self.files.clone(),
         }
     }
 }
@@ -106,10 +111,9 @@ impl<A: App> RgiService<A> {
     /// Serves an app already shared.
     pub fn from_arc(app: Arc<A>) -> Self {
         Self {
-            app,
+            called: Arc::new(Called { app, files: None }),
             placement: Placement::default(),
             grace: DEFAULT_GRACE,
-            files: None,
         }
     }
 
@@ -120,7 +124,10 @@ impl<A: App> RgiService<A> {
     /// been handed on (as on the reference server).
     #[must_use]
     pub fn read_files(mut self, files: impl OpenFiles) -> Self {
-        self.files = Some(Arc::new(files));
+        self.called = Arc::new(Called {
+            app: self.called.app.clone(),
+            files: Some(Box::new(files)),
+        });
         self
     }
 
@@ -159,7 +166,7 @@ impl<A: App> RgiService<A> {
 
     /// The app this service calls.
     pub fn app(&self) -> &Arc<A> {
-        &self.app
+        &self.called.app
     }
 
     /// The scope a call for a request with these `parts` gets (addresses,
@@ -231,16 +238,10 @@ impl<A: App> RgiService<A> {
             recycle::keep_scope(scope);
             return ResponseFuture(Calling::Refused(Some(StatusCode::BAD_REQUEST)));
         };
-        scope.capabilities.send_file = self.files.is_some();
+        scope.capabilities.send_file = self.called.files.is_some();
         let shared = recycle::slot();
         let head = scope.method == http::Method::HEAD;
-        let call = Box::pin(app_call(
-            self.app.clone(),
-            scope,
-            body,
-            shared.clone(),
-            self.files.clone(),
-        ));
+        let call = Box::pin(app_call(self.called.clone(), scope, body, shared.clone()));
         ResponseFuture(Calling::Running(Some(Driver {
             call: Some(call),
             shared,
@@ -266,11 +267,10 @@ impl<A: App> RgiService<A> {
 /// app's call is pinned and awaited through the pin: a capture moved into
 /// a local, or a call awaited by value, takes room twice.
 fn app_call<A, B>(
-    app: Arc<A>,
+    called: Arc<Called<A>>,
     mut scope: Box<HttpScope>,
     body: B,
     shared: Arc<Shared>,
-    files: Option<Arc<dyn OpenFiles>>,
 ) -> impl Future<Output = AppResult> + Send + 'static
 where
     A: App,
@@ -290,13 +290,15 @@ where
         let mut sender = SlotSender {
             rules,
             shared: &shared,
-            files,
+            files: called.files.as_deref(),
             file: None,
             roomy: true,
         };
         let result = {
             let call = std::pin::pin!(
-                app.call(HttpConn::new(&mut scope, &mut receiver, &mut sender).into())
+                called
+                    .app
+                    .call(HttpConn::new(&mut scope, &mut receiver, &mut sender).into())
             );
             call.await
         };
@@ -451,7 +453,7 @@ struct SlotSender<'s> {
     rules: ResponseRules,
     shared: &'s Shared,
     /// The server's file reader, when the scope announces `send_file`.
-    files: Option<Arc<dyn OpenFiles>>,
+    files: Option<&'s dyn OpenFiles>,
     /// The `File` being handed on.
     file: Option<Sending>,
     /// The slot had room when the last event was put (a `Start` takes
@@ -525,7 +527,7 @@ impl Sender<HttpSend> for SlotSender<'_> {
         if self.shared.disconnected() {
             return Err(Error::Disconnected);
         }
-        self.file = Some(Sending::start(&**files, file)?);
+        self.file = Some(Sending::start(*files, file)?);
         Ok(())
     }
 
@@ -1035,12 +1037,15 @@ mod tests {
     #[test]
     fn the_call_future_is_the_apps_plus_a_little() {
         let shared = Arc::new(Shared::default());
+        let called = Arc::new(Called {
+            app: Arc::new(Padded),
+            files: None,
+        });
         let call = app_call(
-            Arc::new(Padded),
+            called,
             Box::default(),
             http_body_util::Empty::<Bytes>::new(),
             shared,
-            None,
         );
         let overhead = std::mem::size_of_val(&call) - std::mem::size_of::<PaddedCall>();
         assert!(
