@@ -185,7 +185,12 @@ impl<A: App> hyper::service::Service<Request<Incoming>> for RequestService<A> {
         let mut entry = None;
         let response = if ws::is_websocket(&parts) {
             let request = Request::from_parts(parts, body);
-            Answer::WebSocket(ws::serve(request, &self.rgi, &self.config, &self.sessions))
+            Answer::WebSocket(Box::new(ws::serve(
+                request,
+                &self.rgi,
+                &self.config,
+                &self.sessions,
+            )))
         } else {
             if let Some(log) = &self.access_log {
                 entry = Some(Entry::start(log, &parts, self.client));
@@ -207,7 +212,9 @@ impl<A: App> hyper::service::Service<Request<Incoming>> for RequestService<A> {
 
 enum Answer {
     Http(ResponseFuture),
-    WebSocket(Handshake),
+    /// Boxed: the few handshakes should not make every request's future,
+    /// moved by hyper between its states, larger.
+    WebSocket(Box<Handshake>),
 }
 
 /// The response future, with the `server` header added unless the app set

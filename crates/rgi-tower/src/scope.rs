@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::header::{HOST, TE};
-use http::uri::{PathAndQuery, Scheme};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Extensions, HeaderMap, HeaderValue, Uri, Version};
 use rgi::{Capabilities, HttpScope, State, TlsInfo};
 
@@ -194,27 +194,11 @@ pub(crate) fn fill_scope(
     if !rgi::decode_path_into(parts.uri.path(), &mut scope.path) {
         return None;
     }
-    // One `host` lookup, and none for an origin-form target (HTTP/1.1).
+    // One `host` lookup at most, and none for an origin-form target
+    // (HTTP/1.1).
     let mut headers = parts.headers;
     if let Some(authority) = parts.uri.authority() {
-        match headers.get(HOST) {
-            Some(host) => {
-                if parts.version >= Version::HTTP_2
-                    && !host
-                        .as_bytes()
-                        .eq_ignore_ascii_case(authority.as_str().as_bytes())
-                {
-                    // Two hosts for one request (rule `HTTP-037`, RFC 9113 §8.3.1).
-                    return None;
-                }
-            }
-            // HTTP/2 has `:authority` instead (rule `HTTP-008`).
-            None => {
-                if let Ok(host) = HeaderValue::try_from(authority.as_str()) {
-                    headers = with_host(headers, host, &mut scope.headers);
-                }
-            }
-        }
+        headers = with_host(headers, authority, parts.version, &mut scope.headers)?;
     }
     scope.scheme = parts.uri.scheme().cloned().unwrap_or(Scheme::HTTP);
     scope.method = parts.method;
@@ -250,22 +234,51 @@ pub(crate) fn fill_scope(
     Some(link)
 }
 
-/// `fields` with `host` added. h2 sizes a request's map to the fields it
-/// expects, so it is often full, and growing it would reallocate and
-/// rehash it; `room` (a kept scope's cleared map) is used instead when it
-/// has room: the fields move there, in order, after `host`. (A loop:
-/// `Extend` costs four times as much.)
-fn with_host(mut fields: HeaderMap, host: HeaderValue, room: &mut HeaderMap) -> HeaderMap {
+/// `fields` with the `host` that `authority` names, when they have none
+/// (HTTP/2 has `:authority` instead, rule `HTTP-008`); `None` when an
+/// HTTP/2 request names two different hosts (rule `HTTP-037`, RFC 9113
+/// §8.3.1).
+///
+/// h2 sizes a request's map to the fields it expects, so it is often
+/// full, and growing it would reallocate and rehash it; `room` (a kept
+/// scope's cleared map) is used instead when it has room: the fields move
+/// there, in order, and a `host` among them is found on the way, without
+/// a lookup of its own. (A loop: `Extend` costs four times as much.)
+fn with_host(
+    mut fields: HeaderMap,
+    authority: &Authority,
+    version: Version,
+    room: &mut HeaderMap,
+) -> Option<HeaderMap> {
+    let same_host = |host: &HeaderValue| {
+        version < Version::HTTP_2
+            || host
+                .as_bytes()
+                .eq_ignore_ascii_case(authority.as_str().as_bytes())
+    };
     if fields.len() < fields.capacity() || room.capacity() <= fields.len() {
-        fields.insert(HOST, host);
-        return fields;
+        match fields.get(HOST) {
+            Some(host) => return same_host(host).then_some(fields),
+            None => {
+                if let Ok(host) = HeaderValue::try_from(authority.as_str()) {
+                    fields.insert(HOST, host);
+                }
+                return Some(fields);
+            }
+        }
     }
     let mut headers = std::mem::take(room);
-    headers.insert(HOST, host);
+    let mut has_host = false;
     let mut last = None;
     for (name, value) in fields {
         match name {
             Some(name) => {
+                if name == HOST {
+                    if !same_host(&value) {
+                        return None;
+                    }
+                    has_host = true;
+                }
                 last = Some(name.clone());
                 headers.append(name, value);
             }
@@ -277,7 +290,12 @@ fn with_host(mut fields: HeaderMap, host: HeaderValue, room: &mut HeaderMap) -> 
             }
         }
     }
-    headers
+    if !has_host {
+        if let Ok(host) = HeaderValue::try_from(authority.as_str()) {
+            headers.insert(HOST, host);
+        }
+    }
+    Some(headers)
 }
 
 /// Gives a request that crossed from rgi and back its scope again.
@@ -423,6 +441,58 @@ mod tests {
             assert_eq!(
                 (back.uri.to_string(), back.root_path.as_str()),
                 (uri.to_owned(), root)
+            );
+        }
+    }
+
+    /// An HTTP/2 request's `:authority` becomes `host` (rule `HTTP-008`),
+    /// and one that names two hosts is refused (rule `HTTP-037`): whether
+    /// its map has room for `host`, or is full and moves into a kept one.
+    #[test]
+    fn an_h2_authority_is_the_host_and_a_second_host_is_refused() {
+        let h2_request = |fields: &[(&'static str, &'static str)], exact: bool| {
+            let mut request = http::Request::new(());
+            *request.version_mut() = Version::HTTP_2;
+            *request.uri_mut() = Uri::from_static("http://example.com:8080/x");
+            // As h2 makes it: sized to the fields, so full.
+            let mut map = HeaderMap::with_capacity(if exact { fields.len() } else { 20 });
+            for (name, value) in fields {
+                map.append(
+                    http::HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                );
+            }
+            *request.headers_mut() = map;
+            request.into_parts().0
+        };
+        let mut kept = HttpScope::default();
+        kept.headers = HeaderMap::with_capacity(20);
+        let room = kept.headers.capacity();
+        for exact in [false, true] {
+            let fields = [("accept", "*/*"), ("x-a", "1"), ("x-a", "2")];
+            let parts = h2_request(&fields, exact);
+            assert!(!exact || parts.headers.len() == parts.headers.capacity());
+            let mut scope = kept.clone();
+            fill_scope(&mut scope, parts, &Placement::default()).expect("one host");
+            assert_eq!(scope.headers["host"], "example.com:8080", "full: {exact}");
+            assert_eq!(scope.headers.len(), 4);
+            let x_a: Vec<_> = scope.headers.get_all("x-a").iter().collect();
+            assert_eq!(x_a, ["1", "2"], "full: {exact}");
+            if exact {
+                assert_eq!(scope.headers.capacity(), room, "moved into the kept map");
+            }
+
+            let same = [("host", "EXAMPLE.com:8080"), ("x-a", "1")];
+            let mut scope = kept.clone();
+            fill_scope(&mut scope, h2_request(&same, exact), &Placement::default())
+                .expect("the same host twice");
+            assert_eq!(scope.headers.get_all("host").iter().count(), 1);
+
+            let two = [("x-a", "1"), ("host", "other.example"), ("accept", "*/*")];
+            let mut scope = kept.clone();
+            assert!(
+                fill_scope(&mut scope, h2_request(&two, exact), &Placement::default()).is_none(),
+                "two hosts, full: {exact}"
             );
         }
     }

@@ -295,11 +295,9 @@ where
             roomy: true,
         };
         let result = {
-            let call = std::pin::pin!(
-                called
-                    .app
-                    .call(HttpConn::new(&mut scope, &mut receiver, &mut sender).into())
-            );
+            let call = std::pin::pin!(called
+                .app
+                .call(HttpConn::new(&mut scope, &mut receiver, &mut sender).into()));
             call.await
         };
         recycle::keep_scope(scope);
