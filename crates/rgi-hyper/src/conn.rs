@@ -184,13 +184,7 @@ impl<A: App> hyper::service::Service<Request<Incoming>> for RequestService<A> {
         let (parts, body) = request.into_parts();
         let mut entry = None;
         let response = if ws::is_websocket(&parts) {
-            let request = Request::from_parts(parts, body);
-            Answer::WebSocket(Box::new(ws::serve(
-                request,
-                &self.rgi,
-                &self.config,
-                &self.sessions,
-            )))
+            self.websocket(Request::from_parts(parts, body))
         } else {
             if let Some(log) = &self.access_log {
                 entry = Some(Entry::start(log, &parts, self.client));
@@ -207,6 +201,21 @@ impl<A: App> hyper::service::Service<Request<Incoming>> for RequestService<A> {
             server_header: self.server_header.clone(),
             entry,
         }
+    }
+}
+
+impl<A: App> RequestService<A> {
+    /// A WebSocket handshake's answer: apart from the code every request
+    /// runs.
+    #[cold]
+    #[inline(never)]
+    fn websocket(&self, request: Request<Incoming>) -> Answer {
+        Answer::WebSocket(Box::new(ws::serve(
+            request,
+            &self.rgi,
+            &self.config,
+            &self.sessions,
+        )))
     }
 }
 

@@ -245,7 +245,7 @@ pub(crate) fn fill_scope(
 /// there, in order, and a `host` among them is found on the way, without
 /// a lookup of its own. (A loop: `Extend` costs four times as much.)
 fn with_host(
-    mut fields: HeaderMap,
+    fields: HeaderMap,
     authority: &Authority,
     version: Version,
     room: &mut HeaderMap,
@@ -256,40 +256,34 @@ fn with_host(
                 .as_bytes()
                 .eq_ignore_ascii_case(authority.as_str().as_bytes())
     };
-    if fields.len() < fields.capacity() || room.capacity() <= fields.len() {
-        match fields.get(HOST) {
-            Some(host) => return same_host(host).then_some(fields),
-            None => {
-                if let Ok(host) = HeaderValue::try_from(authority.as_str()) {
-                    fields.insert(HOST, host);
-                }
-                return Some(fields);
-            }
-        }
-    }
-    let mut headers = std::mem::take(room);
-    let mut has_host = false;
-    let mut last = None;
-    for (name, value) in fields {
-        match name {
-            Some(name) => {
-                if name == HOST {
-                    if !same_host(&value) {
-                        return None;
+    let (mut headers, has_host) =
+        if fields.len() < fields.capacity() || room.capacity() <= fields.len() {
+            let has_host = match fields.get(HOST) {
+                Some(host) if !same_host(host) => return None,
+                found => found.is_some(),
+            };
+            (fields, has_host)
+        } else {
+            let mut headers = std::mem::take(room);
+            let mut has_host = false;
+            let mut last = None;
+            for (name, value) in fields {
+                // `None`: a further value of the last name.
+                if let Some(name) = name {
+                    if name == HOST {
+                        if !same_host(&value) {
+                            return None;
+                        }
+                        has_host = true;
                     }
-                    has_host = true;
+                    last = Some(name);
                 }
-                last = Some(name.clone());
-                headers.append(name, value);
-            }
-            // A further value of the last name.
-            None => {
                 if let Some(name) = &last {
                     headers.append(name, value);
                 }
             }
-        }
-    }
+            (headers, has_host)
+        };
     if !has_host {
         if let Ok(host) = HeaderValue::try_from(authority.as_str()) {
             headers.insert(HOST, host);

@@ -692,11 +692,19 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let Some(call) = self.call.take() else {
+        match self.call.take() {
             // The call is over and its handles with it.
-            recycle::keep_slot(&mut self.shared);
-            return;
-        };
+            None => recycle::keep_slot(&mut self.shared),
+            Some(call) => self.abandon(call),
+        }
+    }
+}
+
+impl Driver {
+    /// Leaves a call whose tower side went away to finish on its own.
+    #[cold]
+    #[inline(never)]
+    fn abandon(&mut self, call: BoxFuture<'static, AppResult>) {
         self.shared.disconnect();
         self.shared.events().clear();
         // The tower side is gone (the client left, a timeout fired): the app
@@ -813,6 +821,8 @@ impl Future for ResponseFuture {
 }
 
 /// The response for a call that ended without `Start`.
+#[cold]
+#[inline(never)]
 fn failed_before_start(
     result: AppResult,
     body_failed: Option<StatusCode>,
@@ -834,6 +844,8 @@ fn failed_before_start(
     empty(StatusCode::INTERNAL_SERVER_ERROR, Some(error))
 }
 
+#[cold]
+#[inline(never)]
 fn empty(status: StatusCode, failure: Option<BoxError>) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::default());
     *response.status_mut() = status;
@@ -905,6 +917,31 @@ impl Default for ResponseBody {
     }
 }
 
+impl ResponseBody {
+    /// The app failed after its start.
+    #[cold]
+    #[inline(never)]
+    fn fail(
+        &mut self,
+        error: BoxError,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.done = true;
+        self.data_done = true;
+        if !Error::is_disconnect(&*error) {
+            tracing::error!(error = %error, "rgi app failed after the response started");
+        }
+        // hyper aborts the connection on a body error without flushing
+        // what it buffered: the client would see no response at all
+        // instead of the truncated one (whose missing end tells it the
+        // body broke). One turn first lets hyper write the head and the
+        // data sent so far.
+        self.failed = Some(error);
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
 impl Body for ResponseBody {
     type Data = Bytes;
     type Error = BoxError;
@@ -961,21 +998,7 @@ impl Body for ResponseBody {
                     )
                     .into())));
                 }
-                Step::Returned(Err(error)) => {
-                    this.done = true;
-                    this.data_done = true;
-                    if !Error::is_disconnect(&*error) {
-                        tracing::error!(error = %error, "rgi app failed after the response started");
-                    }
-                    // hyper aborts the connection on a body error without
-                    // flushing what it buffered: the client would see no
-                    // response at all instead of the truncated one (whose
-                    // missing end tells it the body broke). One turn first
-                    // lets hyper write the head and the data sent so far.
-                    this.failed = Some(error);
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
+                Step::Returned(Err(error)) => return this.fail(error, cx),
                 Step::Finished => {
                     this.driver = None;
                     return Poll::Ready(None);

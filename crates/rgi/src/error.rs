@@ -67,6 +67,9 @@ pub enum Error {
 
 impl Error {
     /// A protocol violation of `rule`, with a message.
+    // Cold: only refusals make one, so the code that leads to it is laid
+    // out away from the paths every event takes.
+    #[cold]
     pub fn protocol(rule: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
         Self::Protocol {
             rule,
