@@ -633,8 +633,19 @@ impl std::fmt::Debug for Link {
 
 impl Driver {
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+        self.poll_step_ahead(cx, None)
+    }
+
+    /// [`poll_step`](Self::poll_step), and when the step is the `Start`
+    /// and a body event waits behind it (a `respond`), that event too, in
+    /// `ahead`: one turn of the lock for both.
+    fn poll_step_ahead(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut ahead: Option<&mut Peeked>,
+    ) -> Poll<Step> {
         if self.maybe_event {
-            if let Some(event) = self.take_event(cx) {
+            if let Some(event) = self.take_event(cx, ahead.as_deref_mut()) {
                 return Poll::Ready(Step::Event(event));
             }
         }
@@ -649,7 +660,7 @@ impl Driver {
         match polled {
             Poll::Ready(result) => {
                 self.call = None;
-                match self.take_event(cx) {
+                match self.take_event(cx, ahead) {
                     Some(event) => {
                         self.returned = Some(result);
                         Poll::Ready(Step::Event(event))
@@ -657,17 +668,23 @@ impl Driver {
                     None => Poll::Ready(Step::Returned(result)),
                 }
             }
-            Poll::Pending => match self.take_event(cx) {
+            Poll::Pending => match self.take_event(cx, ahead) {
                 Some(event) => Poll::Ready(Step::Event(event)),
                 None => Poll::Pending,
             },
         }
     }
 
-    fn take_event(&mut self, cx: &mut Context<'_>) -> Option<HttpSend> {
+    fn take_event(&mut self, cx: &mut Context<'_>, ahead: Option<&mut Peeked>) -> Option<HttpSend> {
         let (event, complete) = {
             let mut events = self.shared.events();
             let event = events.take();
+            if let (Some(HttpSend::Start(_)), Some(ahead)) = (&event, ahead) {
+                let body = events.slot.take_if(|e| matches!(e, HttpSend::Body { .. }));
+                if let Some(HttpSend::Body { data, more }) = body {
+                    *ahead = Peeked::Body(data, more);
+                }
+            }
             self.maybe_event = !events.is_empty();
             (event?, events.complete && events.slot.is_none())
         };
@@ -766,8 +783,9 @@ impl Future for ResponseFuture {
         };
         let running_head = running.head;
         let running_link = running.link.clone();
+        let mut ahead = Peeked::Nothing;
         loop {
-            match std::task::ready!(running.poll_step(cx)) {
+            match std::task::ready!(running.poll_step_ahead(cx, Some(&mut ahead))) {
                 Step::Event(HttpSend::Start(start)) => {
                     let mut headers = start.headers;
                     let status = start.status;
@@ -783,7 +801,16 @@ impl Future for ResponseFuture {
                     // `respond` sends) gets a content-length instead of
                     // chunked framing, as the reference server does (rule
                     // HTTP-034). Only the Start's flush is completed early.
-                    if let Some(Poll::Ready(step)) = body.driver.as_mut().map(|d| d.poll_step(cx)) {
+                    let step = match std::mem::take(&mut ahead) {
+                        Peeked::Body(data, more) => {
+                            Some(Step::Event(HttpSend::Body { data, more }))
+                        }
+                        _ => match body.driver.as_mut().map(|d| d.poll_step(cx)) {
+                            Some(Poll::Ready(step)) => Some(step),
+                            _ => None,
+                        },
+                    };
+                    if let Some(step) = step {
                         if let Step::Event(HttpSend::Body { data, more: false }) = &step {
                             let bodiless = running_head
                                 || status == StatusCode::NO_CONTENT
