@@ -32,6 +32,8 @@ pub(crate) struct Entry {
 
 impl Entry {
     /// Starts the entry for the request with head `parts` from `client`.
+    // Out of line: only servers that keep a log run it.
+    #[inline(never)]
     pub(crate) fn start(log: &AccessLog, parts: &Parts, client: Option<SocketAddr>) -> Self {
         let pending = log.start_head(
             &parts.method,

@@ -530,6 +530,17 @@ impl Sender<HttpSend> for SlotSender<'_> {
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.file.is_none() {
+            return self.poll_slot();
+        }
+        self.poll_flush_file(cx)
+    }
+}
+
+impl SlotSender<'_> {
+    /// `poll_flush` while a `File` is handed on, chunk by chunk.
+    #[inline(never)]
+    fn poll_flush_file(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
             std::task::ready!(self.poll_slot())?;
             let Some(file) = self.file.as_mut() else {
@@ -1052,8 +1063,14 @@ impl Body for ResponseBody {
 /// `n` as a header value, with one allocation (`HeaderValue::from(n)`
 /// makes two).
 pub(crate) fn length_value(n: u64) -> http::HeaderValue {
+    // Digits are always a valid value: the fallback, which never runs, is
+    // kept out of line.
+    #[cold]
+    fn slow(n: u64) -> http::HeaderValue {
+        n.into()
+    }
     http::HeaderValue::from_bytes(itoa::Buffer::new().format(n).as_bytes())
-        .unwrap_or_else(|_| n.into())
+        .unwrap_or_else(|_| slow(n))
 }
 
 #[cfg(test)]
