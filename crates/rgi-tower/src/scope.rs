@@ -236,14 +236,15 @@ pub(crate) fn fill_scope(
 
 /// `fields` with the `host` that `authority` names, when they have none
 /// (HTTP/2 has `:authority` instead, rule `HTTP-008`); `None` when an
-/// HTTP/2 request names two different hosts (rule `HTTP-037`, RFC 9113
-/// §8.3.1).
+/// HTTP/2 request names two different hosts, in any of its `host` fields
+/// (rule `HTTP-037`, RFC 9113 §8.3.1).
 ///
 /// h2 sizes a request's map to the fields it expects, so it is often
 /// full, and growing it would reallocate and rehash it; `room` (a kept
 /// scope's cleared map) is used instead when it has room: the fields move
-/// there, in order, and a `host` among them is found on the way, without
-/// a lookup of its own. (A loop: `Extend` costs four times as much.)
+/// there, in order, and the `host` fields among them are found and
+/// checked on the way, without a lookup of their own. (A loop: `Extend`
+/// costs four times as much.)
 fn with_host(
     fields: HeaderMap,
     authority: &Authority,
@@ -258,25 +259,31 @@ fn with_host(
     };
     let (mut headers, has_host) =
         if fields.len() < fields.capacity() || room.capacity() <= fields.len() {
-            let has_host = match fields.get(HOST) {
-                Some(host) if !same_host(host) => return None,
-                found => found.is_some(),
-            };
+            // Every `host` field: a second one may name another host.
+            let mut has_host = false;
+            for host in &fields.get_all(HOST) {
+                if !same_host(host) {
+                    return None;
+                }
+                has_host = true;
+            }
             (fields, has_host)
         } else {
             let mut headers = std::mem::take(room);
             let mut has_host = false;
             let mut last = None;
+            let mut in_host = false;
             for (name, value) in fields {
                 // `None`: a further value of the last name.
                 if let Some(name) = name {
-                    if name == HOST {
-                        if !same_host(&value) {
-                            return None;
-                        }
-                        has_host = true;
-                    }
+                    in_host = name == HOST;
                     last = Some(name);
+                }
+                if in_host {
+                    if !same_host(&value) {
+                        return None;
+                    }
+                    has_host = true;
                 }
                 if let Some(name) = &last {
                     headers.append(name, value);
@@ -444,21 +451,6 @@ mod tests {
     /// its map has room for `host`, or is full and moves into a kept one.
     #[test]
     fn an_h2_authority_is_the_host_and_a_second_host_is_refused() {
-        let h2_request = |fields: &[(&'static str, &'static str)], exact: bool| {
-            let mut request = http::Request::new(());
-            *request.version_mut() = Version::HTTP_2;
-            *request.uri_mut() = Uri::from_static("http://example.com:8080/x");
-            // As h2 makes it: sized to the fields, so full.
-            let mut map = HeaderMap::with_capacity(if exact { fields.len() } else { 20 });
-            for (name, value) in fields {
-                map.append(
-                    http::HeaderName::from_static(name),
-                    HeaderValue::from_static(value),
-                );
-            }
-            *request.headers_mut() = map;
-            request.into_parts().0
-        };
         let mut kept = HttpScope::default();
         kept.headers = HeaderMap::with_capacity(20);
         let room = kept.headers.capacity();
@@ -488,6 +480,61 @@ mod tests {
                 fill_scope(&mut scope, h2_request(&two, exact), &Placement::default()).is_none(),
                 "two hosts, full: {exact}"
             );
+        }
+    }
+
+    /// The head of an HTTP/2 request for `http://example.com:8080/x` with
+    /// `fields`, in a map that is full (`exact`, as h2 sizes it) or has room.
+    fn h2_request(fields: &[(&'static str, &'static str)], exact: bool) -> http::request::Parts {
+        let mut request = http::Request::new(());
+        *request.version_mut() = Version::HTTP_2;
+        *request.uri_mut() = Uri::from_static("http://example.com:8080/x");
+        // As h2 makes it: sized to the fields, so full.
+        let mut map = HeaderMap::with_capacity(if exact { fields.len() } else { 20 });
+        for (name, value) in fields {
+            map.append(
+                http::HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        *request.headers_mut() = map;
+        request.into_parts().0
+    }
+
+    /// Rule `HTTP-037` holds for every `host` field, not only the first:
+    /// an HTTP/2 request whose first `host` agrees with `:authority` and
+    /// whose second names another host is refused too, on both paths
+    /// (the map used as it is, or moved into a kept one).
+    #[test]
+    fn an_h2_request_whose_second_host_field_names_another_host_is_refused() {
+        let mut kept = HttpScope::default();
+        kept.headers = HeaderMap::with_capacity(20);
+        for exact in [false, true] {
+            let fields = [
+                ("host", "example.com:8080"),
+                ("x-a", "1"),
+                ("host", "other.example"),
+            ];
+            let mut scope = kept.clone();
+            assert!(
+                fill_scope(
+                    &mut scope,
+                    h2_request(&fields, exact),
+                    &Placement::default()
+                )
+                .is_none(),
+                "a second host naming another authority, full: {exact}"
+            );
+
+            let agreeing = [("host", "example.com:8080"), ("host", "EXAMPLE.COM:8080")];
+            let mut scope = kept.clone();
+            fill_scope(
+                &mut scope,
+                h2_request(&agreeing, exact),
+                &Placement::default(),
+            )
+            .expect("two host fields that agree with :authority");
+            assert_eq!(scope.headers.get_all("host").iter().count(), 2);
         }
     }
 
