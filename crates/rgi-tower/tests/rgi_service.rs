@@ -272,3 +272,65 @@ async fn a_kept_scope_carries_nothing_to_the_next_call() {
         r#"path=/second root_path="" headers=["x-second"] marker=false"#
     );
 }
+
+/// Hands its events over, then reads the request body (which breaks:
+/// it is over a limit) before flushing them, and notes what the flush
+/// said.
+struct FlushesAfterTheBodyBroke {
+    /// Also the final body before the flush, not only the `Start`.
+    whole: bool,
+    flushed: Arc<Mutex<Option<Result<(), String>>>>,
+}
+
+impl App for FlushesAfterTheBodyBroke {
+    async fn call(&self, conn: Conn<'_>) -> AppResult {
+        use rgi::{HttpReceive, HttpSend, ReceiverExt};
+        let Conn::Http(http) = conn else {
+            return conn.unsupported();
+        };
+        let (_scope, receiver, sender) = http.into_parts();
+        sender.start_send(HttpSend::Start(rgi::ResponseStart::new(StatusCode::OK)))?;
+        if self.whole {
+            std::future::poll_fn(|cx| sender.poll_flush(cx)).await?;
+            sender.start_send(HttpSend::body("too late"))?;
+        }
+        assert!(matches!(receiver.recv().await, HttpReceive::Disconnect));
+        let flushed = std::future::poll_fn(|cx| sender.poll_flush(cx)).await;
+        *self.flushed.lock().unwrap() = Some(flushed.as_ref().map_err(|e| e.to_string()).copied());
+        Ok(flushed?)
+    }
+}
+
+/// The sender's flush skips the slot's lock when its last event left
+/// room (the `Start`, or the final body), but not once the request body
+/// has broken: the events handed over and not yet flushed are dropped,
+/// their flush fails with `Disconnected` and the client gets the server's
+/// `413` (rules HTTP-014, CORE-010), never the app's `200`.
+#[tokio::test]
+async fn a_send_not_yet_flushed_when_the_body_breaks_fails_and_the_answer_is_413() {
+    use tower::ServiceExt;
+
+    for whole in [false, true] {
+        let flushed = Arc::new(Mutex::new(None));
+        let app = FlushesAfterTheBodyBroke {
+            whole,
+            flushed: flushed.clone(),
+        };
+        let body = http_body_util::Limited::new(
+            http_body_util::Full::new(bytes::Bytes::from_static(b"over the limit")),
+            4,
+        );
+        let request = rgi::http::Request::post("/").body(body).unwrap();
+        let response = RgiService::new(app).oneshot(request).await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "whole: {whole}"
+        );
+        let flushed = flushed.lock().unwrap().clone();
+        assert!(
+            matches!(&flushed, Some(Err(e)) if e.contains("disconnect")),
+            "whole: {whole}: {flushed:?}"
+        );
+    }
+}
