@@ -187,33 +187,22 @@ fn tokio_stream<T>(rx: mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T>
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
 }
 
-/// Rule `HTTP-037` for every `host` field: a request whose first `host`
-/// agrees with `:authority` but whose second names another host is refused
-/// too (an app reading the second would route by a host the client never
-/// connected for).
-#[tokio::test]
-async fn a_second_host_that_contradicts_the_authority_is_400() {
-    let server = start(testbed::Testbed).await;
-    let mut h2 = h2c(server.addr).await;
-    let request = Request::get("http://good.example/echo-scope")
-        .header("host", "good.example")
-        .header("host", "evil.example")
-        .body(full(Bytes::new()))
-        .unwrap();
-    let response = bounded("response", h2.send_request(request)).await.unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-}
-
+/// Rule `HTTP-037`, for every `host` field: one that names another host
+/// than `:authority` is refused whether it comes first or second (an app
+/// reading the second would route by a host the client did not name).
 #[tokio::test]
 async fn a_host_that_contradicts_the_authority_is_400() {
     let server = start(testbed::Testbed).await;
     let mut h2 = h2c(server.addr).await;
-    let request = Request::get("http://good.example/echo-scope")
-        .header("host", "evil.example")
-        .body(full(Bytes::new()))
-        .unwrap();
-    let response = bounded("response", h2.send_request(request)).await.unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    for hosts in [&["evil.example"][..], &["good.example", "evil.example"]] {
+        let mut request = Request::get("http://good.example/echo-scope");
+        for host in hosts {
+            request = request.header("host", *host);
+        }
+        let request = request.body(full(Bytes::new())).unwrap();
+        let response = bounded("response", h2.send_request(request)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{hosts:?}");
+    }
 
     let request = Request::get("http://good.example/headers")
         .body(full(Bytes::new()))
