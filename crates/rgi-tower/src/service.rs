@@ -522,6 +522,13 @@ impl Sender<HttpSend> for SlotSender<'_> {
             return self.put(HttpSend::File(file));
         };
         self.rules.check_file()?;
+        if !self.roomy && self.shared.events().slot.is_some() {
+            // As `put` refuses any event while one waits unflushed.
+            return Err(Error::protocol(
+                "CORE-021",
+                "start_send before the last send was flushed",
+            ));
+        }
         if self.shared.disconnected() {
             return Err(Error::Disconnected);
         }

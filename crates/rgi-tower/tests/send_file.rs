@@ -214,8 +214,9 @@ async fn without_a_reader_send_file_is_not_announced_and_a_file_is_refused() {
     assert!(log[1].contains("EXT-001"), "{log:?}");
 }
 
-/// Sends a `File` and, before flushing it, a `Body`.
-struct SendsWithoutFlushing(Arc<Mutex<Vec<String>>>);
+/// Sends a `File` and, before flushing it, a `Body`; or (`body_first`)
+/// the other way round.
+struct SendsWithoutFlushing(Arc<Mutex<Vec<String>>>, bool);
 
 impl App for SendsWithoutFlushing {
     async fn call(&self, conn: Conn<'_>) -> AppResult {
@@ -226,21 +227,34 @@ impl App for SendsWithoutFlushing {
             .await?;
         let mut file = FileBody::new("/data.txt");
         file.more = true;
-        http.sender.start_send(HttpSend::File(file))?;
-        let second = http.sender.start_send(HttpSend::body("after"));
+        let body = HttpSend::Body {
+            data: Bytes::from_static(b"before"),
+            more: true,
+        };
+        let (first, second) = if self.1 {
+            (body, HttpSend::File(file))
+        } else {
+            (HttpSend::File(file), body)
+        };
+        http.sender.start_send(first)?;
+        let second = http.sender.start_send(second);
         self.0.lock().unwrap().push(format!("{second:?}"));
         Ok(second?)
     }
 }
 
 /// A `File` not yet handed on holds the sender like any event: the next
-/// `start_send` before the flush is refused (rule `CORE-021`).
+/// `start_send` before the flush is refused (rule `CORE-021`); and a
+/// `File` is refused in turn while a body event waits unflushed.
 #[tokio::test]
-async fn a_send_before_the_file_was_flushed_is_refused() {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let service = RgiService::new(SendsWithoutFlushing(log.clone())).read_files(Memory::default());
-    let response = service.oneshot(get("GET")).await.unwrap();
-    let _ = response.into_body().collect().await;
-    let log = log.lock().unwrap().clone();
-    assert!(log[0].contains("CORE-021"), "{log:?}");
+async fn a_send_before_the_last_was_flushed_is_refused_whichever_is_the_file() {
+    for body_first in [false, true] {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let app = SendsWithoutFlushing(log.clone(), body_first);
+        let service = RgiService::new(app).read_files(Memory::default());
+        let response = service.oneshot(get("GET")).await.unwrap();
+        let _ = response.into_body().collect().await;
+        let log = log.lock().unwrap().clone();
+        assert!(log[0].contains("CORE-021"), "body first: {body_first}: {log:?}");
+    }
 }
