@@ -255,6 +255,9 @@ async fn a_send_before_the_last_was_flushed_is_refused_whichever_is_the_file() {
         let response = service.oneshot(get("GET")).await.unwrap();
         let _ = response.into_body().collect().await;
         let log = log.lock().unwrap().clone();
-        assert!(log[0].contains("CORE-021"), "body first: {body_first}: {log:?}");
+        assert!(
+            log[0].contains("CORE-021"),
+            "body first: {body_first}: {log:?}"
+        );
     }
 }
