@@ -3,7 +3,8 @@
 //! framing and `Host`, builds the `Uri`, the `HeaderMap` (values are slices
 //! of the head, not copies) and fills the `HttpScope` (with the
 //! percent-decoded path), then clears it. The head's `BytesMut` is made
-//! outside the timed part.
+//! outside the timed part. And what rgi-hyper adds to a head hyper parsed:
+//! the same target and Host rules, on its header map.
 //!
 //! `cargo bench -p rgi-bench --bench heads`
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use rgi_server::bench_support::HeadParser;
+use rgi_server::shared::{check_target_and_host, count_hosts};
 
 /// What Chrome sends for a page (15 fields, 620 bytes).
 const BROWSER: &[u8] = b"GET /docs/getting-started?lang=en HTTP/1.1\r\n\
@@ -81,6 +83,21 @@ fn bench(c: &mut Criterion) {
                 },
                 BatchSize::SmallInput,
             );
+        });
+        // What rgi-hyper adds to each HTTP/1 request hyper parsed:
+        // rgi-server's target and Host rules (one lookup of `host`, its
+        // bytes checked), on the head's method, URI and header map.
+        let mut buf = BytesMut::from(head);
+        let mut parser = HeadParser::new();
+        let scope = parser.parse(&mut buf).expect("the sample head parses");
+        let (method, uri, version) = (scope.method.clone(), scope.uri.clone(), scope.version);
+        let mut headers = scope.headers.clone();
+        group.bench_function(format!("{name}/rgi-hyper's target and Host rules"), |b| {
+            b.iter(|| {
+                let hosts = count_hosts(black_box(&headers)).expect("one valid Host");
+                check_target_and_host(&method, black_box(&uri), version, &mut headers, hosts)
+                    .expect("an origin-form GET passes");
+            });
         });
     }
     group.finish();

@@ -8,14 +8,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::SERVER;
-use http::{HeaderValue, Request, Response};
+use http::header::{CONNECTION, SERVER};
+use http::request::Parts;
+use http::{HeaderValue, Request, Response, StatusCode, Version};
 use http_body_util::{Either, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
 use rgi::{App, State};
+use rgi_server::shared::{
+    check_no_tunnel, check_target_and_host, count_hosts, HandshakeBody, HeadError,
+};
 use rgi_server::{AccessLog, Config};
 use rgi_tower::{ResponseFuture, RgiService, Transport};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -163,7 +167,8 @@ where
 
 /// The per-connection hyper service: the body limit on the way in, the
 /// `server` header and the access log on the way out, `RgiService` in
-/// between, and WebSocket handshakes to `ws.rs`.
+/// between, and WebSocket handshakes to `ws.rs`; a head rgi-server would
+/// refuse is answered before any of them.
 struct RequestService<A> {
     rgi: RgiService<A>,
     max_body: usize,
@@ -181,10 +186,18 @@ impl<A: App> hyper::service::Service<Request<Incoming>> for RequestService<A> {
     type Future = WithServerHeader;
 
     fn call(&self, request: Request<Incoming>) -> WithServerHeader {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let mut entry = None;
-        let response = if ws::is_websocket(&parts) {
+        // Before anything else: a WebSocket handshake is an HTTP/1.1 GET
+        // like any other.
+        let response = if let Err(refusal) = check_http1_head(&mut parts) {
+            self.refuse(&parts, refusal, &mut entry)
+        } else if ws::is_websocket(&parts) {
             self.websocket(Request::from_parts(parts, body))
+        } else if let Err(refusal) = check_no_tunnel(&parts.method) {
+            // An HTTP/2 CONNECT that is not RFC 8441's WebSocket (HTTP/1's
+            // was refused above).
+            self.refuse(&parts, refusal, &mut entry)
         } else {
             if let Some(log) = &self.access_log {
                 entry = Some(Entry::start(log, &parts, self.client));
@@ -205,6 +218,28 @@ impl<A: App> hyper::service::Service<Request<Incoming>> for RequestService<A> {
 }
 
 impl<A: App> RequestService<A> {
+    /// The answer to a request the head rules refuse: the status, no
+    /// body, and on HTTP/1 `connection: close`, as rgi-server answers a
+    /// bad head. The app never sees the request; it is logged (when a log
+    /// is kept) with its status.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&self, parts: &Parts, refusal: HeadError, entry: &mut Option<Entry>) -> Answer {
+        tracing::debug!(
+            client = ?self.client,
+            status = %refusal.status,
+            reason = refusal.reason,
+            "request refused before the app"
+        );
+        if let Some(log) = &self.access_log {
+            *entry = Some(Entry::start(log, parts, self.client));
+        }
+        Answer::Refused {
+            status: refusal.status,
+            close: parts.version < Version::HTTP_2,
+        }
+    }
+
     /// A WebSocket handshake's answer: apart from the code every request
     /// runs.
     #[cold]
@@ -219,11 +254,36 @@ impl<A: App> RequestService<A> {
     }
 }
 
+/// rgi-server's rules for an HTTP/1 request's target and `Host` (RFC 9112
+/// §3.2), which hyper's parser does not apply: it passes on a request
+/// without Host, with two, or a CONNECT. Settles `host` as rgi-server does
+/// (rules `HTTP-008`, `HTTP-033`). HTTP/2 has none of these.
+#[inline]
+fn check_http1_head(parts: &mut Parts) -> Result<(), HeadError> {
+    if parts.version >= Version::HTTP_2 {
+        return Ok(());
+    }
+    let hosts = count_hosts(&parts.headers)?;
+    check_target_and_host(
+        &parts.method,
+        &parts.uri,
+        parts.version,
+        &mut parts.headers,
+        hosts,
+    )
+}
+
 enum Answer {
     Http(ResponseFuture),
     /// Boxed: the few handshakes should not make every request's future,
     /// moved by hyper between its states, larger.
     WebSocket(Box<Handshake>),
+    /// Refused before the app (`RequestService::refuse`): this status,
+    /// with `connection: close` when `close`.
+    Refused {
+        status: StatusCode,
+        close: bool,
+    },
 }
 
 /// The response future, with the `server` header added unless the app set
@@ -252,6 +312,21 @@ impl Future for WithServerHeader {
                 // stream) without a response, as rgi-server does.
                 None => return Poll::Ready(Err("WebSocket handshake not answered in time".into())),
             },
+            Answer::Refused { status, close } => {
+                if let Some(entry) = this.entry.take() {
+                    entry.finish(status.as_u16());
+                }
+                let mut response =
+                    Response::new(Either::Right(DenialBody(HandshakeBody::default())));
+                *response.status_mut() = *status;
+                if *close {
+                    // hyper closes the connection after this response.
+                    response
+                        .headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                response
+            }
         };
         if let Some(server) = this.server_header.take() {
             response.headers_mut().entry(SERVER).or_insert(server);

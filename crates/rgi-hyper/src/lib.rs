@@ -45,6 +45,15 @@
 //!
 //! `http_version` is `1.0`, `1.1` or `2`; on HTTP/2 the `:authority`
 //! becomes the `host` header when the request has none (rule `HTTP-008`).
+//! HTTP/1 heads go through rgi-server's own target and Host rules
+//! ([`check_target_and_host`](rgi_server::shared::check_target_and_host))
+//! before the app, which hyper's parser does not apply: no `Host` on
+//! HTTP/1.1, more than one, or an invalid one, a `*` target without
+//! `OPTIONS`, an authority-form target without `CONNECT` are answered
+//! `400`, and `CONNECT` (also over HTTP/2, unless it is a WebSocket's)
+//! `501`, with an empty body and, on HTTP/1, `connection: close`; an
+//! HTTP/1.0 request without `Host` gets an empty `host`, and an
+//! absolute-form target's authority is the `host` (rule `HTTP-033`).
 //! Capabilities: `trailers` on HTTP/2 and on HTTP/1.1 with `TE: trailers`;
 //! `send_file` always (the file's range is streamed in chunks of at most
 //! 64 KiB, one chunk per body frame); `early_hints` never (hyper's server

@@ -1,6 +1,7 @@
 //! The access log on rgi-hyper: one line per request, with the status the
 //! client got and the body bytes it was sent, a file's included (as
-//! rgi-server counts them), over HTTP/1.1 and HTTP/2.
+//! rgi-server counts them), over HTTP/1.1 and HTTP/2; a request refused
+//! before the app with its status and no bytes.
 
 mod common;
 
@@ -92,6 +93,10 @@ async fn every_request_is_logged_with_its_status_and_body_bytes() {
     assert!(get_h1(server.addr, "/fail")
         .await
         .starts_with("HTTP/1.1 500 "));
+    // Refused before the app (no Host): logged as rgi-server logs a bad head.
+    assert!(exchange(server.addr, b"GET /nohost HTTP/1.1\r\n\r\n")
+        .await
+        .starts_with("HTTP/1.1 400 "));
     let mut h2 = h2c(server.addr).await;
     let request = http::Request::get(format!("http://{}/file", server.addr))
         .body(common::full(""))
@@ -106,11 +111,12 @@ async fn every_request_is_logged_with_its_status_and_body_bytes() {
     // Stopping flushes the access log.
     server.stop().await.unwrap();
     let lines = captured.lines();
-    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert_eq!(lines.len(), 5, "{lines:#?}");
     for (line, end) in lines.iter().zip([
         "\"GET / HTTP/1.1\" 200 5",
         "\"GET /file HTTP/1.1\" 200 9",
         "\"GET /fail HTTP/1.1\" 500 0",
+        "\"GET /nohost HTTP/1.1\" 400 0",
         "\"GET /file HTTP/2.0\" 200 9",
     ]) {
         assert!(line.ends_with(end), "{line:?} does not end with {end:?}");

@@ -217,6 +217,7 @@ mod date;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_support;
+mod head_rules;
 mod lifecycle;
 mod lifespan;
 mod limit;
@@ -235,9 +236,13 @@ pub use access_log::{AccessLog, AccessLogFormat, PendingEntry};
 /// checks, the app's call and the frame loop of this server's own
 /// WebSockets from [`WebSocketUpgrade`](shared::WebSocketUpgrade), and
 /// tells its sessions about graceful shutdown with
-/// [`Shutdown`](shared::Shutdown).
+/// [`Shutdown`](shared::Shutdown). A server whose HTTP/1 parser is more
+/// lenient than RFC 9112 §3.2 (hyper's) refuses the request targets and
+/// `Host` fields this one refuses, and settles `host` alike, with
+/// [`check_target_and_host`](shared::check_target_and_host).
 pub mod shared {
     pub use crate::conn::file::FileSend;
+    pub use crate::head_rules::{check_no_tunnel, check_target_and_host, count_hosts, HeadError};
     pub use crate::lifecycle::Lifecycle;
     pub use crate::lifespan::{startup as start_lifespan, Lifespan};
     pub use crate::server::shutdown_signal;

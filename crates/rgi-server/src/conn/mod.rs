@@ -25,9 +25,10 @@ use tokio::time::{Instant, Sleep};
 
 use self::body::{BodyDecoder, Decoded};
 use self::exchange::{Core, Framing, RequestState, ResponseState, Rx, Shared, Tx};
-use self::parse::{parse_head_into, BodyFraming, FieldRanges, HeadError, RequestHead};
+use self::parse::{parse_head_into, BodyFraming, FieldRanges, RequestHead};
 use crate::access_log::PendingEntry;
 use crate::ctx::ServerCtx;
+use crate::head_rules::HeadError;
 use crate::wire::encode::{write_error_response, Identity};
 use crate::wire::io::{poll_read_buf, release_read_buf};
 

@@ -9,10 +9,11 @@ use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName, HeaderValue};
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use http::{Method, StatusCode, Uri, Version};
 use rgi::HttpScope;
 
 use crate::config::Config;
+use crate::head_rules::{check_target_and_host, is_valid_host, HeadError, INVALID_HOST};
 
 /// How a request body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,23 +40,6 @@ pub(crate) struct RequestHead {
     pub(crate) te_trailers: bool,
     /// `Upgrade: websocket`: a WebSocket handshake (served by `ws/`).
     pub(crate) websocket: bool,
-}
-
-/// A head the server refuses, with the status to answer (then it closes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct HeadError {
-    pub(crate) status: StatusCode,
-    pub(crate) reason: &'static str,
-}
-
-impl HeadError {
-    const fn new(status: StatusCode, reason: &'static str) -> Self {
-        Self { status, reason }
-    }
-
-    const fn bad(reason: &'static str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, reason)
-    }
 }
 
 /// Byte ranges of one header field inside the head.
@@ -332,20 +316,9 @@ fn build(
     }
     let version = raw.version;
     let http11 = version == Version::HTTP_11;
-    if http11 && framing.hosts == 0 {
-        return Err(HeadError::bad("missing Host header"));
-    }
-    if framing.hosts > 1 {
-        return Err(HeadError::bad("more than one Host header"));
-    }
-    check_target_form(&raw.method, &uri, headers)?;
-    // `hosts` counted the client's Host fields; only without one can the
-    // map lack it (the absolute form may have inserted the authority).
-    if framing.hosts == 0 && !headers.contains_key(header::HOST) {
-        // HTTP/1.0 without Host: the scope always has one (rule HTTP-008);
-        // empty is what RFC 9112 §3.2 sends for "no authority known".
-        headers.append(header::HOST, HeaderValue::from_static(""));
-    }
+    // The Host fields were checked and counted on the way (`observe`): no
+    // second pass over them.
+    check_target_and_host(&raw.method, &uri, version, headers, framing.hosts)?;
     let body = framing.body(version, config)?;
     if !rgi::decode_path_into(uri.path(), &mut scope.path) {
         return Err(HeadError::bad("request path is not UTF-8 once decoded"));
@@ -365,134 +338,6 @@ fn build(
         websocket: framing.websocket,
     })
 }
-
-/// Checks the request-target form against the method (RFC 9112 §3.2) and,
-/// for the absolute form, makes `host` the target's authority.
-fn check_target_form(method: &Method, uri: &Uri, headers: &mut HeaderMap) -> Result<(), HeadError> {
-    if method == Method::CONNECT {
-        // No tunnels here. An app answering 2xx would turn the connection
-        // into a tunnel for the client (RFC 9110 §9.3.6) while the server
-        // goes on parsing requests on it.
-        return Err(HeadError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "CONNECT is not supported",
-        ));
-    }
-    match (uri.scheme(), uri.authority()) {
-        // Origin form, or asterisk form (`*`, only for OPTIONS, §3.2.4).
-        (None, None) if uri.path() == "*" && method != Method::OPTIONS => {
-            Err(HeadError::bad("asterisk-form target is only for OPTIONS"))
-        }
-        (None, None) => Ok(()),
-        // Authority form is only for CONNECT (§3.2.3).
-        (None, Some(_)) => Err(HeadError::bad("authority-form target without CONNECT")),
-        (Some(_), authority) => {
-            // Absolute form: the server MUST ignore Host and use the
-            // target's authority (§3.2.2), so that the app routes on the
-            // host the request line names. Userinfo is refused with it
-            // (RFC 9110 §4.2.4).
-            let authority = authority.map_or("", |a| a.as_str());
-            if !is_valid_host(authority.as_bytes()) {
-                return Err(HeadError::bad("invalid authority in absolute-form target"));
-            }
-            let host = HeaderValue::from_str(authority)
-                .map_err(|_| HeadError::bad("invalid authority in absolute-form target"))?;
-            headers.insert(header::HOST, host);
-            Ok(())
-        }
-    }
-}
-
-/// `Host = uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2): an
-/// IP literal in brackets or a reg-name (unreserved, pct-encoded,
-/// sub-delims), then an optional port of digits. Empty is allowed.
-fn is_valid_host(value: &[u8]) -> bool {
-    // The usual Host, a plain name with or without a port (`localhost`,
-    // `127.0.0.1:8080`, what curl and wrk send), is settled by one pass
-    // over the table; IP literals and percent-escapes take the full
-    // grammar below. (A port sent every request down the full grammar:
-    // ~280 instructions a request.)
-    let name_end = value
-        .iter()
-        .position(|&b| !is_unreserved_or_sub_delim(b))
-        .unwrap_or(value.len());
-    match &value[name_end..] {
-        [] => return true,
-        [b':', port @ ..] if port.iter().all(u8::is_ascii_digit) => return true,
-        _ => {}
-    }
-    let rest = if let Some(literal) = value.strip_prefix(b"[") {
-        let Some(close) = literal.iter().position(|&b| b == b']') else {
-            return false;
-        };
-        let inside = &literal[..close];
-        if inside.is_empty()
-            || !inside
-                .iter()
-                .all(|&b| is_unreserved_or_sub_delim(b) || b == b':')
-        {
-            return false;
-        }
-        &literal[close + 1..]
-    } else {
-        let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
-        let (name, rest) = value.split_at(end);
-        let mut i = 0;
-        while i < name.len() {
-            match name[i] {
-                b'%' if name.len() > i + 2
-                    && name[i + 1].is_ascii_hexdigit()
-                    && name[i + 2].is_ascii_hexdigit() =>
-                {
-                    i += 3;
-                }
-                b if is_unreserved_or_sub_delim(b) => i += 1,
-                _ => return false,
-            }
-        }
-        rest
-    };
-    match rest {
-        [] => true,
-        [b':', port @ ..] => port.iter().all(u8::is_ascii_digit),
-        _ => false,
-    }
-}
-
-fn is_unreserved_or_sub_delim(b: u8) -> bool {
-    HOST_BYTES[usize::from(b)]
-}
-
-/// `is_unreserved_or_sub_delim` as a table: every request's `Host` is
-/// checked byte by byte, and searching the delimiter list per byte cost
-/// about 30 instructions a byte.
-static HOST_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        table[i] = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-            );
-        i += 1;
-    }
-    table
-};
 
 impl Framing {
     fn observe(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), HeadError> {
@@ -520,7 +365,7 @@ impl Framing {
             self.malformed_te |= !any;
         } else if *name == header::HOST {
             if !is_valid_host(value.as_bytes()) {
-                return Err(HeadError::bad("invalid Host header"));
+                return Err(INVALID_HOST);
             }
             self.hosts += 1;
         } else if *name == header::CONNECTION {
