@@ -74,8 +74,8 @@ measure() { # scenario
 }
 
 echo "# rgi-hyper vs bare hyper ($(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), ROUNDS=$ROUNDS DURATION=${DURATION}s)"
-echo "| scenario | hyper-auto req/s (median) | rgi-hyper req/s (median) | rgi-hyper / hyper |"
-echo "| --- | --- | --- | --- |"
+echo "| scenario | hyper-auto req/s (median) | rgi-hyper req/s (median) | rgi-hyper / hyper | per-round ratios |"
+echo "| --- | --- | --- | --- | --- |"
 for scenario in h1-plaintext h1-echo-4k h2-plaintext h2-echo-4k; do
   declare -A runs=([hyper-auto]="" [rgi-hyper]="")
   for round in $(seq "$ROUNDS"); do
@@ -91,5 +91,11 @@ for scenario in h1-plaintext h1-echo-4k h2-plaintext h2-echo-4k; do
   h=$(echo "${runs[hyper-auto]}" | median)
   r=$(echo "${runs[rgi-hyper]}" | median)
   ratio=$(awk -v r="$r" -v h="$h" 'BEGIN {printf "%.3f", r / h}')
-  echo "| $scenario | $h | $r | $ratio |"
+  # Each round's pair (A then B, run back to back): how far one run's
+  # ratio can stray on this machine.
+  spread=$(paste -d' ' <(echo "${runs[hyper-auto]}" | tr ' ' '\n' | grep -v '^$') \
+                       <(echo "${runs[rgi-hyper]}" | tr ' ' '\n' | grep -v '^$') |
+    awk '$1 > 0 { q = $2 / $1; if (NR == 1 || q < lo) lo = q; if (NR == 1 || q > hi) hi = q }
+         END { printf "%.3f to %.3f", lo, hi }')
+  echo "| $scenario | $h | $r | $ratio | $spread |"
 done
