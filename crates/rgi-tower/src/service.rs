@@ -315,8 +315,9 @@ where
 /// event, after which the app may send nothing more. A plain `respond`
 /// thus runs to its end in one poll of the app.
 ///
-/// The lock is taken only to move an event in or out (four times for a
-/// `respond`): each side knows when the other cannot have changed
+/// The lock is taken only to move an event in or out (three times for a
+/// `respond`: two puts, and one take of the `Start` with the body behind
+/// it): each side knows when the other cannot have changed
 /// anything (`SlotSender::roomy`, `Driver::maybe_event`), and the one
 /// thing either may learn at any time, a disconnect, is a flag of its own.
 #[derive(Default)]
@@ -466,10 +467,7 @@ impl SlotSender<'_> {
     fn put(&mut self, event: HttpSend) -> Result<(), Error> {
         let mut events = self.shared.events();
         if events.slot.is_some() && !self.rules.complete() {
-            return Err(Error::protocol(
-                "CORE-021",
-                "start_send before the last send was flushed",
-            ));
+            return Err(unflushed());
         }
         self.rules.accept(&event)?;
         if self.shared.disconnected() {
@@ -507,10 +505,7 @@ impl SlotSender<'_> {
 impl Sender<HttpSend> for SlotSender<'_> {
     fn start_send(&mut self, event: HttpSend) -> Result<(), Error> {
         if self.file.is_some() {
-            return Err(Error::protocol(
-                "CORE-021",
-                "start_send before the last send was flushed",
-            ));
+            return Err(unflushed());
         }
         // Matched without a tuple: every event (112 bytes) passes here,
         // and is moved once, into the slot.
@@ -524,10 +519,7 @@ impl Sender<HttpSend> for SlotSender<'_> {
         self.rules.check_file()?;
         if !self.roomy && self.shared.events().slot.is_some() {
             // As `put` refuses any event while one waits unflushed.
-            return Err(Error::protocol(
-                "CORE-021",
-                "start_send before the last send was flushed",
-            ));
+            return Err(unflushed());
         }
         if self.shared.disconnected() {
             return Err(Error::Disconnected);
@@ -573,6 +565,11 @@ impl SlotSender<'_> {
             }
         }
     }
+}
+
+/// A send started before the one before it was flushed (rule `CORE-021`).
+fn unflushed() -> Error {
+    Error::protocol("CORE-021", "start_send before the last send was flushed")
 }
 
 /// One step of the app's call.
@@ -819,26 +816,21 @@ impl Future for ResponseFuture {
                     // `respond` sends) gets a content-length instead of
                     // chunked framing, as the reference server does (rule
                     // HTTP-034). Only the Start's flush is completed early.
-                    let step = match std::mem::take(&mut ahead) {
-                        Peeked::Body(data, more) => {
-                            Some(Step::Event(HttpSend::Body { data, more }))
-                        }
-                        _ => match body.driver.as_mut().map(|d| d.poll_step(cx)) {
-                            Some(Poll::Ready(step)) => Some(step),
-                            _ => None,
+                    // The body taken with the Start, or else the next step.
+                    body.peeked = match std::mem::take(&mut ahead) {
+                        Peeked::Nothing => match body.driver.as_mut().map(|d| d.poll_step(cx)) {
+                            Some(Poll::Ready(step)) => Peeked::from(step),
+                            _ => Peeked::Nothing,
                         },
+                        taken => taken,
                     };
-                    if let Some(step) = step {
-                        if let Step::Event(HttpSend::Body { data, more: false }) = &step {
-                            let bodiless = running_head
-                                || status == StatusCode::NO_CONTENT
-                                || status == StatusCode::NOT_MODIFIED;
-                            if !bodiless && !start.trailers && !headers.contains_key(CONTENT_LENGTH)
-                            {
-                                headers.insert(CONTENT_LENGTH, length_value(data.len() as u64));
-                            }
+                    if let Peeked::Body(data, false) = &body.peeked {
+                        let bodiless = running_head
+                            || status == StatusCode::NO_CONTENT
+                            || status == StatusCode::NOT_MODIFIED;
+                        if !bodiless && !start.trailers && !headers.contains_key(CONTENT_LENGTH) {
+                            headers.insert(CONTENT_LENGTH, length_value(data.len() as u64));
                         }
-                        body.peeked = Peeked::from(step);
                     }
                     if let Some(link) = &running_link {
                         link.lock().trailers = Some(start.trailers);
