@@ -58,14 +58,22 @@ impl ResponseRules {
     /// Checks that a `File` may be sent now (it then goes on as `Body`
     /// chunks, each checked by [`accept`](Self::accept)).
     pub(crate) fn check_file(&self) -> Result<(), Error> {
+        self.check_body("a File", true)
+    }
+
+    /// Whether `what` (a `Body`, a `File`) may be sent now: after `Start`
+    /// and before the final body (rules `HTTP-020`, `HTTP-022`), and, when
+    /// it has `bytes`, only in a response that may have a body (`HTTP-025`).
+    fn check_body(&self, what: &str, bytes: bool) -> Result<(), Error> {
         match self.stage {
-            Stage::BeforeStart => Err(Error::protocol("HTTP-020", "a File before Start")),
-            Stage::AwaitingTrailers | Stage::Complete => {
-                Err(Error::protocol("HTTP-022", "a File after the final body"))
-            }
-            Stage::Body if self.bodiless => Err(Error::protocol(
+            Stage::BeforeStart => Err(Error::protocol("HTTP-020", format!("{what} before Start"))),
+            Stage::AwaitingTrailers | Stage::Complete => Err(Error::protocol(
+                "HTTP-022",
+                format!("{what} after the final body"),
+            )),
+            Stage::Body if self.bodiless && bytes => Err(Error::protocol(
                 "HTTP-025",
-                "a File in a response to HEAD, or a 204 or 304",
+                format!("{what} with bytes in a response to HEAD, or a 204 or 304"),
             )),
             Stage::Body => Ok(()),
         }
@@ -107,21 +115,7 @@ impl ResponseRules {
                 Ok(())
             }
             HttpSend::Body { data, more } => {
-                match self.stage {
-                    Stage::BeforeStart => {
-                        return Err(Error::protocol("HTTP-020", "a Body before Start"))
-                    }
-                    Stage::AwaitingTrailers | Stage::Complete => {
-                        return Err(Error::protocol("HTTP-022", "a Body after the final body"))
-                    }
-                    Stage::Body => {}
-                }
-                if self.bodiless && !data.is_empty() {
-                    return Err(Error::protocol(
-                        "HTTP-025",
-                        "body bytes in a response to HEAD, or a 204 or 304",
-                    ));
-                }
+                self.check_body("a Body", !data.is_empty())?;
                 let sent = self.sent + data.len() as u64;
                 if let Some(length) = self.length {
                     if sent > length || (!more && sent != length) {
