@@ -50,11 +50,6 @@ impl Entry {
             bytes: 0,
         }
     }
-
-    /// Ends the entry of a request answered `status` without a body.
-    pub(crate) fn finish(mut self, status: u16) {
-        self.status = status;
-    }
 }
 
 impl Drop for Entry {

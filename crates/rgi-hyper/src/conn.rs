@@ -17,11 +17,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
 use rgi::{App, State};
-use rgi_server::shared::{
-    check_no_tunnel, check_target_and_host, count_hosts, HandshakeBody, HeadError,
-};
+use rgi_server::shared::{check_no_tunnel, check_target_and_host, count_hosts, HeadError};
 use rgi_server::{AccessLog, Config};
-use rgi_tower::{ResponseFuture, RgiService, Transport};
+use rgi_tower::{ResponseBody, ResponseFuture, RgiService, Transport};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
@@ -313,11 +311,10 @@ impl Future for WithServerHeader {
                 None => return Poll::Ready(Err("WebSocket handshake not answered in time".into())),
             },
             Answer::Refused { status, close } => {
-                if let Some(entry) = this.entry.take() {
-                    entry.finish(status.as_u16());
-                }
-                let mut response =
-                    Response::new(Either::Right(DenialBody(HandshakeBody::default())));
+                // An empty body, logged as any other with its status.
+                let body =
+                    AppBody::new(ResponseBody::default(), this.entry.take(), status.as_u16());
+                let mut response = Response::new(Either::Left(body));
                 *response.status_mut() = *status;
                 if *close {
                     // hyper closes the connection after this response.
